@@ -1,0 +1,124 @@
+// Wires the listeners, the store, the runtime and the shared services
+// together, and stops them gracefully (R-GEN-18).
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { GatewayConfig, ListenAddr } from './config/types.js';
+import type { ConfigStore } from './store/types.js';
+import { createStore } from './store/index.js';
+import { ensureAdminKeys } from './config/admin-key.js';
+import { createMemoryState } from './state/memory.js';
+import { createHealthService } from './llm/health/index.js';
+import { RuntimeHolder } from './runtime/holder.js';
+import { createProxyHandler } from './proxy/server.js';
+import { createAdminHandler } from './admin/server.js';
+import { createControlHandler } from './control/server.js';
+import { createAccessLog } from './observability/access-log.js';
+import { createMetricsHandler } from './observability/metrics-server.js';
+import { SERVER_HEADER } from './core/version.js';
+import { log } from './core/log.js';
+import { runShutdownHooks } from './core/lifecycle.js';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface Gateway {
+  readonly config: GatewayConfig;
+  readonly store: ConfigStore;
+  /** addresses actually bound, by listener name (useful with port 0) */
+  readonly addresses: Record<string, ListenAddr[]>;
+  stop(graceMs?: number): Promise<void>;
+}
+
+const GRACE_MS = 30_000;
+
+function listen(handler: Handler, addr: ListenAddr, keepAliveTimeout = 60_000): Promise<http.Server> {
+  const server = http.createServer({ keepAliveTimeout, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
+    res.setHeader('Server', SERVER_HEADER);
+    handler(req, res);
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // malformed HTTP never reaches a handler; answer 400 when the socket allows it
+    if (socket.writable && err.code !== 'ECONNRESET') {
+      socket.end(`HTTP/1.1 400 Bad Request\r\nServer: ${SERVER_HEADER}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    } else {
+      socket.destroy();
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(addr.port, addr.ip, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+function boundAddr(server: http.Server): ListenAddr {
+  const a = server.address();
+  if (a && typeof a === 'object') return { ip: a.address, port: a.port };
+  return { ip: '', port: 0 };
+}
+
+export async function startGateway(config: GatewayConfig): Promise<Gateway> {
+  ensureAdminKeys(config, (line) => process.stdout.write(line + '\n'));
+  const store = createStore(config);
+  await store.open();
+  const state = createMemoryState();
+  const health = createHealthService({ state, disabled: config.apisix.disable_upstream_healthcheck, log });
+  const holder = new RuntimeHolder(store, { state, health, log });
+  const accessLog = createAccessLog(config.nginx_config.http, log);
+  const proxy = createProxyHandler({ holder, accessLog, log });
+
+  const servers: Array<{ name: string; server: http.Server }> = [];
+  const addresses: Record<string, ListenAddr[]> = {};
+  const add = async (name: string, handler: Handler, addr: ListenAddr) => {
+    const server = await listen(handler, addr);
+    servers.push({ name, server });
+    (addresses[name] ??= []).push(boundAddr(server));
+  };
+
+  try {
+    for (const addr of config.apisix.node_listen) await add('proxy', proxy.handler, addr);
+    if (config.apisix.enable_admin) {
+      await add('admin', createAdminHandler({ config, store }), config.deployment.admin.admin_listen);
+    }
+    if (config.apisix.enable_control) await add('control', createControlHandler({ health }), config.apisix.control);
+    const prom = config.plugin_attr.prometheus;
+    if (prom.enable_export_server) await add('prometheus', createMetricsHandler(prom), prom.export_addr);
+  } catch (err) {
+    for (const s of servers) s.server.close();
+    holder.close();
+    health.close();
+    await store.close();
+    throw err;
+  }
+
+  for (const s of servers) {
+    for (const a of addresses[s.name] ?? []) log.info(`${s.name} listening on ${a.ip}:${a.port}`);
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = (graceMs = GRACE_MS): Promise<void> =>
+    (stopping ??= (async () => {
+      const closed = servers.map(
+        (s) => new Promise<void>((resolve) => s.server.close(() => resolve())),
+      );
+      for (const s of servers) s.server.closeIdleConnections();
+      const idleSweep = setInterval(() => {
+        for (const s of servers) s.server.closeIdleConnections();
+      }, 100);
+      const timer = setTimeout(() => {
+        log.warn('grace period over: aborting requests still in flight');
+        for (const s of servers) s.server.closeAllConnections();
+      }, graceMs);
+      await Promise.all(closed);
+      clearTimeout(timer);
+      clearInterval(idleSweep);
+      holder.close();
+      health.close();
+      await accessLog.close();
+      await runShutdownHooks();
+      await state.close();
+      await store.close();
+    })());
+
+  return { config, store, addresses, stop };
+}

@@ -1,0 +1,60 @@
+// The validated, defaulted conf/config.yaml (CONTRACT, R-GEN-19).
+export interface ListenAddr {
+  ip: string;
+  port: number;
+}
+
+export interface AdminKey {
+  name: string;
+  key: string;
+  role: 'admin' | 'viewer';
+}
+
+export interface GatewayConfig {
+  /** absolute path of the file this came from */
+  file: string;
+  apisix: {
+    node_listen: ListenAddr[];
+    enable_admin: boolean;
+    enable_control: boolean;
+    control: ListenAddr;
+    disable_upstream_healthcheck: boolean;
+  };
+  deployment: {
+    role: 'traditional';
+    config_provider: 'local' | 'etcd';
+    data_dir: string; // absolute
+    admin: {
+      admin_listen: ListenAddr;
+      admin_key: AdminKey[];
+      admin_key_required: boolean;
+      allow_admin: string[];
+    };
+    etcd: {
+      host: string[];
+      prefix: string;
+      timeout: number; // seconds
+      user?: string;
+      password?: string;
+    };
+  };
+  nginx_config: {
+    http: {
+      enable_access_log: boolean;
+      /** absolute path, or "stdout" */
+      access_log: string;
+      access_log_format: string;
+      access_log_format_escape: 'default' | 'json';
+    };
+  };
+  plugin_attr: {
+    prometheus: {
+      export_uri: string;
+      export_addr: ListenAddr;
+      metric_prefix: string;
+      default_buckets?: number[];
+      llm_latency_buckets?: number[];
+      enable_export_server: boolean;
+    };
+  };
+}

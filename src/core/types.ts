@@ -1,0 +1,213 @@
+// Shared contracts between the configuration path (admin, store, runtime
+// compiler) and the request path (proxy, plugins, llm). Every module that
+// crosses a folder boundary goes through these types.
+import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
+import type { SharedState } from '../state/types.js';
+import type { HealthService } from '../llm/health/types.js';
+import type { Logger } from './log.js';
+
+export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+export type JsonObject = { [k: string]: Json };
+export type JSONSchema = Record<string, unknown>;
+
+/**
+ * A response the gateway produces itself (R-GEN-1..3). `kind` picks the body
+ * form: `json` = JSON error body with trailing "\n", `text` = plain text,
+ * `page` = the default HTML error page for `status`.
+ */
+export interface Reply {
+  status: number;
+  kind: 'json' | 'text' | 'page';
+  body?: unknown;
+  headers?: Record<string, string | string[]>;
+}
+
+/** LLM facts of one request, filled by the AI plugins, read by later plugins and loggers. */
+export interface LlmState {
+  /** R-VAR-1/2 */
+  requestType: 'traditional_http' | 'ai_chat' | 'ai_stream';
+  /** client's `model` ("" when absent) */
+  requestModel: string;
+  /** effective model sent upstream ("" when none) */
+  model: string;
+  /** picked instance name (R-BAL-10): also `$balancer_ip` */
+  instanceName?: string;
+  instancePort?: number;
+  provider?: string;
+  /** client protocol detected by R-REQ-2 */
+  clientProtocol?: string;
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  /** the provider's raw usage object, for cost_expr (R-RL-9); undefined when no usage was seen */
+  rawUsage?: Record<string, unknown>;
+  /** integer ms, R-RSP-5 / R-RSP-13 */
+  timeToFirstTokenMs: number;
+  /** integer ms, `$apisix_upstream_response_time` for AI requests */
+  upstreamResponseTimeMs?: number;
+  /** logging.summaries / logging.payloads of the AI plugin that served the request (R-APM-20) */
+  logSummaries: boolean;
+  logPayloads: boolean;
+  /** the body sent to the LLM (final attempt), for logging.payloads */
+  requestBody?: unknown;
+  /** response text (R-RSP-3 / R-RSP-14), for logging.payloads */
+  responseText?: string;
+  /** set by ai-rate-limiting when it rejected the request: then it is not charged */
+  rateLimitRejected?: boolean;
+}
+
+/** One upstream attempt, for `$upstream_addr`, `$upstream_status`, `$upstream_response_time` (R-VAR-4). */
+export interface UpstreamAttempt {
+  addr: string;
+  status: number;
+  /** seconds, millisecond resolution */
+  time: number;
+}
+
+export interface ConsumerInfo {
+  username: string;
+  /** the Consumer's own plugins (R-KA-9), compiled */
+  plugins: CompiledPlugin[];
+  labels?: Record<string, string>;
+  credentialId?: string;
+}
+
+/**
+ * The request context. One per proxy request; plugins share state only through it.
+ * Implemented in src/proxy/context.ts.
+ */
+export interface RequestContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** performance.now() when the request started */
+  readonly startTime: number;
+  /** Date.now() when the request started */
+  readonly startEpochMs: number;
+  readonly requestId: string;
+  readonly method: string;
+  /** normalized path (R-RTE-1) */
+  readonly uri: string;
+  /** raw query string without "?" ("" when none) */
+  readonly queryString: string;
+  /** request host without port, lower-cased */
+  readonly host: string;
+  readonly clientIp: string;
+  readonly clientPort: number;
+  /** mutable request headers (lower-case names): key-auth sets/deletes, forwarders read */
+  readonly headers: IncomingHttpHeaders;
+  /** parsed query arguments (first value wins); mutable (hide_credentials) */
+  readonly query: URLSearchParams;
+  /** the request body, read once and cached */
+  body(): Promise<Buffer>;
+  /** the body parsed as JSON once (undefined when not parsed yet) */
+  parsedBody?: unknown;
+
+  /** R-VAR: a variable's value, undefined when absent. Computed lazily. */
+  getVar(name: string): string | number | undefined;
+  /** override or add a variable */
+  setVar(name: string, value: string | number | undefined): void;
+
+  routeId?: string;
+  routeName?: string;
+  serviceId?: string;
+  serviceName?: string;
+  consumer?: ConsumerInfo;
+
+  /** LLM facts (defaults per R-VAR-1) */
+  readonly llm: LlmState;
+  readonly upstreamAttempts: UpstreamAttempt[];
+  upstreamScheme?: string;
+  upstreamHost?: string;
+  upstreamUri?: string;
+
+  /** headers added to whatever response is finally sent (quota headers R-RL-13) */
+  readonly extraResponseHeaders: Record<string, string>;
+  /** extra fields for logger entries (llm_summary, llm_request, ...) */
+  readonly logFields: Record<string, unknown>;
+
+  /**
+   * Rate-limit-aware selection hook (R-FB-2): set by ai-rate-limiting in its
+   * rewrite phase; ai-proxy-multi calls it during instance selection. Returns
+   * true when the instance still has quota (and sets that instance's headers).
+   */
+  instanceHasQuota?: (instanceName: string) => Promise<boolean>;
+  /** the merged, ordered plugin list of this request */
+  plugins: CompiledPlugin[];
+
+  /** aborted when the client goes away before the response is complete (R-RSP-16) */
+  readonly clientAbort: AbortSignal;
+  /** status written to the client (499 if the client left before headers) */
+  status: number;
+  /** response body bytes written */
+  bodyBytesSent: number;
+  /** true once the status line was sent */
+  readonly headersSent: boolean;
+
+  readonly log: Logger;
+}
+
+export type PhaseResult = void | Reply | undefined;
+export type PhaseHandler<C> = (ctx: RequestContext, conf: C) => PhaseResult | Promise<PhaseResult>;
+
+/** What a plugin gets when its configuration is compiled (once per configuration change). */
+export interface CompileEnv {
+  /** key of the resource holding the configuration, e.g. `/apisix/routes/1` */
+  parentKey: string;
+  /** stable hash of the plugin configuration (for counter identity, R-RL-5) */
+  confHash: string;
+  state: SharedState;
+  health: HealthService;
+  log: Logger;
+}
+
+/**
+ * A plugin, APISIX style: a plain object with a name, a priority, a JSON
+ * schema and one function per phase. Registered in src/plugins/registry.ts.
+ */
+export interface PluginDef<C = any> {
+  name: string;
+  priority: number;
+  version?: number;
+  type?: 'auth';
+  /** the schema for Routes/Services/Global Rules (and Consumers unless consumerSchema) */
+  schema: JSONSchema;
+  /** schema used on Consumers and Credentials for auth plugins (R-RES-6) */
+  consumerSchema?: JSONSchema;
+  /**
+   * Checks beyond the schema, on the validated copy (defaults applied).
+   * Returns an error text (wrapped by the caller as
+   * `failed to check the configuration of plugin <name> err: <text>`).
+   */
+  check?(conf: any, schemaType: 'route' | 'consumer'): string | undefined;
+  /** turn the validated configuration into a ready object, once per change */
+  compile?(conf: any, env: CompileEnv): C;
+  /** release timers/sockets of a compiled object that is no longer used */
+  destroy?(compiled: C): void;
+  rewrite?: PhaseHandler<C>;
+  access?: PhaseHandler<C>;
+  /**
+   * Proxy phase: only the AI proxy plugins have it. It sends the response
+   * itself (streaming as it goes) or returns a Reply when nothing was sent.
+   */
+  proxy?: PhaseHandler<C>;
+  /** log phase: after the response was sent or the client left. Never throws to the caller. */
+  log?: (ctx: RequestContext, conf: C) => void | Promise<void>;
+}
+
+/** A plugin configuration compiled for one resource. */
+export interface CompiledPlugin<C = any> {
+  def: PluginDef<C>;
+  /** effective priority (`_meta.priority` or the plugin's) */
+  priority: number;
+  /** the compiled object (plugin.compile result, or the validated conf) */
+  conf: C;
+  /** raw `_meta.filter` expression compiled (R-ADM-60), when present */
+  filter?: (ctx: RequestContext) => boolean;
+  /** `_meta.error_response` */
+  errorResponse?: string | Record<string, unknown>;
+  /** where it came from */
+  origin: 'global' | 'service' | 'route' | 'consumer';
+  parentKey: string;
+}
+
+export type { IncomingMessage, ServerResponse };

@@ -1,0 +1,141 @@
+// Starts the real CLI (`node dist/src/cli/main.js start -c <file>`) as a child
+// process on free ports (port 0; the bound ports are read from its log lines)
+// and gives the test the addresses and the admin key.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
+export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
+
+export interface GatewayProcess {
+  proc: ChildProcess;
+  dir: string;
+  configFile: string;
+  proxyUrl: string;
+  adminUrl: string;
+  controlUrl?: string;
+  metricsUrl?: string;
+  adminKey: string;
+  stdout(): string;
+  stderr(): string;
+  /** Admin API call with the admin key; returns status, headers and parsed JSON (or text) */
+  admin(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any; text: string }>;
+  /** SIGTERM and wait for exit; resolves to the exit code */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  kill(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** merged over the default test configuration */
+  config?: Record<string, unknown>;
+  /** reuse a working directory (restart tests) */
+  dir?: string;
+  env?: Record<string, string>;
+  /** raw YAML text instead of a generated config */
+  rawConfig?: string;
+  timeoutMs?: number;
+}
+
+function deepMerge(a: any, b: any): any {
+  if (b === undefined) return a;
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
+    const out: any = { ...a };
+    for (const k of Object.keys(b)) out[k] = deepMerge(a[k], b[k]);
+    return out;
+  }
+  return b;
+}
+
+export function defaultTestConfig(): Record<string, unknown> {
+  return {
+    apisix: {
+      node_listen: [{ ip: '127.0.0.1', port: 0 }],
+      enable_admin: true,
+      enable_control: true,
+      control: { ip: '127.0.0.1', port: 0 },
+    },
+    deployment: {
+      role: 'traditional',
+      role_traditional: { config_provider: 'local' },
+      local: { data_dir: 'data' },
+      admin: {
+        admin_listen: { ip: '127.0.0.1', port: 0 },
+        admin_key: [{ name: 'admin', key: ADMIN_KEY, role: 'admin' }],
+        allow_admin: ['127.0.0.0/24'],
+      },
+    },
+    nginx_config: { http: { enable_access_log: true, access_log: 'logs/access.log' } },
+    plugin_attr: { prometheus: { export_addr: { ip: '127.0.0.1', port: 0 } } },
+  };
+}
+
+export async function startGateway(opts: StartOptions = {}): Promise<GatewayProcess> {
+  const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'switchyard-test-'));
+  const configFile = path.join(dir, 'config.yaml');
+  const text = opts.rawConfig ?? YAML.stringify(deepMerge(defaultTestConfig(), opts.config ?? {}));
+  writeFileSync(configFile, text);
+  const proc = spawn(process.execPath, [CLI, 'start', '-c', configFile], {
+    cwd: dir,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d) => (out += d));
+  proc.stderr!.setEncoding('utf8').on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+
+  const addr = (name: string): string | undefined => {
+    const m = new RegExp(`${name} listening on ([^\\s]+):(\\d+)`).exec(err);
+    return m ? `http://${m[1]}:${m[2]}` : undefined;
+  };
+  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+  let done = false;
+  exited.then(() => (done = true));
+  while (!(addr('proxy') && (addr('admin') || !/enable_admin:\s*false/.test(text)))) {
+    if (done) throw new Error(`gateway exited early\nstdout:\n${out}\nstderr:\n${err}`);
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`gateway did not start in time\nstdout:\n${out}\nstderr:\n${err}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const adminUrl = addr('admin') ?? '';
+  const gw: GatewayProcess = {
+    proc,
+    dir,
+    configFile,
+    proxyUrl: addr('proxy')!,
+    adminUrl,
+    controlUrl: addr('control'),
+    metricsUrl: addr('prometheus'),
+    adminKey: ADMIN_KEY,
+    stdout: () => out,
+    stderr: () => err,
+    async admin(method, p, body, headers) {
+      const res = await fetch(adminUrl + p, {
+        method,
+        headers: { 'X-API-KEY': ADMIN_KEY, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const t = await res.text();
+      let parsed: any = t;
+      try { parsed = JSON.parse(t); } catch { /* not JSON */ }
+      return { status: res.status, headers: res.headers, body: parsed, text: t };
+    },
+    async stop(signal = 'SIGTERM') {
+      if (!done) proc.kill(signal);
+      return exited;
+    },
+    async kill() {
+      if (!done) proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+  return gw;
+}
