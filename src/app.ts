@@ -80,7 +80,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
     if (config.apisix.enable_admin) {
       await add('admin', createAdminHandler({ config, store }), config.deployment.admin.admin_listen);
     }
-    if (config.apisix.enable_control) await add('control', createControlHandler({ health }), config.apisix.control);
+    if (config.apisix.enable_control) await add('control', createControlHandler({ health, store }), config.apisix.control);
     const prom = config.plugin_attr.prometheus;
     if (prom.enable_export_server) await add('prometheus', createMetricsHandler(prom), prom.export_addr);
   } catch (err) {
