@@ -1,0 +1,390 @@
+// The embedded configuration store (`config_provider: local`, R-GEN-15).
+//
+// Files under data_dir:
+//   store.json     snapshot {version, revision, idSeq, items[]}, replaced
+//                  atomically (temp file, fsync, rename, fsync dir)
+//   store.journal  JSON lines appended after the snapshot, one per write,
+//                  fdatasync'd before the write resolves
+//   store.lock     pid of the process using the directory
+// On open the journal is replayed over the snapshot (records with a revision
+// the snapshot already holds are skipped; a torn last line is dropped) and
+// compacted into a new snapshot. Compaction also runs every `compactEvery`
+// records. Writes are serialized through one queue; listeners are called
+// synchronously after each change is applied to the in-memory map.
+import { closeSync, fsyncSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { log } from '../core/log.js';
+import type { JsonObject } from '../core/types.js';
+import { StoreUnavailableError, type ChangeEvent, type ConfigStore, type PutOptions, type StoredItem } from './types.js';
+
+type JournalRecord =
+  | { op: 'put'; key: string; value: JsonObject; rev: number; created: number; exp?: number }
+  | { op: 'del'; keys: string[]; rev: number }
+  | { op: 'id'; seq: number };
+
+interface SnapshotFile {
+  version: 1;
+  revision: number;
+  idSeq: number;
+  items: Array<StoredItem & { expiresAt?: number }>;
+}
+
+export interface LocalStoreOptions {
+  /** compact the journal into the snapshot after this many records (default 1000) */
+  compactEvery?: number;
+}
+
+export const SNAPSHOT_FILE = 'store.json';
+export const JOURNAL_FILE = 'store.journal';
+export const LOCK_FILE = 'store.lock';
+
+const MAX_TIMER = 2 ** 31 - 1;
+
+function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // a recycled pid that is not a node process does not hold the lock
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('node');
+  } catch {
+    return true;
+  }
+}
+
+export class LocalStore implements ConfigStore {
+  readonly dir: string;
+  private readonly compactEvery: number;
+  private readonly items = new Map<string, StoredItem>();
+  private readonly expiry = new Map<string, number>();
+  private readonly listeners = new Set<(ev: ChangeEvent) => void>();
+  private revision = 0;
+  private idSeq = 0;
+  private journal?: FileHandle;
+  private journalSize = 0;
+  private journalRecords = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closing = false;
+  private opened = false;
+  private timer?: NodeJS.Timeout;
+  private timerAt = Infinity;
+  private broken?: Error;
+
+  constructor(dir: string, opts: LocalStoreOptions = {}) {
+    this.dir = path.resolve(dir);
+    this.compactEvery = opts.compactEvery ?? 1000;
+  }
+
+  private file(name: string): string {
+    return path.join(this.dir, name);
+  }
+
+  /** the store-wide revision counter (last createdIndex/modifiedIndex handed out) */
+  get currentRevision(): number {
+    return this.revision;
+  }
+
+  async open(): Promise<void> {
+    if (this.opened) return;
+    await mkdir(this.dir, { recursive: true });
+    this.lock();
+    try {
+      await this.load();
+      this.journal = await open(this.file(JOURNAL_FILE), 'a');
+      await this.compact();
+    } catch (err) {
+      await this.journal?.close().catch(() => {});
+      this.journal = undefined;
+      this.unlock();
+      throw err;
+    }
+    this.opened = true;
+    this.scheduleExpiry();
+  }
+
+  private lock(): void {
+    const file = this.file(LOCK_FILE);
+    let holder = NaN;
+    try {
+      holder = Number(readFileSync(file, 'utf8').trim());
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (pidAlive(holder)) throw new Error(`data_dir ${this.dir} is in use by process ${holder} (${file})`);
+    writeFileSync(file, `${process.pid}\n`);
+  }
+
+  private unlock(): void {
+    const file = this.file(LOCK_FILE);
+    try {
+      if (Number(readFileSync(file, 'utf8').trim()) === process.pid) unlinkSync(file);
+    } catch { /* already gone */ }
+  }
+
+  private async load(): Promise<void> {
+    const snapFile = this.file(SNAPSHOT_FILE);
+    let snap: SnapshotFile | undefined;
+    try {
+      snap = JSON.parse(await readFile(snapFile, 'utf8')) as SnapshotFile;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new Error(`cannot load ${snapFile}: ${(err as Error).message}`);
+      }
+    }
+    if (snap) {
+      if (snap.version !== 1 || !Array.isArray(snap.items)) throw new Error(`cannot load ${snapFile}: unknown format`);
+      this.revision = snap.revision;
+      this.idSeq = snap.idSeq;
+      for (const it of snap.items) {
+        this.items.set(it.key, { key: it.key, value: it.value, createdIndex: it.createdIndex, modifiedIndex: it.modifiedIndex });
+        if (it.expiresAt !== undefined) this.expiry.set(it.key, it.expiresAt);
+      }
+    }
+    const base = this.revision;
+    const journalFile = this.file(JOURNAL_FILE);
+    let text = '';
+    try {
+      text = await readFile(journalFile, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const lines = text.split('\n');
+    let last = lines.length - 1;
+    while (last >= 0 && lines[last]!.trim() === '') last--;
+    for (let i = 0; i <= last; i++) {
+      const line = lines[i]!;
+      if (!line.trim()) continue;
+      let rec: JournalRecord;
+      try {
+        rec = JSON.parse(line) as JournalRecord;
+      } catch {
+        if (i === last) {
+          log.warn(`${journalFile}: dropped an incomplete last record (interrupted write)`);
+          break;
+        }
+        throw new Error(`cannot load ${journalFile}: corrupt record at line ${i + 1}`);
+      }
+      if (rec.op === 'id') this.idSeq = Math.max(this.idSeq, rec.seq);
+      else if (rec.rev > base) this.applyRecord(rec, false);
+    }
+    // items whose ttl ran out while the process was down
+    const now = Date.now();
+    const due = [...this.expiry].filter(([, at]) => at <= now).map(([k]) => k);
+    if (due.length) this.applyRecord({ op: 'del', keys: due, rev: this.revision + 1 }, false);
+  }
+
+  /** apply a journal record to memory; `emit` calls listeners */
+  private applyRecord(rec: Exclude<JournalRecord, { op: 'id' }>, emit: boolean): void {
+    this.revision = Math.max(this.revision, rec.rev);
+    if (rec.op === 'put') {
+      const item: StoredItem = { key: rec.key, value: rec.value, createdIndex: rec.created, modifiedIndex: rec.rev };
+      this.items.set(rec.key, item);
+      if (rec.exp !== undefined) this.expiry.set(rec.key, rec.exp);
+      else this.expiry.delete(rec.key);
+      if (emit) this.emit({ type: 'put', item });
+    } else {
+      for (const key of rec.keys) {
+        const existed = this.items.delete(key);
+        this.expiry.delete(key);
+        if (emit && existed) this.emit({ type: 'delete', key, revision: rec.rev });
+      }
+    }
+  }
+
+  private emit(ev: ChangeEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(ev);
+      } catch (err) {
+        log.error(`store change listener failed: ${(err as Error).stack ?? err}`);
+      }
+    }
+  }
+
+  /** serialize: one write at a time, in call order */
+  private run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closing) return Promise.reject(new Error('store is closed'));
+    if (!this.opened) return Promise.reject(new Error('store is not open'));
+    const p = this.queue.then(() => {
+      if (this.broken) throw new StoreUnavailableError(`configuration store unavailable: ${this.broken.message}`);
+      return fn();
+    });
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  private async append(rec: JournalRecord): Promise<void> {
+    const line = JSON.stringify(rec) + '\n';
+    const fh = this.journal!;
+    try {
+      await fh.write(line);
+      await fh.datasync();
+    } catch (err) {
+      // undo a partial line so the journal stays readable; if that fails too, stop writing
+      try {
+        await fh.truncate(this.journalSize);
+      } catch {
+        this.broken = err as Error;
+      }
+      throw new StoreUnavailableError(`cannot write ${this.file(JOURNAL_FILE)}: ${(err as Error).message}`);
+    }
+    this.journalSize += Buffer.byteLength(line);
+    this.journalRecords++;
+  }
+
+  private async afterWrite(): Promise<void> {
+    if (this.journalRecords >= this.compactEvery) {
+      try {
+        await this.compact();
+      } catch (err) {
+        log.error(`store compaction failed (the journal is kept): ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** write the snapshot atomically, then empty the journal */
+  private async compact(): Promise<void> {
+    const snap: SnapshotFile = {
+      version: 1,
+      revision: this.revision,
+      idSeq: this.idSeq,
+      items: [...this.items.values()].map((it) => {
+        const exp = this.expiry.get(it.key);
+        return exp === undefined ? it : { ...it, expiresAt: exp };
+      }),
+    };
+    const file = this.file(SNAPSHOT_FILE);
+    const tmp = `${file}.tmp`;
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(snap));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+    syncDir(this.dir);
+    await this.journal!.truncate(0);
+    await this.journal!.sync();
+    this.journalSize = 0;
+    this.journalRecords = 0;
+  }
+
+  snapshot(): ReadonlyMap<string, StoredItem> {
+    return this.items;
+  }
+
+  async get(key: string): Promise<StoredItem | undefined> {
+    return this.items.get(key);
+  }
+
+  async list(prefix: string): Promise<StoredItem[]> {
+    const out: StoredItem[] = [];
+    for (const [k, v] of this.items) if (k.startsWith(prefix)) out.push(v);
+    return out.sort((a, b) => byteOrder(a.key, b.key));
+  }
+
+  put(key: string, value: JsonObject, opts: PutOptions = {}): Promise<StoredItem> {
+    // a private copy: callers may keep mutating their object
+    const copy = JSON.parse(JSON.stringify(value)) as JsonObject;
+    return this.run(async () => {
+      const rev = this.revision + 1;
+      const prev = this.items.get(key);
+      const rec: JournalRecord = { op: 'put', key, value: copy, rev, created: prev?.createdIndex ?? rev };
+      if (opts.ttl !== undefined) rec.exp = Date.now() + Math.max(0, opts.ttl) * 1000;
+      await this.append(rec);
+      this.applyRecord(rec, true);
+      if (rec.exp !== undefined) this.scheduleExpiry();
+      await this.afterWrite();
+      return this.items.get(key)!;
+    });
+  }
+
+  delete(keys: string[]): Promise<string[]> {
+    return this.run(async () => {
+      const existing = [...new Set(keys)].filter((k) => this.items.has(k));
+      if (existing.length === 0) return [];
+      const rec: JournalRecord = { op: 'del', keys: existing, rev: this.revision + 1 };
+      await this.append(rec);
+      this.applyRecord(rec, true);
+      await this.afterWrite();
+      return existing;
+    });
+  }
+
+  nextId(): Promise<string> {
+    return this.run(async () => {
+      const rec: JournalRecord = { op: 'id', seq: this.idSeq + 1 };
+      await this.append(rec);
+      this.idSeq = rec.seq;
+      await this.afterWrite();
+      return String(rec.seq).padStart(20, '0');
+    });
+  }
+
+  onChange(listener: (ev: ChangeEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** R-ADM-12: delete items whose ttl ran out; one timer for the earliest */
+  private scheduleExpiry(): void {
+    if (this.closing || this.expiry.size === 0) return;
+    const next = Math.min(...this.expiry.values());
+    if (this.timer && next >= this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = next;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.expire().then(
+        () => this.scheduleExpiry(),
+        (err: Error) => {
+          if (this.closing) return;
+          log.error(`deleting expired items failed: ${err.message}`);
+          this.timer = setTimeout(() => this.scheduleExpiry(), 1000).unref();
+        },
+      );
+    }, Math.min(MAX_TIMER, Math.max(0, next - Date.now())));
+    this.timer.unref();
+  }
+
+  /** deletes what is due when the queue reaches it (a newer put may have changed the ttl) */
+  private expire(): Promise<void> {
+    return this.run(async () => {
+      const now = Date.now();
+      const due = [...this.expiry].filter(([, at]) => at <= now).map(([k]) => k);
+      if (due.length === 0) return;
+      const rec: JournalRecord = { op: 'del', keys: due, rev: this.revision + 1 };
+      await this.append(rec);
+      this.applyRecord(rec, true);
+      await this.afterWrite();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.queue;
+    await this.journal?.close().catch(() => {});
+    this.journal = undefined;
+    if (this.opened) this.unlock();
+    this.listeners.clear();
+  }
+}
+
+function syncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try { fsyncSync(fd); } finally { closeSync(fd); }
+  } catch { /* best effort (not supported everywhere) */ }
+}
