@@ -1,0 +1,27 @@
+// Argument parsing shared by the subcommands: a usage error is exit code 2.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export const USAGE = `usage: switchyard <command> [options]
+  start [-c FILE]                        run the gateway in the foreground (FILE default: conf/config.yaml)
+  validate [-c FILE]                     check a configuration file
+  version                                print the version
+  sync -f FILE [-c CONFIG] [--dry-run]   load a declarative file into the running gateway
+  dump [-c CONFIG] [-o FILE]             write the running configuration as ADC YAML`;
+
+export class UsageError extends Error {}
+
+export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** prints the problem and the usage line; returns the exit code 2 */
+export function usageError(message: string): number {
+  process.stderr.write(`switchyard: ${message}\n${USAGE}\n`);
+  return 2;
+}
+
+export const configOption = { config: { type: 'string', short: 'c' } } as const;

@@ -1,0 +1,60 @@
+// `switchyard start [-c FILE]`: load the configuration, run the gateway in the
+// foreground, stop gracefully on SIGTERM/SIGINT and exit 0 (R-GEN-18).
+import { DEFAULT_CONFIG_FILE } from '../config/defaults.js';
+import { loadConfig } from '../config/load.js';
+import type { GatewayConfig } from '../config/types.js';
+import { log } from '../core/log.js';
+import { configOption, parseOptions } from './args.js';
+
+/** resolves to the exit code once the gateway has stopped (or failed to start) */
+export async function runStart(argv: string[]): Promise<number> {
+  const opts = parseOptions(argv, configOption);
+  const file = opts.config ?? DEFAULT_CONFIG_FILE;
+  let config: GatewayConfig;
+  try {
+    const loaded = loadConfig(file);
+    config = loaded.config;
+    for (const w of loaded.warnings) log.warn(w);
+  } catch (err) {
+    process.stderr.write(`switchyard: invalid configuration ${file}: ${(err as Error).message}\n`);
+    return 1;
+  }
+
+  // a bug in one request must not take the gateway down (R-GEN-11)
+  process.on('uncaughtException', (err) => log.error(`uncaught exception: ${err.stack ?? err}`));
+  process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${(err as Error)?.stack ?? err}`));
+
+  let signalled: NodeJS.Signals | undefined;
+  let onSignal: (sig: NodeJS.Signals) => void = () => {};
+  const handler = (sig: NodeJS.Signals) => {
+    if (signalled) {
+      log.warn(`received ${sig} again: exiting without waiting for in-flight requests`);
+      process.exit(1);
+    }
+    signalled = sig;
+    onSignal(sig);
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+
+  const { startGateway } = await import('../app.js');
+  let gateway: Awaited<ReturnType<typeof startGateway>>;
+  try {
+    gateway = await startGateway(config);
+  } catch (err) {
+    process.stderr.write(`switchyard: failed to start: ${(err as Error).message}\n`);
+    return 1;
+  }
+  log.info(`switchyard started with ${config.file}`);
+
+  const sig = signalled ?? (await new Promise<NodeJS.Signals>((resolve) => (onSignal = resolve)));
+  log.info(`received ${sig}: stopping (in-flight requests have 30 s to finish)`);
+  try {
+    await gateway.stop();
+  } catch (err) {
+    log.error(`error while stopping: ${(err as Error).stack ?? err}`);
+    return 1;
+  }
+  log.info('stopped');
+  return 0;
+}
