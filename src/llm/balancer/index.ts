@@ -1,5 +1,8 @@
-// STUB (owner: ai-proxy helper): instance/node pickers (R-BAL-4..8), shared
-// by ai-proxy-multi and plain upstream proxying (R-UPS-4).
+// Instance/node pickers (R-BAL-4..8), shared by ai-proxy-multi and plain
+// upstream proxying (R-UPS-4).
+import { RoundRobinPicker } from './roundrobin.js';
+import { ChashPicker } from './chash.js';
+
 export interface Picker {
   /**
    * Index of the next member to use, skipping `tried`; undefined when every
@@ -8,18 +11,15 @@ export interface Picker {
   pick(tried: ReadonlySet<number>, key?: string): number | undefined;
 }
 
-/** `names` identify members (instance names, or host:port for nodes) */
+/**
+ * `names` identify members (instance names, or host:port for nodes).
+ * roundrobin: interleaved weighted round robin (R-BAL-4); members of weight 0
+ * are never picked unless every weight is 0 (then plain rotation, R-BAL-5).
+ * chash: consistent hashing ring over the names (R-BAL-7/8).
+ */
 export function createPicker(algorithm: 'roundrobin' | 'chash', names: string[], weights: number[]): Picker {
-  let i = -1;
-  void algorithm;
-  void weights;
-  return {
-    pick(tried) {
-      for (let n = 0; n < names.length; n++) {
-        i = (i + 1) % names.length;
-        if (!tried.has(i)) return i;
-      }
-      return undefined;
-    },
-  };
+  if (algorithm === 'chash') return new ChashPicker(names, weights);
+  return new RoundRobinPicker(weights);
 }
+
+export { crc32 } from './crc32.js';

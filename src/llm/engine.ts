@@ -1,0 +1,591 @@
+// The LLM proxy engine shared by ai-proxy-multi and ai-proxy: instance
+// selection (R-BAL), body checks and request building (R-REQ), the
+// attempt/fallback loop (R-FB) and response relay (R-RSP).
+//
+// access(ctx): picks the first instance (rate-limit aware, R-FB-2), checks
+//   and parses the body once (R-REQ-1/2), fills ctx.llm (R-VAR-2).
+// proxy(ctx):  runs attempts until one response is relayed (R-FB-3..10).
+// log(ctx):    publishes logger fields (R-APM-20, R-LOG-20/21).
+import type { RequestContext, Reply, CompileEnv, Json } from '../core/types.js';
+import { jsonError, pageError, textError } from '../core/errors.js';
+import { SERVER_HEADER } from '../core/version.js';
+import { resolveSecret } from '../core/secrets.js';
+import { compileTemplate, type CompiledTemplate } from '../proxy/template.js';
+import { targetProtocol, type Protocol } from './providers/index.js';
+import { compileInstance, instanceHost, resolveTarget, type CompiledInstance } from './instance.js';
+import { GroupSelector, exhaustedMessage } from './balancer/groups.js';
+import type { HealthHandle, HealthTarget } from './health/types.js';
+import { classifyError, peerAddr, type TransportConf } from './transport.js';
+import { SseParser } from './sse.js';
+import { newUsage, usageFromBody, usageFromEvent, type UsageAcc } from './usage.js';
+import { anthropicRequestToOpenai, openaiResponseToAnthropic, OpenaiToAnthropicStream } from './convert/anthropic.js';
+import { openaiEmbeddingsToVertex, vertexPredictionsToOpenai } from './convert/vertex.js';
+import { getGcpAccessToken } from './gcp-token.js';
+import { normalizeChecks } from '../plugins/ai-proxy-multi/checks-schema.js';
+
+export type Strategy = 'rate_limiting' | 'http_429' | 'http_5xx';
+
+/** R-FB-1 */
+export function normalizeStrategy(s: unknown): Set<Strategy> {
+  if (s === undefined || s === null) return new Set();
+  if (typeof s === 'string') return new Set([s === 'instance_health_and_rate_limiting' ? 'rate_limiting' : (s as Strategy)]);
+  if (Array.isArray(s)) return new Set(s as Strategy[]);
+  return new Set();
+}
+
+/** R-REQ-2 */
+export function detectProtocol(path: string, body: unknown): Protocol | undefined {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const b = body as Record<string, unknown>;
+  if (path.endsWith('/v1/messages')) return 'anthropic-messages';
+  if (path.endsWith('/v1/responses') && 'input' in b) return 'openai-responses';
+  if (b.messages !== null && typeof b.messages === 'object') return 'openai-chat';
+  if ('input' in b) return 'openai-embeddings';
+  return undefined;
+}
+
+/** R-REQ-7 step 2 */
+const SKIP_HEADERS = new Set([
+  'host', 'content-length', 'accept-encoding', 'connection', 'keep-alive', 'proxy-connection',
+  'transfer-encoding', 'te', 'trailer', 'upgrade',
+]);
+
+/**
+ * R-REQ-4, R-REQ-5, R-REQ-9, R-PRV-5: the outgoing body object for one
+ * attempt, starting from the (possibly converted) client body, which is
+ * never modified. Returns the same object when nothing changes.
+ */
+export function buildBody(base: Record<string, unknown>, inst: Pick<CompiledInstance, 'options' | 'provider'>, target: Protocol): Record<string, unknown> {
+  let out = base;
+  if (inst.options) out = Object.assign({ ...base }, inst.options);
+  if (target === 'openai-chat' && out.stream === true) {
+    if (out === base) out = { ...base };
+    out.stream_options = { include_usage: true };
+  }
+  if (inst.provider.removeModel && 'model' in out) {
+    if (out === base) out = { ...base };
+    delete out.model;
+  }
+  return out;
+}
+
+/** the headers sent upstream (R-REQ-7 steps 1-4); the GCP token is added by the caller */
+export function buildHeaders(clientHeaders: Record<string, string | string[] | undefined>, inst: Pick<CompiledInstance, 'authHeaders' | 'hasSecretRefs'>): Record<string, string | string[]> {
+  const h: Record<string, string | string[]> = {};
+  for (const k in clientHeaders) {
+    const v = clientHeaders[k];
+    if (v === undefined || SKIP_HEADERS.has(k)) continue;
+    h[k] = v;
+  }
+  for (const [k, v] of inst.authHeaders) h[k] = inst.hasSecretRefs ? resolveSecret(v) : v;
+  h['content-type'] = 'application/json';
+  return h;
+}
+
+interface ReqState {
+  engine: LlmEngine;
+  raw: Buffer;
+  body: Record<string, unknown>;
+  protocol: Protocol;
+  tried: Set<number>;
+  current: CompiledInstance;
+  hashKey?: string;
+}
+
+const states = new WeakMap<RequestContext, ReqState>();
+
+export interface EngineOptions {
+  /** plugin name, for log lines */
+  plugin: string;
+}
+
+type AttemptResult =
+  | { kind: 'done' }
+  | { kind: 'reply'; reply: Reply }
+  | { kind: 'failed'; status: number; fallback: Reply };
+
+export class LlmEngine {
+  readonly instances: CompiledInstance[];
+  private readonly strategy: Set<Strategy>;
+  private readonly selector?: GroupSelector;
+  private readonly health?: HealthHandle;
+  private readonly hashOn: string;
+  private readonly hashKey?: string;
+  private readonly hashTemplate?: CompiledTemplate;
+  readonly logSummaries: boolean;
+  readonly logPayloads: boolean;
+
+  constructor(conf: any, env: Partial<CompileEnv> | undefined, readonly opts: EngineOptions) {
+    const t: TransportConf = {
+      timeout: conf.timeout ?? 30000,
+      keepalive: conf.keepalive ?? true,
+      keepalive_timeout: conf.keepalive_timeout ?? 60000,
+      keepalive_pool: conf.keepalive_pool ?? 30,
+      ssl_verify: conf.ssl_verify ?? true,
+    };
+    const base = `${env?.parentKey ?? ''}#${env?.confHash ?? ''}`;
+    this.instances = (conf.instances as any[]).map((inst, i) => compileInstance(inst, i, t, base));
+    this.strategy = normalizeStrategy(conf.fallback_strategy);
+    this.logSummaries = conf.logging?.summaries === true;
+    this.logPayloads = conf.logging?.payloads === true;
+    const b = conf.balancer ?? {};
+    const algorithm = b.algorithm === 'chash' ? 'chash' : 'roundrobin';
+    this.hashOn = b.hash_on ?? 'vars';
+    this.hashKey = b.key;
+    if (algorithm === 'chash' && this.hashOn === 'vars_combinations' && typeof b.key === 'string') this.hashTemplate = compileTemplate(b.key);
+    if (this.instances.length > 1) {
+      const targets: HealthTarget[] = [];
+      for (const c of this.instances) {
+        if (!c.checks) continue;
+        const h = instanceHost(c);
+        if (!h) {
+          env?.log?.warn(`${opts.plugin}: instance ${c.name} has no endpoint host, no health checker`);
+          continue;
+        }
+        targets.push({ name: c.name, scheme: h.scheme, host: h.host, port: h.port, checks: normalizeChecks(c.checks) });
+      }
+      if (targets.length > 0 && env?.health && env.parentKey !== undefined && env.confHash !== undefined) {
+        this.health = env.health.register(env.parentKey, env.confHash, targets);
+      }
+      this.selector = new GroupSelector(this.instances, algorithm, this.health);
+    }
+  }
+
+  destroy(): void {
+    this.health?.destroy();
+  }
+
+  private computeHashKey(ctx: RequestContext): string {
+    let v: string | number | undefined;
+    const key = this.hashKey ?? '';
+    switch (this.hashOn) {
+      case 'vars':
+        v = ctx.getVar(key);
+        break;
+      case 'header': {
+        const want = key.toLowerCase().replace(/_/g, '-');
+        for (const k in ctx.headers) {
+          if (k.replace(/_/g, '-') === want) {
+            const hv = ctx.headers[k];
+            v = Array.isArray(hv) ? hv[0] : hv;
+            break;
+          }
+        }
+        break;
+      }
+      case 'cookie': {
+        const c = ctx.headers.cookie;
+        if (typeof c === 'string') {
+          for (const part of c.split(';')) {
+            const eq = part.indexOf('=');
+            if (eq > 0 && part.slice(0, eq).trim() === key) { v = part.slice(eq + 1).trim(); break; }
+          }
+        }
+        break;
+      }
+      case 'consumer':
+        v = ctx.consumer?.username;
+        break;
+      case 'vars_combinations': {
+        const r = this.hashTemplate?.render((n) => ctx.getVar(n));
+        v = r && r.resolved ? r.text : undefined;
+        break;
+      }
+    }
+    const s = v === undefined ? '' : String(v);
+    return s === '' ? ctx.clientIp : s;
+  }
+
+  /** next instance per R-BAL-2 with R-FB-2; undefined when none can be picked */
+  private async selectNext(ctx: RequestContext, st: { tried: Set<number>; hashKey?: string }): Promise<CompiledInstance | undefined> {
+    const sel = this.selector!;
+    const rl = this.strategy.has('rate_limiting') ? ctx.instanceHasQuota : undefined;
+    for (let n = 0; n <= this.instances.length; n++) {
+      const m = sel.pick(st.tried, st.hashKey);
+      if (!m) return undefined;
+      const inst = this.instances[m.index]!;
+      if (rl && !(await rl(inst.name))) {
+        st.tried.add(inst.index);
+        continue;
+      }
+      return inst;
+    }
+    return undefined;
+  }
+
+  private setInstance(ctx: RequestContext, st: ReqState, inst: CompiledInstance): void {
+    st.current = inst;
+    const llm = ctx.llm;
+    llm.instanceName = inst.name;
+    llm.provider = inst.provider.name;
+    const reqModel = st.body.model;
+    llm.model = inst.optionsModel ?? (typeof reqModel === 'string' ? reqModel : '');
+    llm.requestType = st.body.stream === true || inst.optionsStream ? 'ai_stream' : 'ai_chat';
+    const h = instanceHost(inst);
+    llm.instancePort = h?.port;
+  }
+
+  async access(ctx: RequestContext): Promise<Reply | undefined> {
+    const tried = new Set<number>();
+    let inst: CompiledInstance | undefined;
+    let hashKey: string | undefined;
+    if (!this.selector) {
+      inst = this.instances[0]!;
+    } else {
+      if (this.hashKey !== undefined || this.hashOn === 'consumer') hashKey = this.computeHashKey(ctx);
+      inst = await this.selectNext(ctx, { tried, hashKey });
+      if (!inst) return textError(503, exhaustedMessage(this.selector.groupCount()));
+    }
+    // R-REQ-1
+    const ctRaw = ctx.headers['content-type'];
+    const ct = (Array.isArray(ctRaw) ? ctRaw[0] : ctRaw) ?? 'application/json';
+    if (!ct.startsWith('application/json')) return textError(400, `unsupported content-type: ${ct}, only application/json is supported`);
+    const raw = await ctx.body();
+    if (raw.length === 0) return jsonError(400, { message: 'could not get body: request body is empty' });
+    let body = ctx.parsedBody;
+    if (body === undefined) {
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch (e) {
+        return jsonError(400, { message: `could not parse JSON request body: ${(e as Error).message}` });
+      }
+      ctx.parsedBody = body;
+    }
+    const protocol = detectProtocol(ctx.uri, body);
+    if (!protocol) return textError(400, 'no matching AI protocol for the request');
+    const st: ReqState = { engine: this, raw, body: body as Record<string, unknown>, protocol, tried, current: inst, hashKey };
+    states.set(ctx, st);
+    const llm = ctx.llm;
+    const m = st.body.model;
+    llm.requestModel = typeof m === 'string' ? m : '';
+    llm.clientProtocol = protocol;
+    llm.logSummaries = this.logSummaries;
+    llm.logPayloads = this.logPayloads;
+    this.setInstance(ctx, st, inst);
+    return undefined;
+  }
+
+  async proxy(ctx: RequestContext): Promise<Reply | undefined> {
+    const st = states.get(ctx);
+    if (!st || st.engine !== this) return undefined;
+    const multi = this.instances.length > 1;
+    for (let n = 0; n < this.instances.length; n++) {
+      const inst = st.current;
+      this.setInstance(ctx, st, inst);
+      const r = await this.attempt(ctx, st, inst);
+      if (r.kind === 'done') return undefined;
+      if (r.kind === 'reply') return r.reply;
+      // a failure covered by the strategy (R-FB-3/4): try another instance
+      st.tried.add(inst.index);
+      if (!multi) return r.fallback;
+      const next = await this.selectNext(ctx, st);
+      if (!next) return pageError(502);
+      st.current = next;
+    }
+    return pageError(502);
+  }
+
+  private covered(status: number): boolean {
+    if (this.instances.length < 2) return false;
+    if (status === 429) return this.strategy.has('http_429');
+    if (status >= 500 && status <= 599) return this.strategy.has('http_5xx');
+    return false;
+  }
+
+  /** one attempt; 'failed' only when the strategy covers the failure */
+  private async attempt(ctx: RequestContext, st: ReqState, inst: CompiledInstance): Promise<AttemptResult> {
+    const tp = targetProtocol(inst.provider, st.protocol);
+    if ('error' in tp) return { kind: 'reply', reply: textError(400, tp.error) };
+    let base = st.body;
+    let convertStream = false;
+    if (tp.converted) {
+      const conv = st.protocol === 'anthropic-messages' ? anthropicRequestToOpenai(st.body) : openaiEmbeddingsToVertex(st.body);
+      if (!conv.ok) return { kind: 'reply', reply: conv.reply };
+      base = conv.body;
+      convertStream = st.protocol === 'anthropic-messages';
+    }
+    const out = buildBody(base, inst, tp.target);
+    const model = ctx.llm.model;
+    const target = resolveTarget(inst, tp.target, model);
+    const llm = ctx.llm;
+    llm.requestBody = out;
+    if (!target) {
+      ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: no endpoint configured for provider ${inst.provider.name} (override.endpoint is required)`);
+      ctx.upstreamAttempts.push({ addr: '-', status: 502, time: 0 });
+      return this.transportFailure(500);
+    }
+    const headers = buildHeaders(ctx.headers, inst);
+    if (inst.gcp) {
+      try {
+        const gcp = { ...inst.gcp };
+        if (typeof gcp.service_account_json === 'string') gcp.service_account_json = resolveSecret(gcp.service_account_json);
+        headers.authorization = `Bearer ${await getGcpAccessToken(inst.gcpCacheKey, gcp)}`;
+      } catch (e) {
+        const reply = jsonError(500, { error_msg: `failed to get gcp access token: ${(e as Error).message}` });
+        ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: failed to get gcp access token: ${(e as Error).message}`);
+        return this.covered(500) ? { kind: 'failed', status: 500, fallback: reply } : { kind: 'reply', reply };
+      }
+    }
+    const payload = out === st.body ? st.raw : JSON.stringify(out);
+    ctx.upstreamScheme = target.scheme;
+    ctx.upstreamHost = target.hostHeader;
+    ctx.upstreamUri = target.pathWithQuery;
+
+    const t0 = performance.now();
+    const attemptRec = { addr: peerAddr(target.host, target.port), status: 0, time: 0 };
+    ctx.upstreamAttempts.push(attemptRec);
+    const finishRec = (status: number) => {
+      attemptRec.status = status;
+      attemptRec.time = Math.round(performance.now() - t0) / 1000;
+      attemptRec.addr = peerAddr(target.host, target.port);
+    };
+    let resp;
+    try {
+      resp = await inst.dispatcher.request({
+        origin: target.origin,
+        path: target.pathWithQuery,
+        method: 'POST',
+        headers,
+        body: payload,
+        signal: ctx.clientAbort,
+        reset: !inst.keepalive,
+        headersTimeout: inst.timeout,
+        bodyTimeout: inst.timeout,
+      });
+    } catch (e) {
+      if (ctx.clientAbort.aborted) {
+        finishRec(499);
+        return { kind: 'done' };
+      }
+      const c = classifyError(e);
+      finishRec(c.kind === 'timeout' ? 504 : 502);
+      ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: upstream request failed: ${c.message}`);
+      return this.transportFailure(c.status);
+    }
+    const status = resp.statusCode;
+    if (this.covered(status)) {
+      finishRec(status);
+      resp.body.dump().catch(() => {});
+      return { kind: 'failed', status, fallback: pageError(502) };
+    }
+    const ctHeader = resp.headers['content-type'];
+    const contentType = Array.isArray(ctHeader) ? ctHeader[0] : ctHeader;
+    const isStream = contentType !== undefined && contentType.includes('text/event-stream');
+    if (isStream) return this.relayStream(ctx, st, inst, tp.target, convertStream, status, contentType!, resp.body, t0, finishRec);
+    return this.relayBody(ctx, st, inst, tp.target, tp.converted, status, contentType, resp.body, t0, finishRec);
+  }
+
+  private transportFailure(status: 500 | 504): AttemptResult {
+    if (this.covered(500)) return { kind: 'failed', status, fallback: pageError(502) };
+    return { kind: 'reply', reply: pageError(status) };
+  }
+
+  private responseHeaders(ctx: RequestContext, contentType: string | undefined, length?: number): Record<string, string | number> {
+    const h: Record<string, string | number> = { ...ctx.extraResponseHeaders, server: SERVER_HEADER };
+    if (contentType !== undefined) h['content-type'] = contentType;
+    if (length !== undefined) h['content-length'] = length;
+    return h;
+  }
+
+  private publishUsage(ctx: RequestContext, acc: UsageAcc, streamed: boolean): void {
+    const llm = ctx.llm;
+    llm.promptTokens = acc.prompt;
+    llm.completionTokens = acc.completion;
+    llm.totalTokens = acc.total;
+    llm.rawUsage = acc.seen ? acc.raw : undefined;
+    if (!streamed || acc.seen) llm.responseText = acc.textAtUsage;
+  }
+
+  /** R-RSP-2..5 */
+  private async relayBody(
+    ctx: RequestContext, st: ReqState, inst: CompiledInstance, target: Protocol, converted: boolean,
+    status: number, contentType: string | undefined, body: AsyncIterable<Buffer> & { text?: unknown },
+    t0: number, finishRec: (s: number) => void,
+  ): Promise<AttemptResult> {
+    let buf: Buffer;
+    try {
+      const chunks: Buffer[] = [];
+      for await (const c of body) chunks.push(c as Buffer);
+      buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    } catch (e) {
+      if (ctx.clientAbort.aborted) {
+        finishRec(499);
+        return { kind: 'done' };
+      }
+      const c = classifyError(e);
+      finishRec(c.kind === 'timeout' ? 504 : 502);
+      ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: reading upstream response failed: ${c.message}`);
+      return this.transportFailure(c.status);
+    }
+    const ms = Math.round(performance.now() - t0);
+    finishRec(status);
+    const llm = ctx.llm;
+    llm.timeToFirstTokenMs = ms;
+    llm.upstreamResponseTimeMs = ms;
+    const acc = newUsage();
+    let parsed: any;
+    const first = firstNonSpace(buf);
+    if (first === 0x7b /* { */) {
+      try { parsed = JSON.parse(buf.toString('utf8')); } catch { parsed = undefined; }
+    }
+    let outBuf = buf;
+    let outType = contentType;
+    if (parsed !== undefined) {
+      usageFromBody(target, parsed, acc);
+      if (converted && status >= 200 && status < 300) {
+        const conv = st.protocol === 'anthropic-messages'
+          ? openaiResponseToAnthropic(parsed, llm.model)
+          : vertexPredictionsToOpenai(parsed, llm.model);
+        if (!conv.ok) return { kind: 'reply', reply: conv.reply };
+        outBuf = Buffer.from(JSON.stringify(conv.body));
+        outType = 'application/json';
+        if (target === 'vertex-predict') {
+          const acc2 = newUsage();
+          usageFromBody('openai-embeddings', conv.body, acc2);
+          acc.prompt = acc2.prompt; acc.completion = 0; acc.total = acc2.total; acc.raw = acc2.raw; acc.seen = acc2.seen;
+        }
+      }
+    }
+    this.publishUsage(ctx, acc, false);
+    const res = ctx.res;
+    if (res.headersSent || res.destroyed) return { kind: 'done' };
+    ctx.status = status;
+    res.writeHead(status, this.responseHeaders(ctx, outType, outBuf.length));
+    res.end(outBuf);
+    ctx.bodyBytesSent += outBuf.length;
+    return { kind: 'done' };
+  }
+
+  /** R-RSP-10..16 */
+  private relayStream(
+    ctx: RequestContext, st: ReqState, inst: CompiledInstance, target: Protocol, convert: boolean,
+    status: number, contentType: string, body: import('node:stream').Readable,
+    t0: number, finishRec: (s: number) => void,
+  ): Promise<AttemptResult> {
+    const res = ctx.res;
+    const llm = ctx.llm;
+    const acc = newUsage();
+    const wantText = this.logPayloads;
+    const converter = convert ? new OpenaiToAnthropicStream(llm.model) : undefined;
+    let pendingOut = '';
+    const parser = new SseParser((ev) => {
+      usageFromEvent(target, ev.event, ev.data, acc, wantText || !!converter);
+      if (converter) pendingOut += converter.push(ev.data);
+    });
+    let headWritten = false;
+    const writeHead = () => {
+      if (headWritten) return;
+      headWritten = true;
+      ctx.status = status;
+      res.writeHead(status, this.responseHeaders(ctx, converter ? 'text/event-stream' : contentType));
+      res.flushHeaders?.();
+    };
+    if (!converter) writeHead();
+    let first = true;
+    return new Promise<AttemptResult>((resolve) => {
+      let settled = false;
+      const done = (r: AttemptResult) => {
+        if (settled) return;
+        settled = true;
+        this.publishUsage(ctx, acc, true);
+        resolve(r);
+      };
+      const write = (data: Buffer | string) => {
+        if (res.destroyed) return;
+        ctx.bodyBytesSent += typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+        if (!res.write(data)) {
+          body.pause();
+          res.once('drain', () => body.resume());
+        }
+      };
+      body.on('data', (chunk: Buffer) => {
+        if (first) {
+          first = false;
+          llm.timeToFirstTokenMs = Math.round(performance.now() - t0);
+        }
+        parser.push(chunk);
+        if (converter) {
+          if (pendingOut) {
+            writeHead();
+            const o = pendingOut;
+            pendingOut = '';
+            write(o);
+          }
+        } else {
+          write(chunk);
+        }
+      });
+      body.on('end', () => {
+        parser.end();
+        llm.upstreamResponseTimeMs = Math.round(performance.now() - t0);
+        finishRec(status);
+        if (converter) {
+          const tail = converter.end();
+          if (typeof tail !== 'string') {
+            if (!headWritten) return done({ kind: 'reply', reply: tail });
+          } else if (tail) {
+            writeHead();
+            write(tail);
+          }
+          if (!headWritten) writeHead();
+        }
+        if (!res.destroyed) res.end();
+        done({ kind: 'done' });
+      });
+      body.on('error', (e) => {
+        llm.upstreamResponseTimeMs = Math.round(performance.now() - t0);
+        if (ctx.clientAbort.aborted) {
+          finishRec(status);
+          return done({ kind: 'done' });
+        }
+        const c = classifyError(e);
+        finishRec(c.kind === 'timeout' ? 504 : 502);
+        if (!headWritten) {
+          ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: reading upstream stream failed: ${c.message}`);
+          return done(this.transportFailure(c.status));
+        }
+        // R-RSP-15: close without the terminating chunk
+        ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: upstream stream failed after the response started: ${c.message}`);
+        res.destroy();
+        done({ kind: 'done' });
+      });
+    });
+  }
+
+  /** log phase: logger fields (R-APM-20, R-LOG-20/21) */
+  log(ctx: RequestContext): void {
+    const st = states.get(ctx);
+    if (!st || st.engine !== this) return;
+    const llm = ctx.llm;
+    if (this.logSummaries) {
+      ctx.logFields.llm_summary = {
+        request_model: llm.requestModel,
+        model: llm.model,
+        duration: llm.timeToFirstTokenMs,
+        prompt_tokens: llm.promptTokens,
+        completion_tokens: llm.completionTokens,
+        upstream_response_time: llm.upstreamResponseTimeMs ?? 0,
+      };
+    }
+    if (this.logPayloads) {
+      const b = (llm.requestBody ?? st.body) as Record<string, Json>;
+      const content = st.protocol === 'openai-chat' || st.protocol === 'anthropic-messages' ? b.messages : b.input;
+      ctx.logFields.llm_request = { messages: content ?? null, stream: llm.requestType === 'ai_stream' };
+      ctx.logFields.llm_response_text = { content: llm.responseText ?? null };
+    }
+  }
+}
+
+function firstNonSpace(b: Buffer): number {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return c;
+  }
+  return -1;
+}
+
+/** true when the engine accepted the request in access (used by tests) */
+export function engineStateOf(ctx: RequestContext): { instance: string; tried: number[] } | undefined {
+  const st = states.get(ctx);
+  return st ? { instance: st.current.name, tried: [...st.tried] } : undefined;
+}

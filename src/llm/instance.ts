@@ -1,0 +1,162 @@
+// An ai-proxy-multi instance compiled once per configuration change:
+// provider, endpoint parts, auth, options, transport (R-REQ-4..12).
+import type { Dispatcher } from 'undici';
+import { getProvider, type ProviderDef, type Protocol, type ProviderConf } from './providers/index.js';
+import { transportFor, type TransportConf } from './transport.js';
+import { isSecretRef, resolveSecret } from '../core/secrets.js';
+import type { GcpAuthConf } from './gcp-token.js';
+
+export interface Endpoint {
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+  /** scheme://host[:port] */
+  origin: string;
+  /** the URL's path, undefined when the URL has none (the provider's default path is used) */
+  path?: string;
+  /** URL query members */
+  query: [string, string][];
+}
+
+export interface CompiledInstance {
+  index: number;
+  name: string;
+  provider: ProviderDef;
+  providerConf?: ProviderConf;
+  priority: number;
+  weight: number;
+  options?: Record<string, unknown>;
+  optionsModel?: string;
+  optionsStream: boolean;
+  endpoint?: Endpoint;
+  /** lower-cased names; values may be `$env://` references (R-SEC-2) */
+  authHeaders: [string, string][];
+  authQuery: [string, string][];
+  hasSecretRefs: boolean;
+  gcp?: GcpAuthConf;
+  gcpCacheKey: string;
+  checks?: Record<string, unknown>;
+  dispatcher: Dispatcher;
+  timeout: number;
+  keepalive: boolean;
+  /** per target protocol: resolved origin/path/query (when it does not depend on the model) */
+  targets: Map<Protocol, ResolvedTarget | undefined>;
+}
+
+export interface ResolvedTarget {
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+  origin: string;
+  /** path + "?" + query (the request target) */
+  pathWithQuery: string;
+  /** $upstream_host: host with :port when not the scheme default */
+  hostHeader: string;
+}
+
+const ENDPOINT_RE = /^(https?):\/\/([^:/]+):?(\d*)(\/?.*)$/;
+
+export function parseEndpoint(url: string): Endpoint | undefined {
+  const m = ENDPOINT_RE.exec(url);
+  if (!m) return undefined;
+  const scheme = m[1] as 'http' | 'https';
+  const host = m[2]!;
+  const port = m[3] ? Number(m[3]) : scheme === 'https' ? 443 : 80;
+  let rest = m[4] ?? '';
+  const hash = rest.indexOf('#');
+  if (hash >= 0) rest = rest.slice(0, hash);
+  const q = rest.indexOf('?');
+  const pathPart = q < 0 ? rest : rest.slice(0, q);
+  const query: [string, string][] = q < 0 ? [] : [...new URLSearchParams(rest.slice(q + 1))];
+  const defPort = scheme === 'https' ? 443 : 80;
+  return {
+    scheme,
+    host,
+    port,
+    origin: `${scheme}://${host}${port === defPort ? '' : `:${port}`}`,
+    path: pathPart === '' ? undefined : pathPart,
+    query,
+  };
+}
+
+export function compileInstance(inst: any, index: number, t: TransportConf, cacheKeyBase: string): CompiledInstance {
+  const provider = getProvider(inst.provider);
+  const authHeaders: [string, string][] = Object.entries((inst.auth?.header ?? {}) as Record<string, string>).map(([k, v]) => [k.toLowerCase(), v]);
+  const authQuery: [string, string][] = Object.entries((inst.auth?.query ?? {}) as Record<string, string>);
+  const hasSecretRefs = [...authHeaders, ...authQuery].some(([, v]) => isSecretRef(v));
+  const options = inst.options && Object.keys(inst.options).length > 0 ? (inst.options as Record<string, unknown>) : undefined;
+  const c: CompiledInstance = {
+    index,
+    name: inst.name,
+    provider,
+    providerConf: inst.provider_conf,
+    priority: inst.priority ?? 0,
+    weight: inst.weight ?? 0,
+    options,
+    optionsModel: typeof options?.model === 'string' ? (options.model as string) : undefined,
+    optionsStream: options?.stream === true,
+    endpoint: typeof inst.override?.endpoint === 'string' ? parseEndpoint(inst.override.endpoint) : undefined,
+    authHeaders,
+    authQuery,
+    hasSecretRefs,
+    gcp: inst.auth?.gcp,
+    gcpCacheKey: `${cacheKeyBase}#${inst.name}`,
+    checks: inst.checks,
+    dispatcher: transportFor(t),
+    timeout: t.timeout,
+    keepalive: t.keepalive,
+    targets: new Map(),
+  };
+  return c;
+}
+
+/** the endpoint host (for health checks, R-HC-3) */
+export function instanceHost(c: CompiledInstance): { scheme: 'http' | 'https'; host: string; port: number } | undefined {
+  if (c.endpoint) return { scheme: c.endpoint.scheme, host: c.endpoint.host, port: c.endpoint.port };
+  const h = typeof c.provider.host === 'function' ? c.provider.host(c.providerConf) : c.provider.host;
+  if (h) return { scheme: 'https', host: h, port: 443 };
+  if (c.provider.name === 'vertex-ai') return { scheme: 'https', host: 'aiplatform.googleapis.com', port: 443 };
+  return undefined;
+}
+
+/**
+ * R-REQ-6 endpoint resolution for a target protocol; undefined when the
+ * instance has no endpoint (R-PRV-3). Cached unless the path depends on the model.
+ */
+export function resolveTarget(c: CompiledInstance, protocol: Protocol, model: string): ResolvedTarget | undefined {
+  const cached = c.targets.get(protocol);
+  if (cached) return cached;
+  const pathDef = c.provider.paths[protocol];
+  const modelDependent = typeof pathDef === 'function' && protocol === 'vertex-predict' && !c.endpoint?.path;
+  let scheme: 'http' | 'https';
+  let host: string;
+  let port: number;
+  let path: string | undefined;
+  let query: [string, string][];
+  if (c.endpoint) {
+    ({ scheme, host, port } = c.endpoint);
+    path = c.endpoint.path ?? (typeof pathDef === 'function' ? pathDef(c.providerConf, model) : pathDef);
+    const q = new Map<string, string>(resolvePairs(c.authQuery));
+    for (const [k, v] of c.endpoint.query) q.set(k, v);
+    query = [...q];
+  } else {
+    const h = typeof c.provider.host === 'function' ? c.provider.host(c.providerConf) : c.provider.host;
+    if (!h) return undefined;
+    scheme = 'https';
+    host = h;
+    port = 443;
+    path = typeof pathDef === 'function' ? pathDef(c.providerConf, model) : pathDef;
+    query = resolvePairs(c.authQuery);
+  }
+  if (path === undefined) return undefined;
+  const qs = query.length ? '?' + new URLSearchParams(query).toString() : '';
+  const defPort = scheme === 'https' ? 443 : 80;
+  const hostHeader = port === defPort ? host : `${host}:${port}`;
+  const t: ResolvedTarget = { scheme, host, port, origin: `${scheme}://${hostHeader}`, pathWithQuery: path + qs, hostHeader };
+  if (!modelDependent && !c.hasSecretRefs) c.targets.set(protocol, t);
+  return t;
+}
+
+export function resolvePairs(pairs: [string, string][]): [string, string][] {
+  return pairs.map(([k, v]) => [k, resolveSecret(v)]);
+}

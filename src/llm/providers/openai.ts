@@ -1,0 +1,7 @@
+import type { ProviderDef } from './types.js';
+
+export const openai: ProviderDef = {
+  name: 'openai',
+  host: 'api.openai.com',
+  paths: { 'openai-chat': '/v1/chat/completions', 'openai-responses': '/v1/responses', 'openai-embeddings': '/v1/embeddings' },
+};

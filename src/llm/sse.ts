@@ -1,0 +1,79 @@
+// Server-Sent Events parser used alongside the byte-faithful relay
+// (R-RSP-11). Hand-written rather than eventsource-parser because we need
+// the 1 MiB cap on an incomplete trailing event (eventsource-parser buffers
+// without bound), `\r\n\r\n` event ends, and a fast path that skips events we
+// do not need to decode; relaying never depends on it.
+import { StringDecoder } from 'node:string_decoder';
+
+export interface SseEvent {
+  event: string;
+  data: string;
+  id?: string;
+  retry?: string;
+}
+
+export const MAX_PENDING = 1024 * 1024;
+
+export class SseParser {
+  private buf = '';
+  private readonly dec = new StringDecoder('utf8');
+
+  constructor(private readonly onEvent: (e: SseEvent) => void) {}
+
+  push(chunk: Buffer | string): void {
+    this.buf += typeof chunk === 'string' ? chunk : this.dec.write(chunk);
+    let start = 0;
+    for (;;) {
+      const end = findEventEnd(this.buf, start);
+      if (end === undefined) break;
+      this.parseEvent(this.buf.slice(start, end.at));
+      start = end.next;
+    }
+    this.buf = start === 0 ? this.buf : this.buf.slice(start);
+    if (this.buf.length > MAX_PENDING) this.buf = '';
+  }
+
+  /** end of input: a final event without a blank line is dropped (as browsers do) */
+  end(): void {
+    this.buf = '';
+  }
+
+  private parseEvent(block: string): void {
+    let event = 'message';
+    let data: string | undefined;
+    let id: string | undefined;
+    let retry: string | undefined;
+    let pos = 0;
+    while (pos <= block.length) {
+      let nl = block.indexOf('\n', pos);
+      if (nl < 0) nl = block.length;
+      let line = block.slice(pos, nl);
+      if (line.endsWith('\r')) line = line.slice(0, -1);
+      pos = nl + 1;
+      if (line === '' || line.charCodeAt(0) === 58 /* ':' comment */) continue;
+      const c = line.indexOf(':');
+      const field = c < 0 ? line : line.slice(0, c);
+      let value = c < 0 ? '' : line.slice(c + 1);
+      if (value.charCodeAt(0) === 32) value = value.slice(1);
+      switch (field) {
+        case 'event': event = value; break;
+        case 'data': data = data === undefined ? value : data + '\n' + value; break;
+        case 'id': id = value; break;
+        case 'retry': retry = value; break;
+      }
+    }
+    if (data === undefined && event === 'message') return;
+    this.onEvent({ event, data: data ?? '', id, retry });
+  }
+}
+
+function findEventEnd(s: string, from: number): { at: number; next: number } | undefined {
+  const a = s.indexOf('\n\n', from);
+  const b = s.indexOf('\r\n\r\n', from);
+  const c = s.indexOf('\n\r\n', from);
+  let best: { at: number; next: number } | undefined;
+  if (a >= 0) best = { at: a, next: a + 2 };
+  if (b >= 0 && (!best || b < best.at)) best = { at: b, next: b + 4 };
+  if (c >= 0 && (!best || c < best.at)) best = { at: c, next: c + 3 };
+  return best;
+}

@@ -1,0 +1,156 @@
+// ai-proxy-multi configuration schema (R-APM-1, R-APM-2) and the checks
+// beyond the schema (R-APM-3..6).
+import { checksSchema } from './checks-schema.js';
+
+export const PROVIDERS = [
+  'openai', 'deepseek', 'aimlapi', 'anthropic', 'openai-compatible', 'azure-openai', 'openrouter', 'gemini', 'vertex-ai',
+] as const;
+
+const namedStrings = {
+  type: 'object',
+  patternProperties: { '^[a-zA-Z0-9._-]+$': { type: 'string' } },
+  additionalProperties: false,
+};
+
+export const authSchema = {
+  type: 'object',
+  properties: {
+    header: namedStrings,
+    query: namedStrings,
+    gcp: {
+      type: 'object',
+      properties: {
+        service_account_json: { type: 'string' },
+        max_ttl: { type: 'integer', minimum: 1 },
+        expire_early_secs: { type: 'integer', minimum: 0, default: 60 },
+      },
+    },
+  },
+  additionalProperties: false,
+};
+
+export const optionsSchema = {
+  type: 'object',
+  properties: { model: { type: 'string' } },
+};
+
+export const providerConfSchema = {
+  type: 'object',
+  properties: { project_id: { type: 'string' }, region: { type: 'string' } },
+  required: ['project_id', 'region'],
+};
+
+export const overrideSchema = {
+  type: 'object',
+  properties: { endpoint: { type: 'string' } },
+};
+
+export const loggingSchema = {
+  type: 'object',
+  properties: {
+    summaries: { type: 'boolean', default: false },
+    payloads: { type: 'boolean', default: false },
+  },
+};
+
+/** shared by ai-proxy and ai-proxy-multi */
+export const transportProps = {
+  timeout: { type: 'integer', minimum: 1, maximum: 600000, default: 30000 },
+  keepalive: { type: 'boolean', default: true },
+  keepalive_timeout: { type: 'integer', minimum: 1000, default: 60000 },
+  keepalive_pool: { type: 'integer', minimum: 1, default: 30 },
+  ssl_verify: { type: 'boolean', default: true },
+};
+
+export const instanceSchema = {
+  type: 'object',
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 100 },
+    provider: { type: 'string', enum: [...PROVIDERS] },
+    provider_conf: providerConfSchema,
+    priority: { type: 'integer', default: 0 },
+    weight: { type: 'integer', minimum: 0 },
+    auth: authSchema,
+    options: optionsSchema,
+    override: overrideSchema,
+    checks: checksSchema,
+  },
+  required: ['name', 'provider', 'auth', 'weight'],
+  // R-APM-2
+  if: { properties: { provider: { enum: ['vertex-ai'] } }, required: ['provider'] },
+  then: { oneOf: [{ required: ['provider_conf'] }, { required: ['override'] }] },
+};
+
+export const schema = {
+  type: 'object',
+  properties: {
+    fallback_strategy: {
+      anyOf: [
+        { type: 'string', enum: ['instance_health_and_rate_limiting', 'http_429', 'http_5xx'] },
+        { type: 'array', items: { type: 'string', enum: ['rate_limiting', 'http_429', 'http_5xx'] } },
+      ],
+    },
+    balancer: {
+      type: 'object',
+      properties: {
+        algorithm: { type: 'string', enum: ['chash', 'roundrobin'] },
+        hash_on: { type: 'string', enum: ['vars', 'header', 'cookie', 'consumer', 'vars_combinations'], default: 'vars' },
+        key: { type: 'string' },
+      },
+      default: { algorithm: 'roundrobin' },
+    },
+    instances: { type: 'array', minItems: 1, items: instanceSchema },
+    logging: loggingSchema,
+    ...transportProps,
+  },
+  required: ['instances'],
+};
+
+const ENDPOINT_RE = /^(https?):\/\/([^:/]+):?(\d*)\/?.*$/;
+const VARS_KEY_RE = '^((uri|server_name|server_addr|request_uri|remote_port|remote_addr|query_string|host|hostname|mqtt_client_id)|arg_[0-9a-zA-z_-]+)$';
+const HEADER_KEY_RE = '^[a-zA-Z0-9-_]+$';
+
+/** R-APM-3 / R-AP-3 */
+export function checkEndpoint(endpoint: unknown): string | undefined {
+  if (typeof endpoint === 'string' && !ENDPOINT_RE.test(endpoint)) return 'invalid endpoint';
+  return undefined;
+}
+
+/** R-APM-3 / R-AP-2 */
+export function checkGcp(auth: any): string | undefined {
+  const json = auth?.gcp?.service_account_json;
+  if (typeof json !== 'string') return undefined;
+  try {
+    JSON.parse(json);
+  } catch (e) {
+    return `invalid gcp service_account_json: ${(e as Error).message}`;
+  }
+  return undefined;
+}
+
+export function check(conf: any): string | undefined {
+  const instances: any[] = conf.instances ?? [];
+  const seen = new Map<string, number>();
+  for (let i = 0; i < instances.length; i++) {
+    const inst = instances[i];
+    const prev = seen.get(inst.name);
+    if (prev !== undefined) return `duplicate instance name '${inst.name}' at instances[${prev + 1}] and instances[${i + 1}]`;
+    seen.set(inst.name, i);
+  }
+  for (const inst of instances) {
+    const e = checkEndpoint(inst.override?.endpoint) ?? checkGcp(inst.auth);
+    if (e) return e;
+  }
+  const b = conf.balancer;
+  if (b && b.algorithm === 'chash') {
+    const hashOn = b.hash_on ?? 'vars';
+    if (hashOn !== 'consumer' && !b.key) return 'must configure `hash_key` when balancer `hash_on` is not set to cookie';
+    if (hashOn === 'vars' && !new RegExp(VARS_KEY_RE).test(b.key)) {
+      return `invalid configuration: failed to match pattern "${VARS_KEY_RE}" with "${b.key}"`;
+    }
+    if ((hashOn === 'header' || hashOn === 'cookie') && !new RegExp(HEADER_KEY_RE).test(b.key)) {
+      return `invalid configuration: failed to match pattern "${HEADER_KEY_RE}" with "${b.key}"`;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,20 @@
+// ai-proxy configuration schema (R-AP-1) and checks (R-AP-2, R-AP-3).
+import { PROVIDERS, authSchema, optionsSchema, providerConfSchema, overrideSchema, loggingSchema, transportProps, checkEndpoint, checkGcp } from '../ai-proxy-multi/schema.js';
+
+export const schema = {
+  type: 'object',
+  properties: {
+    provider: { type: 'string', enum: [...PROVIDERS] },
+    provider_conf: providerConfSchema,
+    auth: authSchema,
+    options: optionsSchema,
+    override: overrideSchema,
+    logging: loggingSchema,
+    ...transportProps,
+  },
+  required: ['provider', 'auth'],
+};
+
+export function check(conf: any): string | undefined {
+  return checkGcp(conf.auth) ?? checkEndpoint(conf.override?.endpoint);
+}
