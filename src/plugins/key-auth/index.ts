@@ -1,10 +1,110 @@
-// STUB: replaced by the helper that owns this plugin.
-import type { PluginDef } from '../../core/types.js';
+// key-auth (R-KA-1..10): identifies the Consumer of a request from an API
+// key in a header or query argument. The consumer index (keys resolved,
+// Consumers' and Credentials' key-auth entries) is compiled into the Runtime
+// the request runs with; this plugin only looks the key up.
+import type { ConsumerInfo, PluginDef, Reply, RequestContext } from '../../core/types.js';
+import { jsonError } from '../../core/errors.js';
+import { consumersOf } from '../../runtime/consumers.js';
 
-export const keyAuth: PluginDef = {
+export interface KeyAuthConf {
+  header: string;
+  query: string;
+  hide_credentials: boolean;
+  anonymous_consumer?: string;
+  realm: string;
+}
+
+interface Compiled extends KeyAuthConf {
+  headerLower: string;
+  wwwAuthenticate: string;
+}
+
+const schema = {
+  type: 'object',
+  properties: {
+    header: { type: 'string', default: 'apikey' },
+    query: { type: 'string', default: 'apikey' },
+    hide_credentials: { type: 'boolean', default: false },
+    anonymous_consumer: { type: 'string', minLength: 1 },
+    realm: {
+      type: 'string',
+      default: 'key',
+      minLength: 1,
+      maxLength: 128,
+      pattern: '^[\\x20\\x21\\x23-\\x5B\\x5D-\\x7E]+$',
+    },
+  },
+};
+
+const consumerSchema = {
+  type: 'object',
+  properties: { key: { type: 'string' } },
+  required: ['key'],
+  encrypt_fields: ['key'],
+};
+
+function reject(c: Compiled, message: string): Reply {
+  return jsonError(401, { message }, { 'WWW-Authenticate': c.wwwAuthenticate });
+}
+
+function attach(ctx: RequestContext, consumer: ConsumerInfo, viaCredential: boolean): void {
+  ctx.consumer = consumer;
+  const h = ctx.headers;
+  h['x-consumer-username'] = consumer.username;
+  if (viaCredential && consumer.credentialId) h['x-credential-identifier'] = consumer.credentialId;
+  else delete h['x-credential-identifier'];
+  const custom = consumer.labels?.custom_id;
+  if (custom) h['x-consumer-custom-id'] = custom;
+  else delete h['x-consumer-custom-id'];
+}
+
+export const keyAuth: PluginDef<Compiled> = {
   name: 'key-auth',
   priority: 2500,
+  version: 0.1,
   type: 'auth',
-  consumerSchema: { type: 'object', properties: { key: { type: 'string' } }, required: ['key'], encrypt_fields: ['key'] },
-  schema: { type: 'object', properties: {} },
+  schema,
+  consumerSchema,
+  compile(conf: KeyAuthConf): Compiled {
+    return {
+      ...conf,
+      headerLower: conf.header.toLowerCase(),
+      wwwAuthenticate: `apikey realm="${conf.realm}"`,
+    };
+  },
+  rewrite(ctx, c) {
+    const index = consumersOf(ctx);
+    let key: string | undefined;
+    let fromHeader = false;
+    const hv = ctx.headers[c.headerLower];
+    if (hv !== undefined) {
+      key = Array.isArray(hv) ? hv[0] ?? '' : hv;
+      fromHeader = true;
+    } else if (ctx.queryString !== '') {
+      const q = ctx.query.get(c.query);
+      if (q !== null) key = q;
+    }
+
+    let consumer: ConsumerInfo | undefined;
+    if (key !== undefined && index) consumer = index.findByKey(key);
+
+    if (!consumer) {
+      if (c.anonymous_consumer !== undefined) {
+        const anon = index?.findByName(c.anonymous_consumer);
+        if (!anon) {
+          ctx.log.error(`key-auth: anonymous consumer ${c.anonymous_consumer} not found`);
+          return reject(c, 'Invalid user authorization');
+        }
+        attach(ctx, anon, false);
+        return;
+      }
+      return reject(c, key === undefined ? 'Missing API key in request' : 'Invalid API key in request');
+    }
+
+    if (c.hide_credentials) {
+      if (fromHeader) delete ctx.headers[c.headerLower];
+      else ctx.query.delete(c.query);
+    }
+    attach(ctx, consumer, consumer.credentialId !== undefined);
+  },
 };

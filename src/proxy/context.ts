@@ -1,0 +1,425 @@
+// The request context (RequestContext of src/core/types.ts). One per proxy
+// request; everything expensive is computed on first use: the request id, the
+// parsed query, cookies, the LLM state, the abort signal, the body.
+import { hostname as osHostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
+import type {
+  CompiledPlugin, ConsumerInfo, LlmState, RequestContext, UpstreamAttempt,
+} from '../core/types.js';
+import type { Logger } from '../core/log.js';
+import { normalizePath } from './router.js';
+
+const HOSTNAME = osHostname();
+const EMPTY_PLUGINS: CompiledPlugin[] = [];
+
+// request ids: 16 random bytes per process + a counter, hex (unique, cheap)
+const ID_PREFIX = randomBytes(8).toString('hex');
+let idCounter = 0;
+function newRequestId(): string {
+  idCounter = (idCounter + 1) % 0x100000000;
+  const r = (Math.random() * 0x100000000) >>> 0;
+  return ID_PREFIX + r.toString(16).padStart(8, '0') + idCounter.toString(16).padStart(8, '0');
+}
+
+/** URLSearchParams that remembers whether it was changed (hide_credentials) */
+export class TrackedParams extends URLSearchParams {
+  dirty = false;
+  override delete(name: string, value?: string): void {
+    this.dirty = true;
+    if (value === undefined) super.delete(name);
+    else super.delete(name, value);
+  }
+  override set(name: string, value: string): void {
+    this.dirty = true;
+    super.set(name, value);
+  }
+  override append(name: string, value: string): void {
+    this.dirty = true;
+    super.append(name, value);
+  }
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const p2 = (n: number) => (n < 10 ? '0' + n : String(n));
+
+function tzOffset(d: Date, colon: boolean): string {
+  const off = -d.getTimezoneOffset();
+  const sign = off >= 0 ? '+' : '-';
+  const a = Math.abs(off);
+  return sign + p2(Math.floor(a / 60)) + (colon ? ':' : '') + p2(a % 60);
+}
+
+export function timeLocal(d: Date): string {
+  return `${p2(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${tzOffset(d, false)}`;
+}
+
+export function timeIso8601(d: Date): string {
+  return `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())}T${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}${tzOffset(d, true)}`;
+}
+
+function headerValue(v: string | string[] | number | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (Array.isArray(v)) return v.join(', ');
+  return String(v);
+}
+
+function defaultLlm(): LlmState {
+  return {
+    requestType: 'traditional_http',
+    requestModel: '',
+    model: '',
+    promptTokens: 0,
+    completionTokens: 0,
+    totalTokens: 0,
+    timeToFirstTokenMs: 0,
+    logSummaries: false,
+    logPayloads: false,
+  };
+}
+
+/** What the runtime exposes to the request (consumer lookup for auth plugins). */
+export interface ContextRuntime {
+  readonly generation: number;
+}
+
+export class ProxyContext implements RequestContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly startTime: number;
+  readonly startEpochMs: number;
+  readonly method: string;
+  readonly uri: string;
+  readonly queryString: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly clientIp: string;
+  readonly clientPort: number;
+  readonly log: Logger;
+  /** the Runtime this request started with (R-GEN-10) */
+  readonly runtime: ContextRuntime | undefined;
+  /** false when the path could not be decoded (400) */
+  readonly pathValid: boolean;
+
+  parsedBody?: unknown;
+  routeId?: string;
+  routeName?: string;
+  serviceId?: string;
+  serviceName?: string;
+  consumer?: ConsumerInfo;
+  upstreamScheme?: string;
+  upstreamHost?: string;
+  upstreamUri?: string;
+  /** picked node of plain proxying (`$balancer_ip` / `$balancer_port`) */
+  balancerIp?: string;
+  balancerPort?: number;
+  instanceHasQuota?: (instanceName: string) => Promise<boolean>;
+  plugins: CompiledPlugin[] = EMPTY_PLUGINS;
+  bodyBytesSent = 0;
+  /** true once the client went away before the response completed */
+  aborted = false;
+
+  private _requestId?: string;
+  private _host?: string;
+  private _query?: TrackedParams;
+  private _cookies?: Map<string, string>;
+  private _llm?: LlmState;
+  private _attempts?: UpstreamAttempt[];
+  private _extra?: Record<string, string>;
+  private _logFields?: Record<string, unknown>;
+  private _abort?: AbortController;
+  private _vars?: Map<string, string | number | undefined>;
+  private _body?: Promise<Buffer>;
+  private _status = 0;
+  private _bytesWrittenStart: number;
+  private _instrumented = false;
+  /** request body bytes seen (when read through body()) */
+  private _bodyLength = -1;
+
+  constructor(req: IncomingMessage, res: ServerResponse, log: Logger, runtime?: ContextRuntime) {
+    this.req = req;
+    this.res = res;
+    this.log = log;
+    this.runtime = runtime;
+    this.startTime = performance.now();
+    this.startEpochMs = Date.now();
+    this.method = req.method ?? 'GET';
+    this.headers = req.headers;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const rawPath = q < 0 ? url : url.slice(0, q);
+    this.queryString = q < 0 ? '' : url.slice(q + 1);
+    const norm = normalizePath(rawPath);
+    this.pathValid = norm !== undefined;
+    this.uri = norm ?? rawPath;
+    const sock = req.socket;
+    this.clientIp = sock.remoteAddress ?? '';
+    this.clientPort = sock.remotePort ?? 0;
+    this._bytesWrittenStart = sock.bytesWritten ?? 0;
+  }
+
+  get requestId(): string {
+    return (this._requestId ??= newRequestId());
+  }
+
+  get host(): string {
+    if (this._host === undefined) {
+      let h = this.req.headers.host ?? '';
+      if (h.charCodeAt(0) === 91 /* [ */) {
+        const end = h.indexOf(']');
+        h = end > 0 ? h.slice(0, end + 1) : h;
+      } else {
+        const c = h.indexOf(':');
+        if (c >= 0) h = h.slice(0, c);
+      }
+      this._host = h.toLowerCase();
+    }
+    return this._host;
+  }
+
+  get query(): TrackedParams {
+    return (this._query ??= new TrackedParams(this.queryString));
+  }
+
+  /** query string to forward (reflects hide_credentials) */
+  forwardQueryString(): string {
+    return this._query?.dirty ? this._query.toString() : this.queryString;
+  }
+
+  get llm(): LlmState {
+    return (this._llm ??= defaultLlm());
+  }
+
+  get upstreamAttempts(): UpstreamAttempt[] {
+    return (this._attempts ??= []);
+  }
+
+  get extraResponseHeaders(): Record<string, string> {
+    return (this._extra ??= {});
+  }
+
+  /** extra headers if any were set (no allocation otherwise) */
+  get extraHeadersIfAny(): Record<string, string> | undefined {
+    return this._extra;
+  }
+
+  get logFields(): Record<string, unknown> {
+    return (this._logFields ??= {});
+  }
+
+  get clientAbort(): AbortSignal {
+    if (!this._abort) {
+      this._abort = new AbortController();
+      if (this.aborted) this._abort.abort();
+    }
+    return this._abort.signal;
+  }
+
+  /** called by the server when the response closed before it was complete */
+  markAborted(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this._abort?.abort();
+  }
+
+  get headersSent(): boolean {
+    return this.res.headersSent;
+  }
+
+  get status(): number {
+    if (this._status) return this._status;
+    if (this.res.headersSent) return this.res.statusCode;
+    if (this.aborted) return 499;
+    return 0;
+  }
+
+  set status(v: number) {
+    this._status = v;
+  }
+
+  /** whether the request body was buffered through body() */
+  get bodyBuffered(): boolean {
+    return this._body !== undefined;
+  }
+
+  body(): Promise<Buffer> {
+    if (!this._body) {
+      this._body = new Promise<Buffer>((resolve, reject) => {
+        const req = this.req;
+        if (req.readableEnded || req.complete && req.readableLength === 0 && req.readableDidRead === true) {
+          this._bodyLength = 0;
+          resolve(Buffer.alloc(0));
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let len = 0;
+        req.on('data', (c: Buffer) => {
+          chunks.push(c);
+          len += c.length;
+        });
+        req.once('end', () => {
+          this._bodyLength = len;
+          resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, len));
+        });
+        req.once('error', reject);
+        req.once('aborted', () => reject(new Error('client aborted while sending the body')));
+      });
+    }
+    return this._body;
+  }
+
+  /**
+   * Hooks the response so that headers of extraResponseHeaders are added and
+   * body bytes are counted even when a plugin writes to `res` itself.
+   */
+  instrumentResponse(): void {
+    if (this._instrumented) return;
+    this._instrumented = true;
+    const res = this.res;
+    const ctx = this;
+    const writeHead = res.writeHead;
+    const write = res.write;
+    const end = res.end;
+    res.writeHead = function (this: ServerResponse, ...args: any[]) {
+      const extra = ctx._extra;
+      if (extra && !this.headersSent) for (const k in extra) this.setHeader(k, extra[k]!);
+      return (writeHead as any).apply(this, args);
+    } as any;
+    res.write = function (this: ServerResponse, chunk: any, ...args: any[]) {
+      if (chunk != null && typeof chunk !== 'function') ctx.bodyBytesSent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+      return (write as any).call(this, chunk, ...args);
+    } as any;
+    res.end = function (this: ServerResponse, chunk?: any, ...args: any[]) {
+      if (chunk != null && typeof chunk !== 'function') ctx.bodyBytesSent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+      return (end as any).call(this, chunk, ...args);
+    } as any;
+  }
+
+  setVar(name: string, value: string | number | undefined): void {
+    (this._vars ??= new Map()).set(name, value);
+  }
+
+  getVar(name: string): string | number | undefined {
+    if (this._vars !== undefined && this._vars.has(name)) return this._vars.get(name);
+    switch (name) {
+      case 'uri': return this.uri;
+      case 'host': return this.host;
+      case 'remote_addr': return this.clientIp;
+      case 'remote_port': return this.clientPort;
+      case 'request_method': return this.method;
+      case 'args':
+      case 'query_string': return this.queryString === '' ? undefined : this.queryString;
+      case 'is_args': return this.queryString === '' ? '' : '?';
+      case 'request_uri': return this.queryString === '' ? this.uri : this.uri + '?' + this.queryString;
+      case 'scheme': return 'http';
+      case 'server_protocol': return 'HTTP/' + this.req.httpVersion;
+      case 'request':
+      case 'request_line': return `${this.method} ${this.req.url} HTTP/${this.req.httpVersion}`;
+      case 'server_addr': return this.req.socket.localAddress;
+      case 'server_port': return this.req.socket.localPort;
+      case 'hostname': return HOSTNAME;
+      case 'remote_user': return this.remoteUser();
+      case 'status': { const s = this.status; return s === 0 ? undefined : s; }
+      case 'body_bytes_sent': return this.bodyBytesSent;
+      case 'bytes_sent': return Math.max(0, (this.req.socket?.bytesWritten ?? 0) - this._bytesWrittenStart);
+      case 'request_length': return this.requestLength();
+      case 'request_time': return ((performance.now() - this.startTime) / 1000).toFixed(3);
+      case 'time_local': return timeLocal(new Date());
+      case 'time_iso8601': return timeIso8601(new Date());
+      case 'msec': return (Date.now() / 1000).toFixed(3);
+      case 'request_id':
+      case 'apisix_request_id': return this.requestId;
+      case 'route_id': return this.routeId;
+      case 'route_name': return this.routeName;
+      case 'service_id': return this.serviceId;
+      case 'service_name': return this.serviceName;
+      case 'consumer_name': return this.consumer?.username;
+      case 'consumer_group_id': return undefined;
+      case 'rate_limiting_info': return '';
+      case 'upstream_addr': return this.attemptList((a) => a.addr);
+      case 'upstream_status': return this.attemptList((a) => String(a.status));
+      case 'upstream_response_time': return this.attemptList((a) => a.time.toFixed(3));
+      case 'upstream_scheme': return this.upstreamScheme;
+      case 'upstream_host': return this.upstreamHost;
+      case 'upstream_uri': return this.upstreamUri;
+      case 'balancer_ip': return this.isAi() ? this._llm!.instanceName : this.balancerIp;
+      case 'balancer_port': return this.isAi() ? this._llm!.instancePort : this.balancerPort;
+      // LLM variables (R-VAR-1)
+      case 'request_type': return this._llm ? this._llm.requestType : 'traditional_http';
+      case 'request_llm_model': return this._llm ? this._llm.requestModel : '';
+      case 'llm_model': return this._llm ? this._llm.model : '';
+      case 'llm_time_to_first_token': return this._llm ? this._llm.timeToFirstTokenMs : 0;
+      case 'llm_prompt_tokens': return this._llm ? this._llm.promptTokens : 0;
+      case 'llm_completion_tokens': return this._llm ? this._llm.completionTokens : 0;
+      case 'llm_content_risk_level': return '';
+      case 'apisix_upstream_response_time':
+        if (this.isAi() && this._llm!.upstreamResponseTimeMs !== undefined) return Math.round(this._llm!.upstreamResponseTimeMs);
+        return this.attemptList((a) => a.time.toFixed(3));
+    }
+    const c0 = name.charCodeAt(0);
+    if (c0 === 104 /* h */ && name.startsWith('http_')) {
+      return headerValue(this.headers[name.slice(5).replace(/_/g, '-').toLowerCase()]);
+    }
+    if (c0 === 97 /* a */ && name.startsWith('arg_')) {
+      const v = this.query.get(name.slice(4));
+      return v === null ? undefined : v;
+    }
+    if (c0 === 99 /* c */ && name.startsWith('cookie_')) {
+      return this.cookies().get(name.slice(7));
+    }
+    if (c0 === 115 /* s */ && name.startsWith('sent_http_')) {
+      return headerValue(this.res.getHeader(name.slice(10).replace(/_/g, '-').toLowerCase()));
+    }
+    return undefined;
+  }
+
+  private isAi(): boolean {
+    return this._llm !== undefined && this._llm.requestType !== 'traditional_http';
+  }
+
+  private attemptList(f: (a: UpstreamAttempt) => string): string | undefined {
+    const a = this._attempts;
+    if (!a || a.length === 0) return undefined;
+    if (a.length === 1) return f(a[0]!);
+    return a.map(f).join(', ');
+  }
+
+  private remoteUser(): string | undefined {
+    const auth = this.headers.authorization;
+    if (!auth || auth.length < 7 || auth.slice(0, 6).toLowerCase() !== 'basic ') return undefined;
+    const dec = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
+    const c = dec.indexOf(':');
+    if (c < 0) return undefined;
+    return dec.slice(0, c);
+  }
+
+  private cookies(): Map<string, string> {
+    if (!this._cookies) {
+      const m = new Map<string, string>();
+      const raw = headerValue(this.headers.cookie);
+      if (raw) {
+        for (const part of raw.split(/;\s*/)) {
+          const eq = part.indexOf('=');
+          if (eq <= 0) continue;
+          const k = part.slice(0, eq).trim();
+          if (!m.has(k)) m.set(k, part.slice(eq + 1).trim());
+        }
+      }
+      this._cookies = m;
+    }
+    return this._cookies;
+  }
+
+  private requestLength(): number {
+    const req = this.req;
+    let n = (req.method?.length ?? 0) + 1 + (req.url?.length ?? 0) + 11; // "GET /x HTTP/1.1\r\n"
+    const raw = req.rawHeaders;
+    for (let i = 0; i + 1 < raw.length; i += 2) n += raw[i]!.length + 2 + raw[i + 1]!.length + 2;
+    n += 2;
+    if (this._bodyLength >= 0) n += this._bodyLength;
+    else {
+      const cl = Number(req.headers['content-length']);
+      if (cl > 0) n += cl;
+    }
+    return n;
+  }
+}
