@@ -1,10 +1,43 @@
-// STUB (owner: observability helper): the Prometheus export listener (R-PROM).
+// The Prometheus export listener (R-PROM-1): `GET <export_uri>` answers the
+// shared registry in the text exposition format 0.0.4; any other path 404.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GatewayConfig } from '../config/types.js';
+import type { HealthService } from '../llm/health/types.js';
+import { sendReply } from '../core/respond.js';
+import { pageError } from '../core/errors.js';
+import { configureMetrics, setHealthSource } from './metrics.js';
 
-export function createMetricsHandler(_prom: GatewayConfig['plugin_attr']['prometheus']) {
-  return (_req: IncomingMessage, res: ServerResponse) => {
-    res.statusCode = 404;
-    res.end();
+export interface MetricsHandlerOptions {
+  /** source of `apisix_upstream_status` (health-check targets) */
+  health?: Pick<HealthService, 'report'>;
+}
+
+export function createMetricsHandler(prom: GatewayConfig['plugin_attr']['prometheus'], opts: MetricsHandlerOptions = {}) {
+  const m = configureMetrics({
+    metric_prefix: prom?.metric_prefix,
+    default_buckets: prom?.default_buckets,
+    llm_latency_buckets: prom?.llm_latency_buckets,
+  });
+  if (opts.health) setHealthSource(opts.health);
+  const uri = prom?.export_uri || '/apisix/prometheus/metrics';
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== uri || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      sendReply(res, pageError(404));
+      return;
+    }
+    m.registry.metrics().then(
+      (text) => {
+        res.statusCode = 200;
+        res.setHeader('Content-Type', m.registry.contentType);
+        res.setHeader('Content-Length', Buffer.byteLength(text));
+        res.end(req.method === 'HEAD' ? undefined : text);
+      },
+      (err: Error) => {
+        res.statusCode = 500;
+        res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+        res.end(`failed to collect metrics: ${err.message}`);
+      },
+    );
   };
 }

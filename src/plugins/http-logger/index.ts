@@ -1,8 +1,131 @@
-// STUB: replaced by the helper that owns this plugin.
+// `http-logger` (R-LOG-4, R-LOG-5): entries are batched per plugin
+// configuration and POSTed to `uri` with undici.
+import { Agent, request } from 'undici';
 import type { PluginDef } from '../../core/types.js';
+import type { Logger } from '../../core/log.js';
+import { onShutdown } from '../../core/lifecycle.js';
+import { BatchProcessor, batchSchemaProperties, type BatchConfig } from '../../observability/batch.js';
+import { bodySchemaProperties, checkEntryConfig, compileEntry, type EntryBuilder, type EntryConfig } from '../../observability/log-entry.js';
 
-export const httpLogger: PluginDef = {
+export interface HttpLoggerConf extends EntryConfig, BatchConfig {
+  uri: string;
+  auth_header?: string;
+  timeout?: number;
+  concat_method?: 'json' | 'new_line';
+  ssl_verify?: boolean;
+}
+
+export interface CompiledHttpLogger {
+  conf: HttpLoggerConf;
+  entry: EntryBuilder;
+  batch: BatchProcessor<Record<string, unknown>>;
+  agent: Agent;
+  /** flush pending batches, then close the connections (shutdown and destroy) */
+  close(): Promise<void>;
+}
+
+export const httpLoggerSchema = {
+  type: 'object',
+  properties: {
+    uri: { type: 'string', pattern: '^[^\\/]+:\\/\\/([\\da-zA-Z.-]+|\\[[\\da-fA-F:]+\\])(:\\d+)?' },
+    auth_header: { type: 'string' },
+    timeout: { type: 'integer', minimum: 1, default: 3 },
+    log_format: { type: 'object' },
+    ...bodySchemaProperties,
+    concat_method: { type: 'string', default: 'json', enum: ['json', 'new_line'] },
+    ssl_verify: { type: 'boolean', default: false },
+    ...batchSchemaProperties('http logger'),
+  },
+  required: ['uri'],
+};
+
+/** the request body of one batch (R-LOG-5) */
+export function encodeHttpBatch(entries: unknown[], conf: Pick<HttpLoggerConf, 'concat_method' | 'batch_max_size'>): { body: string; contentType: string } {
+  if (conf.concat_method === 'new_line') {
+    return { body: entries.map((e) => JSON.stringify(e)).join('\n'), contentType: 'text/plain' };
+  }
+  const one = (conf.batch_max_size ?? 1000) === 1 && entries.length === 1;
+  return { body: JSON.stringify(one ? entries[0] : entries), contentType: 'application/json' };
+}
+
+export function createHttpSender(conf: HttpLoggerConf, agent: Agent) {
+  const url = new URL(conf.uri);
+  const timeoutMs = (conf.timeout ?? 3) * 1000;
+  return async (entries: unknown[]): Promise<void> => {
+    const { body, contentType } = encodeHttpBatch(entries, conf);
+    const headers: Record<string, string> = { 'content-type': contentType };
+    if (conf.auth_header) headers.authorization = conf.auth_header;
+    const signal = AbortSignal.timeout(timeoutMs);
+    const res = await request(url, {
+      method: 'POST',
+      headers,
+      body,
+      dispatcher: agent,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal,
+    });
+    // drain the answer so the connection can be reused
+    await res.body.text().catch(() => '');
+    if (res.statusCode >= 400) {
+      throw new Error(`server returned status code[${res.statusCode}] host[${url.host}] port[${url.port || (url.protocol === 'https:' ? 443 : 80)}]`);
+    }
+  };
+}
+
+export function compileHttpLogger(conf: HttpLoggerConf, log: Logger): CompiledHttpLogger {
+  const agent = new Agent({
+    connect: { rejectUnauthorized: conf.ssl_verify === true, timeout: (conf.timeout ?? 3) * 1000 },
+    keepAliveTimeout: 30_000,
+    connections: 8,
+  });
+  const batch = new BatchProcessor<Record<string, unknown>>({
+    ...conf,
+    name: conf.name ?? 'http logger',
+    send: createHttpSender(conf, agent),
+    log,
+    flushOnShutdown: false,
+  });
+  const compiled: CompiledHttpLogger = { conf, entry: compileEntry(conf), batch, agent, close: async () => {} };
+  let closing: Promise<void> | undefined;
+  const unregister = onShutdown(() => compiled.close());
+  compiled.close = () =>
+    (closing ??= (async () => {
+      unregister();
+      await batch.close();
+      await agent.close().catch(() => {});
+    })());
+  return compiled;
+}
+
+export const httpLogger: PluginDef<CompiledHttpLogger> = {
   name: 'http-logger',
   priority: 410,
-  schema: { type: 'object', properties: {} },
+  schema: httpLoggerSchema,
+  check(conf: HttpLoggerConf) {
+    let u: URL;
+    try {
+      u = new URL(conf.uri);
+    } catch {
+      return `invalid uri: ${conf.uri}`;
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return `invalid uri scheme: ${u.protocol.slice(0, -1)}, only http and https are supported`;
+    return checkEntryConfig(conf);
+  },
+  compile(conf: HttpLoggerConf, env) {
+    return compileHttpLogger(conf, env.log);
+  },
+  destroy(c) {
+    void c.close();
+  },
+  async rewrite(ctx, c) {
+    await c.entry.prepare(ctx);
+  },
+  log(ctx, c) {
+    try {
+      c.batch.push(c.entry.build(ctx));
+    } catch (err) {
+      ctx.log.error(`http-logger: failed to build the log entry: ${(err as Error).message}`);
+    }
+  },
 };

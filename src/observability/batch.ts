@@ -1,0 +1,304 @@
+// A batching sink with APISIX batch-processor semantics (R-LOG-4), shared by
+// http-logger and kafka-logger.
+//
+// - Entries are queued; the queue becomes a batch when it holds
+//   `batch_max_size` entries, when `inactive_timeout` seconds passed since the
+//   last entry was added, or when its oldest entry is `buffer_duration`
+//   seconds old.
+// - A failed batch is retried after `retry_delay` seconds up to
+//   `max_retry_count` times, then dropped with an error log line.
+// - Sending is asynchronous and never blocks `push`. At most `maxConcurrent`
+//   batches are being sent at once; the entries held (queued, waiting to be
+//   sent, in flight or waiting for a retry) are bounded by `maxBuffered`, so a
+//   dead or slow collector costs at most that much memory: beyond it new
+//   entries are dropped and the drops are reported in the error log.
+// - Pending batches are flushed on graceful shutdown (R-GEN-18).
+import type { Logger } from '../core/log.js';
+import { onShutdown } from '../core/lifecycle.js';
+
+export interface BatchConfig {
+  name?: string;
+  batch_max_size?: number;
+  /** seconds */
+  inactive_timeout?: number;
+  /** seconds */
+  buffer_duration?: number;
+  max_retry_count?: number;
+  /** seconds */
+  retry_delay?: number;
+}
+
+export interface BatchOptions<T> extends BatchConfig {
+  /** sends one batch; rejects (or throws) when the batch failed */
+  send(entries: T[]): Promise<void>;
+  log: Logger;
+  /** most entries held at once (default max(10000, 2 × batch_max_size)) */
+  maxBuffered?: number;
+  /** batches sent concurrently (default 4) */
+  maxConcurrent?: number;
+  /** register a shutdown flush (default true) */
+  flushOnShutdown?: boolean;
+  /** longest a shutdown flush waits for the collector, ms (default 10000) */
+  shutdownTimeoutMs?: number;
+}
+
+export const BATCH_DEFAULTS = {
+  batch_max_size: 1000,
+  inactive_timeout: 5,
+  buffer_duration: 60,
+  max_retry_count: 0,
+  retry_delay: 1,
+} as const;
+
+/** the batch attributes of R-LOG-4 as JSON Schema properties (name default per plugin) */
+export function batchSchemaProperties(defaultName: string): Record<string, unknown> {
+  return {
+    name: { type: 'string', default: defaultName },
+    batch_max_size: { type: 'integer', minimum: 1, default: BATCH_DEFAULTS.batch_max_size },
+    inactive_timeout: { type: 'integer', minimum: 1, default: BATCH_DEFAULTS.inactive_timeout },
+    buffer_duration: { type: 'integer', minimum: 1, default: BATCH_DEFAULTS.buffer_duration },
+    max_retry_count: { type: 'integer', minimum: 0, default: BATCH_DEFAULTS.max_retry_count },
+    retry_delay: { type: 'integer', minimum: 0, default: BATCH_DEFAULTS.retry_delay },
+  };
+}
+
+interface Batch<T> {
+  entries: T[];
+  retries: number;
+}
+
+export interface BatchStats {
+  queued: number;
+  buffered: number;
+  inFlight: number;
+  sent: number;
+  failed: number;
+  dropped: number;
+}
+
+export class BatchProcessor<T> {
+  readonly name: string;
+  private readonly maxSize: number;
+  private readonly inactiveMs: number;
+  private readonly bufferMs: number;
+  private readonly maxRetry: number;
+  private readonly retryDelayMs: number;
+  private readonly maxBuffered: number;
+  private readonly maxConcurrent: number;
+  private readonly send: (entries: T[]) => Promise<void>;
+  private readonly log: Logger;
+  private readonly shutdownTimeoutMs: number;
+
+  private queue: T[] = [];
+  private firstAt = 0;
+  private lastAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private timerDue = 0;
+  /** batches waiting for a send slot */
+  private ready: Batch<T>[] = [];
+  private retryTimers = new Set<NodeJS.Timeout>();
+  private waitingRetry = new Set<Batch<T>>();
+  private running = 0;
+  /** entries held outside `queue` (ready, in flight, waiting for a retry) */
+  private held = 0;
+  private idleWaiters: Array<() => void> = [];
+  private closed = false;
+  private unregister: (() => void) | undefined;
+  private droppedSinceReport = 0;
+  private lastDropReport = 0;
+  readonly stats: BatchStats = { queued: 0, buffered: 0, inFlight: 0, sent: 0, failed: 0, dropped: 0 };
+
+  constructor(opts: BatchOptions<T>) {
+    this.name = opts.name ?? 'batch processor';
+    this.maxSize = Math.max(1, Math.floor(opts.batch_max_size ?? BATCH_DEFAULTS.batch_max_size));
+    this.inactiveMs = Math.max(0, (opts.inactive_timeout ?? BATCH_DEFAULTS.inactive_timeout) * 1000);
+    this.bufferMs = Math.max(0, (opts.buffer_duration ?? BATCH_DEFAULTS.buffer_duration) * 1000);
+    this.maxRetry = Math.max(0, Math.floor(opts.max_retry_count ?? BATCH_DEFAULTS.max_retry_count));
+    this.retryDelayMs = Math.max(0, (opts.retry_delay ?? BATCH_DEFAULTS.retry_delay) * 1000);
+    this.maxBuffered = Math.max(1, opts.maxBuffered ?? Math.max(10_000, 2 * this.maxSize));
+    this.maxConcurrent = Math.max(1, opts.maxConcurrent ?? 4);
+    this.send = opts.send;
+    this.log = opts.log;
+    this.shutdownTimeoutMs = opts.shutdownTimeoutMs ?? 10_000;
+    if (opts.flushOnShutdown !== false) this.unregister = onShutdown(() => this.close());
+  }
+
+  /** entries currently held (queued + waiting + in flight + waiting for retry) */
+  get buffered(): number {
+    return this.queue.length + this.held;
+  }
+
+  /** queue one entry; false when it was dropped (buffer full or closed) */
+  push(entry: T): boolean {
+    if (this.closed) {
+      this.drop(1, 'processor closed');
+      return false;
+    }
+    if (this.buffered >= this.maxBuffered) {
+      this.drop(1, `buffer full (${this.maxBuffered} entries)`);
+      return false;
+    }
+    const now = Date.now();
+    if (!this.queue.length) this.firstAt = now;
+    this.lastAt = now;
+    this.queue.push(entry);
+    if (this.queue.length >= this.maxSize) {
+      this.cut();
+    } else {
+      this.arm(now);
+    }
+    return true;
+  }
+
+  /** send everything queued now and wait until no batch is pending (retries included) */
+  flush(timeoutMs?: number): Promise<void> {
+    if (this.queue.length) this.cut();
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      let t: NodeJS.Timeout | undefined;
+      const done = () => {
+        if (t) clearTimeout(t);
+        resolve();
+      };
+      this.idleWaiters.push(done);
+      if (timeoutMs !== undefined) {
+        t = setTimeout(() => {
+          this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
+          resolve();
+        }, timeoutMs);
+        t.unref();
+      }
+    });
+  }
+
+  /** flush (bounded by the shutdown timeout), then refuse new entries and stop timers */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // retries still waiting are sent at once: there is no later
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
+    for (const b of this.waitingRetry) this.ready.push(b);
+    this.waitingRetry.clear();
+    this.pump();
+    await this.flush(this.shutdownTimeoutMs);
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const lost = this.buffered;
+    if (lost) this.log.error(`Batch Processor[${this.name}] closed with ${lost} entries not delivered`);
+    this.reportDrops(true);
+    this.unregister?.();
+  }
+
+  private isIdle(): boolean {
+    return !this.queue.length && this.held === 0 && this.running === 0;
+  }
+
+  private settle(): void {
+    this.stats.buffered = this.buffered;
+    this.stats.queued = this.queue.length;
+    this.stats.inFlight = this.running;
+    if (!this.isIdle()) return;
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of w) f();
+  }
+
+  private drop(n: number, reason: string): void {
+    this.stats.dropped += n;
+    this.droppedSinceReport += n;
+    this.reportDrops(false, reason);
+  }
+
+  private reportDrops(force: boolean, reason = 'buffer full'): void {
+    if (!this.droppedSinceReport) return;
+    const now = Date.now();
+    if (!force && now - this.lastDropReport < 5000) return;
+    this.lastDropReport = now;
+    this.log.error(`Batch Processor[${this.name}] ${reason}: dropped ${this.droppedSinceReport} entries`);
+    this.droppedSinceReport = 0;
+  }
+
+  /** schedule the inactive/buffer check (one timer, moved only when it must fire earlier) */
+  private arm(now: number): void {
+    const due = Math.min(this.lastAt + this.inactiveMs, this.firstAt + this.bufferMs);
+    if (this.timer && this.timerDue <= due) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerDue = due;
+    this.timer = setTimeout(() => this.onTimer(), Math.max(0, due - now));
+    this.timer.unref();
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    if (!this.queue.length) return;
+    const now = Date.now();
+    if (now - this.lastAt >= this.inactiveMs || now - this.firstAt >= this.bufferMs) {
+      this.cut();
+    } else {
+      this.arm(now);
+    }
+  }
+
+  /** turn the queue into batches of at most batch_max_size and start sending */
+  private cut(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    while (this.queue.length) {
+      const entries = this.queue.splice(0, this.maxSize);
+      this.held += entries.length;
+      this.ready.push({ entries, retries: 0 });
+    }
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.running < this.maxConcurrent && this.ready.length) {
+      const b = this.ready.shift()!;
+      this.running++;
+      this.dispatch(b);
+    }
+    this.settle();
+  }
+
+  private dispatch(b: Batch<T>): void {
+    let p: Promise<void>;
+    try {
+      p = Promise.resolve(this.send(b.entries));
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(
+      () => {
+        this.running--;
+        this.held -= b.entries.length;
+        this.stats.sent += b.entries.length;
+        this.pump();
+      },
+      (err: unknown) => {
+        this.running--;
+        const msg = err instanceof Error ? err.message : String(err);
+        this.log.error(`Batch Processor[${this.name}] failed to process entries: ${msg}`);
+        if (b.retries < this.maxRetry && !this.closed) {
+          b.retries++;
+          this.waitingRetry.add(b);
+          const t = setTimeout(() => {
+            this.retryTimers.delete(t);
+            this.waitingRetry.delete(b);
+            this.ready.push(b);
+            this.pump();
+          }, this.retryDelayMs);
+          t.unref();
+          this.retryTimers.add(t);
+        } else {
+          this.held -= b.entries.length;
+          this.stats.failed += b.entries.length;
+          this.log.error(`Batch Processor[${this.name}] exceeded the max_retry_count[${this.maxRetry}] dropping the entries`);
+        }
+        this.pump();
+      },
+    );
+  }
+}

@@ -1,0 +1,338 @@
+// The Prometheus registry shared by the `prometheus` plugin (per-request
+// recording), the AI proxy plugins (active LLM connections, R-PROM-5), the
+// access log (requests received) and the export listener (R-PROM-1..6).
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Socket } from 'node:net';
+import type { RequestContext } from '../core/types.js';
+import type { HealthService } from '../llm/health/types.js';
+import { VERSION } from '../core/version.js';
+
+export interface MetricsConfig {
+  metric_prefix?: string;
+  default_buckets?: number[];
+  llm_latency_buckets?: number[];
+}
+
+/** R-PROM-3 */
+export const DEFAULT_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000];
+
+const HTTP_STATUS_LABELS = ['code', 'route', 'matched_uri', 'matched_host', 'service', 'consumer', 'node', 'request_type', 'request_llm_model', 'llm_model', 'response_source'] as const;
+const HTTP_LATENCY_LABELS = ['type', 'route', 'service', 'consumer', 'node', 'request_type', 'request_llm_model', 'llm_model'] as const;
+const LLM_LABELS = ['route_id', 'service_id', 'consumer', 'node', 'request_type', 'request_llm_model', 'llm_model'] as const;
+const ACTIVE_LABELS = ['route', 'route_id', 'matched_uri', 'matched_host', 'service', 'service_id', 'consumer', 'node', 'request_type', 'request_llm_model', 'llm_model'] as const;
+
+type Labels<T extends readonly string[]> = Record<T[number], string>;
+
+let healthSource: Pick<HealthService, 'report'> | undefined;
+
+/** where `apisix_upstream_status` reads health-check targets from (R-PROM-3) */
+export function setHealthSource(h: Pick<HealthService, 'report'> | undefined): void {
+  healthSource = h;
+}
+
+// connection tracking for apisix_nginx_http_current_connections (SHOULD):
+// sockets are counted the first time a proxy request on them completes
+const conn = { accepted: 0, active: 0 };
+let requestsTotal = 0;
+const seenSockets = new WeakSet<Socket>();
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly prefix: string;
+  readonly httpStatus: Counter<(typeof HTTP_STATUS_LABELS)[number]>;
+  readonly httpLatency: Histogram<(typeof HTTP_LATENCY_LABELS)[number]>;
+  readonly bandwidth: Counter<(typeof HTTP_LATENCY_LABELS)[number]>;
+  readonly llmLatency: Histogram<(typeof LLM_LABELS)[number]>;
+  readonly llmPromptTokens: Counter<(typeof LLM_LABELS)[number]>;
+  readonly llmCompletionTokens: Counter<(typeof LLM_LABELS)[number]>;
+  readonly llmActive: Gauge<(typeof ACTIVE_LABELS)[number]>;
+
+  constructor(readonly conf: Required<Pick<MetricsConfig, 'metric_prefix'>> & MetricsConfig) {
+    const p = (this.prefix = conf.metric_prefix);
+    const registers = [this.registry];
+    const buckets = conf.default_buckets?.length ? conf.default_buckets : DEFAULT_BUCKETS;
+    const llmBuckets = conf.llm_latency_buckets?.length ? conf.llm_latency_buckets : DEFAULT_BUCKETS;
+    this.httpStatus = new Counter({
+      name: `${p}http_status`,
+      help: 'HTTP status codes per service in APISIX',
+      labelNames: HTTP_STATUS_LABELS,
+      registers,
+    });
+    this.httpLatency = new Histogram({
+      name: `${p}http_latency`,
+      help: 'HTTP request latency in milliseconds per service in APISIX',
+      labelNames: HTTP_LATENCY_LABELS,
+      buckets,
+      registers,
+    });
+    this.bandwidth = new Counter({
+      name: `${p}bandwidth`,
+      help: 'Total bandwidth in bytes consumed per service in APISIX',
+      labelNames: HTTP_LATENCY_LABELS,
+      registers,
+    });
+    this.llmLatency = new Histogram({
+      name: `${p}llm_latency`,
+      help: 'LLM request latency in milliseconds',
+      labelNames: LLM_LABELS,
+      buckets: llmBuckets,
+      registers,
+    });
+    this.llmPromptTokens = new Counter({
+      name: `${p}llm_prompt_tokens`,
+      help: 'LLM service consumed prompt tokens',
+      labelNames: LLM_LABELS,
+      registers,
+    });
+    this.llmCompletionTokens = new Counter({
+      name: `${p}llm_completion_tokens`,
+      help: 'LLM service consumed completion tokens',
+      labelNames: LLM_LABELS,
+      registers,
+    });
+    this.llmActive = new Gauge({
+      name: `${p}llm_active_connections`,
+      help: 'Number of active connections to LLM service',
+      labelNames: ACTIVE_LABELS,
+      registers,
+    });
+    new Gauge({
+      name: `${p}http_requests_total`,
+      help: 'The total number of client requests since APISIX started',
+      registers,
+      collect() {
+        this.set(requestsTotal);
+      },
+    });
+    new Gauge({
+      name: `${p}nginx_http_current_connections`,
+      help: 'Number of HTTP connections',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        this.set({ state: 'accepted' }, conn.accepted);
+        this.set({ state: 'handled' }, conn.accepted);
+        this.set({ state: 'active' }, conn.active);
+        this.set({ state: 'reading' }, 0);
+        this.set({ state: 'writing' }, 0);
+        this.set({ state: 'waiting' }, conn.active);
+      },
+    });
+    const nodeInfo = new Gauge({
+      name: `${p}node_info`,
+      help: 'Info of APISIX node',
+      labelNames: ['hostname', 'version'],
+      registers,
+    });
+    nodeInfo.set({ hostname: os.hostname(), version: VERSION }, 1);
+    new Gauge({
+      name: `${p}upstream_status`,
+      help: 'Upstream status from health check',
+      labelNames: ['name', 'ip', 'port'],
+      registers,
+      collect() {
+        this.reset();
+        if (!healthSource) return;
+        let report: unknown[] = [];
+        try {
+          report = healthSource.report();
+        } catch {
+          return;
+        }
+        for (const entry of report) {
+          const e = entry as { name?: unknown; nodes?: unknown };
+          if (!Array.isArray(e.nodes)) continue;
+          for (const n of e.nodes as Array<Record<string, unknown>>) {
+            const status = String(n.status ?? '');
+            const up = status === 'healthy' || status === 'mostly_healthy' ? 1 : 0;
+            this.set({ name: String(e.name ?? ''), ip: String(n.ip ?? ''), port: String(n.port ?? '') }, up);
+          }
+        }
+      },
+    });
+  }
+}
+
+let current: Metrics | undefined;
+
+function sameConf(m: Metrics, c: MetricsConfig): boolean {
+  return (
+    m.prefix === (c.metric_prefix ?? 'apisix_') &&
+    JSON.stringify(m.conf.default_buckets ?? null) === JSON.stringify(c.default_buckets ?? null) &&
+    JSON.stringify(m.conf.llm_latency_buckets ?? null) === JSON.stringify(c.llm_latency_buckets ?? null)
+  );
+}
+
+/** set prefix and buckets (plugin_attr.prometheus); replaces the registry only when they differ */
+export function configureMetrics(conf: MetricsConfig = {}): Metrics {
+  if (current && sameConf(current, conf)) return current;
+  current = new Metrics({ ...conf, metric_prefix: conf.metric_prefix ?? 'apisix_' });
+  return current;
+}
+
+/** the shared metrics (default configuration until configureMetrics was called) */
+export function metrics(): Metrics {
+  return (current ??= new Metrics({ metric_prefix: 'apisix_' }));
+}
+
+// ---------------------------------------------------------------------------
+// label helpers
+
+const str = (v: unknown): string => (v === undefined || v === null ? '' : String(v));
+
+function isAi(ctx: RequestContext): boolean {
+  return ctx.llm.requestType === 'ai_chat' || ctx.llm.requestType === 'ai_stream';
+}
+
+/** `node`: the picked instance for AI requests (R-BAL-10), else `$balancer_ip` */
+function nodeOf(ctx: RequestContext): string {
+  if (isAi(ctx)) return str(ctx.llm.instanceName);
+  return str(safeVar(ctx, 'balancer_ip'));
+}
+
+function safeVar(ctx: RequestContext, name: string): string | number | undefined {
+  try {
+    return ctx.getVar(name);
+  } catch {
+    return undefined;
+  }
+}
+
+function routeLabel(ctx: RequestContext, preferName: boolean): string {
+  return str(preferName ? ctx.routeName || ctx.routeId : ctx.routeId);
+}
+
+function serviceLabel(ctx: RequestContext, preferName: boolean): string {
+  return str(preferName ? ctx.serviceName || ctx.serviceId : ctx.serviceId);
+}
+
+/** `upstream` (relayed), `apisix` (gateway-produced), `nginx` (transport failure while proxying) */
+export function responseSource(ctx: RequestContext): string {
+  const explicit = ctx.logFields?.response_source;
+  if (typeof explicit === 'string' && explicit) return explicit;
+  const attempts = ctx.upstreamAttempts;
+  const last = attempts.length ? attempts[attempts.length - 1] : undefined;
+  if (!last) return 'apisix';
+  if (last.status === ctx.status) {
+    // R-VAR-4: a failed attempt is recorded as 502/504 and the gateway answers with its own page
+    if ((last.status === 502 || last.status === 504) && !last.addr) return 'nginx';
+    if ((last.status === 502 || last.status === 504) && /^text\/html/.test(String(ctx.res.getHeader('content-type') ?? ''))) return 'nginx';
+    return 'upstream';
+  }
+  return 'apisix';
+}
+
+function num(v: string | number | undefined): number {
+  if (v === undefined || v === '') return 0;
+  const n = typeof v === 'number' ? v : Number(v);
+  return Number.isFinite(n) ? n : 0;
+}
+
+/** upstream time in ms: the sum of the attempts' durations (undefined when none) */
+export function upstreamLatencyMs(ctx: RequestContext): number | undefined {
+  if (!ctx.upstreamAttempts.length) return undefined;
+  let s = 0;
+  for (const a of ctx.upstreamAttempts) s += a.time;
+  return Math.round(s * 1000);
+}
+
+/** R-PROM-2/3/4: record one finished request (the `prometheus` plugin's log phase) */
+export function recordRequest(ctx: RequestContext, opts: { preferName?: boolean } = {}): void {
+  const m = metrics();
+  const preferName = !!opts.preferName;
+  const route = routeLabel(ctx, preferName);
+  const service = serviceLabel(ctx, preferName);
+  const consumer = str(ctx.consumer?.username);
+  const node = nodeOf(ctx);
+  const request_type = ctx.llm.requestType;
+  const request_llm_model = str(ctx.llm.requestModel);
+  const llm_model = str(ctx.llm.model);
+
+  m.httpStatus.inc({
+    code: String(ctx.status),
+    route,
+    matched_uri: str(safeVar(ctx, 'matched_uri')),
+    matched_host: str(safeVar(ctx, 'matched_host')),
+    service,
+    consumer,
+    node,
+    request_type,
+    request_llm_model,
+    llm_model,
+    response_source: responseSource(ctx),
+  });
+
+  const common = { route, service, consumer, node, request_type, request_llm_model, llm_model };
+  const latency = Math.max(0, performance.now() - ctx.startTime);
+  const upstream = upstreamLatencyMs(ctx);
+  m.httpLatency.observe({ type: 'request', ...common }, latency);
+  if (upstream !== undefined) m.httpLatency.observe({ type: 'upstream', ...common }, upstream);
+  m.httpLatency.observe({ type: 'apisix', ...common }, Math.max(0, latency - (upstream ?? 0)));
+
+  m.bandwidth.inc({ type: 'ingress', ...common }, num(safeVar(ctx, 'request_length')));
+  m.bandwidth.inc({ type: 'egress', ...common }, num(safeVar(ctx, 'bytes_sent')));
+
+  if (isAi(ctx)) {
+    const llmLabels = {
+      route_id: route,
+      service_id: service,
+      consumer,
+      node,
+      request_type,
+      request_llm_model,
+      llm_model,
+    };
+    const ttft = ctx.llm.timeToFirstTokenMs;
+    if (ttft > 0) m.llmLatency.observe(llmLabels, ttft);
+    m.llmPromptTokens.inc(llmLabels, Math.max(0, ctx.llm.promptTokens || 0));
+    m.llmCompletionTokens.inc(llmLabels, Math.max(0, ctx.llm.completionTokens || 0));
+  }
+}
+
+/**
+ * R-PROM-5: call when an attempt to an LLM instance starts (after
+ * `ctx.llm.instanceName` and `ctx.llm.model` were set for it); call the
+ * returned function when that attempt ends (response complete, failure,
+ * client abort). The decrement uses the labels of the increment; calling it
+ * more than once has no further effect.
+ */
+export function trackLlmAttempt(ctx: RequestContext): () => void {
+  const m = metrics();
+  const gauge = m.llmActive;
+  const labels: Labels<typeof ACTIVE_LABELS> = {
+    route: str(ctx.routeName),
+    route_id: str(ctx.routeId),
+    matched_uri: str(safeVar(ctx, 'matched_uri')),
+    matched_host: str(safeVar(ctx, 'matched_host')),
+    service: str(ctx.serviceName),
+    service_id: str(ctx.serviceId),
+    consumer: str(ctx.consumer?.username),
+    node: str(ctx.llm.instanceName),
+    request_type: ctx.llm.requestType === 'traditional_http' ? 'ai_chat' : ctx.llm.requestType,
+    request_llm_model: str(ctx.llm.requestModel),
+    llm_model: str(ctx.llm.model),
+  };
+  gauge.inc(labels, 1);
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    gauge.dec(labels, 1);
+  };
+}
+
+/** called by the access log once per proxy request: `http_requests_total`, connections */
+export function noteProxyRequest(ctx: RequestContext): void {
+  requestsTotal++;
+  const sock = ctx.req?.socket as Socket | undefined;
+  if (sock && !seenSockets.has(sock)) {
+    seenSockets.add(sock);
+    conn.accepted++;
+    if (!sock.destroyed) {
+      conn.active++;
+      sock.once('close', () => conn.active--);
+    }
+  }
+}
