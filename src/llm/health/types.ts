@@ -62,8 +62,6 @@ export interface HealthReportEntry {
   name: string;
   instance: string;
   type: 'http' | 'https' | 'tcp';
-  /** parent resource key, e.g. `/apisix/routes/1` (not part of the JSON output) */
-  parentKey?: string;
   nodes: Array<{
     ip: string;
     port: number;
