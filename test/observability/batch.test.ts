@@ -1,0 +1,149 @@
+// Batch sink units (R-LOG-4, R-GEN-18): size / inactivity / age triggers,
+// retries, bounded buffer with a hanging collector, flush on shutdown.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { BatchProcessor } from '../../src/observability/batch.js';
+import { runShutdownHooks } from '../../src/core/lifecycle.js';
+import { compileHttpLogger, createHttpSender } from '../../src/plugins/http-logger/index.js';
+import type { Logger } from '../../src/core/log.js';
+
+function captureLog(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const push = (lvl: string) => (m: string) => lines.push(`[${lvl}] ${m}`);
+  return { lines, debug: push('debug'), info: push('info'), warn: push('warn'), error: push('error') };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
+test('R-LOG-4: a batch is sent as soon as the queue holds batch_max_size entries', async () => {
+  const sent: number[][] = [];
+  const b = new BatchProcessor<number>({
+    batch_max_size: 3, inactive_timeout: 60, buffer_duration: 60, log: captureLog(), flushOnShutdown: false,
+    send: async (e) => { sent.push(e); },
+  });
+  for (let i = 1; i <= 7; i++) b.push(i);
+  await until(() => sent.length === 2);
+  assert.deepEqual(sent, [[1, 2, 3], [4, 5, 6]]);
+  await b.close();
+  assert.deepEqual(sent, [[1, 2, 3], [4, 5, 6], [7]]);
+});
+
+test('R-LOG-4: inactive_timeout flushes after the last entry; buffer_duration bounds the age of the oldest', async () => {
+  const sent: Array<{ at: number; e: number[] }> = [];
+  const t0 = Date.now();
+  const b = new BatchProcessor<number>({
+    batch_max_size: 100, inactive_timeout: 0.15, buffer_duration: 60, log: captureLog(), flushOnShutdown: false,
+    send: async (e) => { sent.push({ at: Date.now() - t0, e }); },
+  });
+  b.push(1);
+  await sleep(50);
+  b.push(2);
+  await until(() => sent.length === 1);
+  assert.deepEqual(sent[0]!.e, [1, 2]);
+  assert.ok(sent[0]!.at >= 190, `sent at ${sent[0]!.at} ms, expected ≥ 150 ms after the last entry`);
+  await b.close();
+
+  // steady trickle faster than inactive_timeout: buffer_duration forces the flush
+  const sent2: Array<{ at: number; e: number[] }> = [];
+  const t1 = Date.now();
+  const b2 = new BatchProcessor<number>({
+    batch_max_size: 1000, inactive_timeout: 0.1, buffer_duration: 0.3, log: captureLog(), flushOnShutdown: false,
+    send: async (e) => { sent2.push({ at: Date.now() - t1, e }); },
+  });
+  for (let i = 0; i < 10 && !sent2.length; i++) {
+    b2.push(i);
+    await sleep(60);
+  }
+  await until(() => sent2.length >= 1);
+  assert.ok(sent2[0]!.at >= 290 && sent2[0]!.at < 600, `first flush at ${sent2[0]!.at} ms`);
+  await b2.close();
+});
+
+test('R-LOG-4: a failed batch is retried after retry_delay up to max_retry_count, then dropped with an error line', async () => {
+  const log = captureLog();
+  let calls = 0;
+  const times: number[] = [];
+  const t0 = Date.now();
+  const b = new BatchProcessor<string>({
+    name: 'http logger', batch_max_size: 1, retry_delay: 0.1, max_retry_count: 2, log, flushOnShutdown: false,
+    send: async () => { calls++; times.push(Date.now() - t0); throw new Error('connection refused'); },
+  });
+  b.push('x');
+  await until(() => b.stats.failed === 1);
+  assert.equal(calls, 3);
+  assert.ok(times[1]! - times[0]! >= 90 && times[2]! - times[1]! >= 90, `retry times ${times}`);
+  assert.equal(log.lines.filter((l) => l.includes('Batch Processor[http logger] failed to process entries: connection refused')).length, 3);
+  assert.ok(log.lines.some((l) => l.includes('Batch Processor[http logger] exceeded the max_retry_count[2] dropping the entries')));
+
+  // succeeds on the second attempt
+  let n = 0;
+  const got: string[][] = [];
+  const b2 = new BatchProcessor<string>({
+    batch_max_size: 1, retry_delay: 0, max_retry_count: 1, log: captureLog(), flushOnShutdown: false,
+    send: async (e) => { if (n++ === 0) throw new Error('503'); got.push(e); },
+  });
+  b2.push('y');
+  await until(() => got.length === 1);
+  assert.deepEqual(got, [['y']]);
+  await b.close();
+  await b2.close();
+});
+
+test('R-LOG-4 R-LOG-5: a hanging collector blocks nobody; the buffer is bounded and drops are logged', async (t) => {
+  const hung: http.ServerResponse[] = [];
+  const server = http.createServer((req, res) => { req.resume(); hung.push(res); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => { server.closeAllConnections(); server.close(); });
+  const port = (server.address() as AddressInfo).port;
+  const log = captureLog();
+  const conf = { uri: `http://127.0.0.1:${port}/log`, batch_max_size: 1, timeout: 1, max_retry_count: 0 };
+  const c = compileHttpLogger(conf, log);
+  // the http-logger's sender behind a processor with a small bound
+  const bounded = new BatchProcessor<unknown>({
+    name: 'http logger', batch_max_size: 1, log, maxBuffered: 20, maxConcurrent: 4, flushOnShutdown: false,
+    send: createHttpSender(conf, c.agent),
+  });
+  const t0 = performance.now();
+  let accepted = 0;
+  for (let i = 0; i < 200; i++) if (bounded.push({ i })) accepted++;
+  const pushMs = performance.now() - t0;
+  assert.ok(pushMs < 50, `200 pushes took ${pushMs} ms`);
+  assert.equal(accepted, 20);
+  assert.ok(bounded.buffered <= 20);
+  assert.equal(bounded.stats.dropped, 180);
+  assert.ok(log.lines.some((l) => /Batch Processor\[http logger\] buffer full \(20 entries\): dropped \d+ entries/.test(l)), log.lines.join('\n'));
+  // only maxConcurrent requests reach the hanging collector at once
+  await until(() => hung.length === 4);
+  await sleep(100);
+  assert.equal(hung.length, 4);
+  // after the collector timeout (1 s) the batches fail and are dropped, freeing the buffer
+  await until(() => bounded.stats.failed >= 4, 4000);
+  assert.ok(log.lines.some((l) => l.includes('failed to process entries')));
+  await bounded.close();
+  await c.close();
+});
+
+test('R-LOG-4 R-GEN-18: pending entries are flushed by the shutdown hooks', async () => {
+  const sent: number[][] = [];
+  const b = new BatchProcessor<number>({
+    batch_max_size: 100, inactive_timeout: 60, buffer_duration: 60, log: captureLog(),
+    send: async (e) => { await sleep(20); sent.push(e); },
+  });
+  b.push(1);
+  b.push(2);
+  await sleep(20);
+  assert.deepEqual(sent, []);
+  await runShutdownHooks();
+  assert.deepEqual(sent, [[1, 2]]);
+  assert.equal(b.push(3), false, 'a closed processor refuses entries');
+});
