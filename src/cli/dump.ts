@@ -1,6 +1,40 @@
-// STUB (owner: declarative helper): `switchyard dump` (R-DECL). Replace freely;
-// src/cli/main.ts calls runDump(argv) and exits with its result.
-export async function runDump(_argv: string[]): Promise<number> {
-  process.stderr.write('switchyard dump: not implemented\n');
-  return 1;
+// `switchyard dump [-c CONFIG] [-o FILE] [--format adc|standalone]` (CONTRACT,
+// R-DECL-31): the running configuration as a file `sync` reads back with no
+// changes. ADC YAML; when some resource has no ADC form (e.g. a Route without
+// a Service, created through the Admin API) the whole dump is APISIX
+// standalone YAML instead, with a warning on stderr.
+import { writeFileSync } from 'node:fs';
+import { DEFAULT_CONFIG_FILE } from '../config/defaults.js';
+import { dump, targetFromConfig, type Target } from '../declarative/sync.js';
+import { parseOptions, usageError } from './args.js';
+
+export async function runDump(argv: string[]): Promise<number> {
+  const opts = parseOptions(argv, {
+    config: { type: 'string', short: 'c' },
+    output: { type: 'string', short: 'o' },
+    format: { type: 'string' },
+    server: { type: 'string' },
+    token: { type: 'string' },
+  });
+  if (opts.format !== undefined && opts.format !== 'adc' && opts.format !== 'standalone') {
+    return usageError(`dump: --format must be adc or standalone, got "${opts.format}"`);
+  }
+  try {
+    const target: Target = opts.server
+      ? { url: opts.server.replace(/\/+$/, ''), key: opts.token }
+      : targetFromConfig(opts.config ?? DEFAULT_CONFIG_FILE);
+    if (opts.token !== undefined) target.key = opts.token;
+    const result = await dump(target, opts.format as 'adc' | 'standalone' | undefined);
+    if (result.format === 'standalone' && opts.format === undefined) {
+      process.stderr.write(
+        `switchyard dump: writing APISIX standalone YAML: some resources have no ADC form (${result.obstacles.slice(0, 3).join('; ')}${result.obstacles.length > 3 ? '; ...' : ''})\n`,
+      );
+    }
+    if (opts.output) writeFileSync(opts.output, result.text);
+    else process.stdout.write(result.text);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`switchyard dump: ${(err as Error).message}\n`);
+    return 1;
+  }
 }

@@ -118,7 +118,7 @@ export function parseAdc(doc: unknown, file: string, env: NodeJS.ProcessEnv = pr
     if (s.hosts !== undefined) value.hosts = ctx.list(s.hosts, join(path, 'hosts')) as Json[];
     if (s.upstream !== undefined) value.upstream = ctx.object(s.upstream, join(path, 'upstream')) as JsonObject;
     if (s.plugins !== undefined) value.plugins = plugins(ctx, s.plugins, join(path, 'plugins'));
-    resources.push({ kind: 'service', id, value, source: { file, path } });
+    resources.push({ kind: 'service', id, value, source: { file, path, adc: true } });
 
     const routeNames = new Set<string>();
     const routes = s.routes === undefined || s.routes === null ? [] : ctx.list(s.routes, join(path, 'routes'));
@@ -140,7 +140,7 @@ export function parseAdc(doc: unknown, file: string, env: NodeJS.ProcessEnv = pr
       if (r.plugins !== undefined) rv.plugins = plugins(ctx, r.plugins, join(rpath, 'plugins'));
       rv.service_id = id;
       rv.status = 1;
-      resources.push({ kind: 'route', id: rid, value: rv, source: { file, path: rpath } });
+      resources.push({ kind: 'route', id: rid, value: rv, source: { file, path: rpath, adc: true } });
     });
   });
 
@@ -156,7 +156,7 @@ export function parseAdc(doc: unknown, file: string, env: NodeJS.ProcessEnv = pr
     const value: JsonObject = { username };
     meta(ctx, c, path, value);
     if (c.plugins !== undefined) value.plugins = plugins(ctx, c.plugins, join(path, 'plugins'));
-    resources.push({ kind: 'consumer', id: username, value, source: { file, path } });
+    resources.push({ kind: 'consumer', id: username, value, source: { file, path, adc: true } });
 
     const credNames = new Set<string>();
     const creds = c.credentials === undefined || c.credentials === null ? [] : ctx.list(c.credentials, join(path, 'credentials'));
@@ -174,7 +174,7 @@ export function parseAdc(doc: unknown, file: string, env: NodeJS.ProcessEnv = pr
       const cv: JsonObject = { id: cid, name: cname };
       meta(ctx, cr, cpath, cv);
       cv.plugins = { [type]: config as JsonObject };
-      resources.push({ kind: 'credential', id: cid, username, value: cv, source: { file, path: cpath } });
+      resources.push({ kind: 'credential', id: cid, username, value: cv, source: { file, path: cpath, adc: true } });
     });
   });
 
@@ -186,7 +186,7 @@ export function parseAdc(doc: unknown, file: string, env: NodeJS.ProcessEnv = pr
         kind: 'global_rule',
         id: ctx.id(plugin, path),
         value: { id: plugin, plugins: { [plugin]: conf as Json } },
-        source: { file, path },
+        source: { file, path, adc: true },
       });
     }
   }

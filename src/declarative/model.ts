@@ -28,7 +28,7 @@ export interface Resource {
   /** the value as it is PUT (no timestamps) */
   value: JsonObject;
   /** where it came from (declared resources only) */
-  source?: { file: string; path: string };
+  source?: { file: string; path: string; adc?: boolean };
 }
 
 /** A file's content after parsing, before validation against the Admin API's rules. */

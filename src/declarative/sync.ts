@@ -1,0 +1,176 @@
+// `switchyard sync` and `switchyard dump` without the argument parsing:
+// find the Admin API from the gateway's config, validate the declared
+// resources as the Admin API would (everything before changing anything),
+// diff against the running state, apply in a safe order, roll back what was
+// applied when a write fails (R-DECL-14, R-DECL-30, R-DECL-31).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { GatewayConfig } from '../config/types.js';
+import type { JsonObject } from '../core/types.js';
+import { ADMIN_KEYS_FILE } from '../config/admin-key.js';
+import { loadConfig } from '../config/load.js';
+import { validateResource, type ResourceKind as AdminKind } from '../admin/validate.js';
+import { AdminClient } from './admin-client.js';
+import { changeLine, computeDiff, type Change } from './diff.js';
+import { dumpResources, type DumpResult } from './dump.js';
+import { loadFiles, type Format } from './load.js';
+import { COLLECTION, DeclarativeError, resourceKey, type Resource } from './model.js';
+
+export interface Target {
+  url: string;
+  key?: string;
+}
+
+function hostFor(ip: string): string {
+  if (ip === '0.0.0.0' || ip === '') return '127.0.0.1';
+  if (ip === '::') return '[::1]';
+  return ip.includes(':') ? `[${ip}]` : ip;
+}
+
+/** the admin key: the first `role: admin` entry (a generated one is read from data_dir) */
+export function adminKeyOf(config: GatewayConfig): string | undefined {
+  const entry = config.deployment.admin.admin_key.find((k) => k.role === 'admin');
+  if (!entry) return undefined;
+  if (entry.key) return entry.key;
+  try {
+    const stored = JSON.parse(readFileSync(path.join(config.deployment.data_dir, ADMIN_KEYS_FILE), 'utf8')) as Record<string, string>;
+    return typeof stored[entry.name] === 'string' ? stored[entry.name] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** the Admin API address and key from the gateway's configuration file */
+export function targetFromConfig(file: string): Target {
+  const { config } = loadConfig(file);
+  if (!config.apisix.enable_admin) throw new Error(`${file}: apisix.enable_admin is false: the gateway has no Admin API`);
+  const a = config.deployment.admin.admin_listen;
+  return { url: `http://${hostFor(a.ip)}:${a.port}`, key: adminKeyOf(config) };
+}
+
+const ADMIN_KIND: Record<Resource['kind'], AdminKind> = {
+  upstream: 'upstreams',
+  service: 'services',
+  route: 'routes',
+  consumer: 'consumers',
+  credential: 'credentials',
+  global_rule: 'global_rules',
+};
+
+/** the field an Admin API error is about, as a path suffix */
+function fieldOf(r: Resource, msg: string): string {
+  const adc = r.source?.adc === true;
+  if (/plugin|only supports auth type/.test(msg)) {
+    if (adc && r.kind === 'credential') return '.config';
+    if (adc && r.kind === 'global_rule') return '';
+    return '.plugins';
+  }
+  if (/'vars' expression/.test(msg)) return '.vars';
+  if (/upstream id/.test(msg)) return '.upstream_id';
+  if (/service id/.test(msg)) return '.service_id';
+  const m = /^invalid configuration: property "([^"]+)"/.exec(msg);
+  if (m && m[1] !== 'plugins') return '.' + (m[1] === 'desc' && adc ? 'description' : m[1]);
+  return '';
+}
+
+/** validate every resource against the Admin API's rules, with the declared set as the store */
+export function validateAll(resources: Resource[]): DeclarativeError[] {
+  const byKey = new Map(resources.map((r) => [resourceKey(r), r.value]));
+  const lookup = (key: string) => byKey.get(key);
+  const list = (prefix: string) =>
+    resources.filter((r) => resourceKey(r).startsWith(prefix)).map((r) => ({ key: resourceKey(r), value: r.value as JsonObject }));
+  const errors: DeclarativeError[] = [];
+  for (const r of resources) {
+    const res = validateResource(ADMIN_KIND[r.kind], r.id, r.value, lookup, { list });
+    if (!res.ok) {
+      const src = r.source ?? { file: '', path: `${COLLECTION[r.kind]}/${r.id}` };
+      errors.push(new DeclarativeError(src.file, src.path + fieldOf(r, res.error_msg), res.error_msg));
+    }
+  }
+  return errors;
+}
+
+export interface SyncOptions {
+  files: string[];
+  format?: Format;
+  dryRun?: boolean;
+  target: Target;
+  env?: NodeJS.ProcessEnv;
+  out?: (line: string) => void;
+}
+
+export interface SyncResult {
+  changes: Change[];
+  applied: Change[];
+}
+
+export class SyncError extends Error {
+  constructor(
+    message: string,
+    readonly errors: string[] = [message],
+    /** validate: nothing was sent; apply: a write failed (and was rolled back) */
+    readonly phase: 'validate' | 'apply' = 'validate',
+  ) {
+    super(message);
+    this.name = 'SyncError';
+  }
+}
+
+/** the reverse of an applied change */
+async function undo(client: AdminClient, c: Change): Promise<void> {
+  if (c.op === 'create') await client.delete(c.resource);
+  else if (c.previous) await client.put(c.previous);
+}
+
+export async function sync(opts: SyncOptions): Promise<SyncResult> {
+  const out = opts.out ?? ((l: string) => process.stdout.write(l + '\n'));
+  let resources: Resource[];
+  try {
+    resources = loadFiles(opts.files, opts.format, opts.env ?? process.env);
+  } catch (err) {
+    if (err instanceof DeclarativeError) throw new SyncError(err.message);
+    throw err;
+  }
+  const errors = validateAll(resources);
+  if (errors.length > 0) throw new SyncError(errors[0]!.message, errors.map((e) => e.message));
+
+  const client = new AdminClient(opts.target.url, opts.target.key);
+  const current = await client.readAll();
+  const changes = computeDiff(resources, current);
+  if (changes.length === 0) {
+    out('no changes');
+    return { changes, applied: [] };
+  }
+  if (opts.dryRun) {
+    for (const c of changes) out(changeLine(c));
+    return { changes, applied: [] };
+  }
+  const applied: Change[] = [];
+  for (const c of changes) {
+    try {
+      if (c.op === 'delete') await client.delete(c.resource);
+      else await client.put(c.resource);
+    } catch (err) {
+      const where = c.resource.source ? `${c.resource.source.file}: ${c.resource.source.path}: ` : '';
+      const msg = `${where}${changeLine(c)} failed: ${(err as Error).message}`;
+      const rollback: string[] = [];
+      for (const done of [...applied].reverse()) {
+        try {
+          await undo(client, done);
+        } catch (uerr) {
+          rollback.push(`could not undo ${changeLine(done)}: ${(uerr as Error).message}`);
+        }
+      }
+      const tail = applied.length === 0 ? 'nothing was changed' : rollback.length === 0 ? `the ${applied.length} change(s) already made were undone` : rollback.join('; ');
+      throw new SyncError(`${msg}; ${tail}`, undefined, 'apply');
+    }
+    applied.push(c);
+  }
+  for (const c of applied) out(changeLine(c));
+  return { changes, applied };
+}
+
+export async function dump(target: Target, format?: 'adc' | 'standalone'): Promise<DumpResult> {
+  const client = new AdminClient(target.url, target.key);
+  return dumpResources(await client.readAll(), format);
+}
