@@ -142,7 +142,10 @@ export class LlmEngine {
           env?.log?.warn(`${opts.plugin}: instance ${c.name} has no endpoint host, no health checker`);
           continue;
         }
-        targets.push({ name: c.name, scheme: h.scheme, host: h.host, port: h.port, checks: normalizeChecks(c.checks) });
+        targets.push({
+          name: c.name, scheme: h.scheme, host: h.host, port: h.port, checks: normalizeChecks(c.checks),
+          index: c.index, plugin: opts.plugin, auth: { header: c.rawAuth?.header, query: c.rawAuth?.query },
+        });
       }
       if (targets.length > 0 && env?.health && env.parentKey !== undefined && env.confHash !== undefined) {
         this.health = env.health.register(env.parentKey, env.confHash, targets);

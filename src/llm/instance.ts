@@ -34,6 +34,8 @@ export interface CompiledInstance {
   authQuery: [string, string][];
   hasSecretRefs: boolean;
   gcp?: GcpAuthConf;
+  /** the configured `auth` (for health probes, R-HC-4) */
+  rawAuth?: { header?: Record<string, string>; query?: Record<string, string> };
   gcpCacheKey: string;
   checks?: Record<string, unknown>;
   dispatcher: Dispatcher;
@@ -100,6 +102,7 @@ export function compileInstance(inst: any, index: number, t: TransportConf, cach
     authQuery,
     hasSecretRefs,
     gcp: inst.auth?.gcp,
+    rawAuth: inst.auth,
     gcpCacheKey: `${cacheKeyBase}#${inst.name}`,
     checks: inst.checks,
     dispatcher: transportFor(t),

@@ -36,6 +36,7 @@
 //   mock.requests: MockRequest[]  (method, path, query, rawQuery, headers, body (parsed JSON or
 //                  undefined), rawBody, aborted (client closed before the response ended))
 //   mock.count(path?) number of requests (to a path)
+//   mock.connections  number of TCP connections accepted so far
 //   mock.waitFor(n, timeoutMs) resolves when n requests were received
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -89,6 +90,7 @@ export interface MockLlm {
   route(path: string, h: MockHandler): void;
   reset(): void;
   count(path?: string): number;
+  readonly connections: number;
   waitFor(n: number, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -179,7 +181,9 @@ export async function startMockLlm(opts: { host?: string; port?: number } = {}):
     req.on('end', () => void serve(req, res, Buffer.concat(chunks).toString('utf8')));
   });
   server.keepAliveTimeout = 65_000;
+  let connections = 0;
   server.on('connection', (s) => {
+    connections++;
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
@@ -256,6 +260,7 @@ export async function startMockLlm(opts: { host?: string; port?: number } = {}):
     replyOnce(h) { once.push(h); },
     route(p, h) { routes.set(p, h); },
     reset() { always = undefined; once = []; routes = new Map(); requests.length = 0; },
+    get connections() { return connections; },
     count(p) { return p === undefined ? requests.length : requests.filter((r) => r.path === p).length; },
     waitFor(n, timeoutMs = 5000) {
       if (requests.length >= n) return Promise.resolve();

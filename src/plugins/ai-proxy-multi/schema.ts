@@ -112,7 +112,10 @@ const HEADER_KEY_RE = '^[a-zA-Z0-9-_]+$';
 
 /** R-APM-3 / R-AP-3 */
 export function checkEndpoint(endpoint: unknown): string | undefined {
-  if (typeof endpoint === 'string' && !ENDPOINT_RE.test(endpoint)) return 'invalid endpoint';
+  if (typeof endpoint !== 'string') return undefined;
+  const m = ENDPOINT_RE.exec(endpoint);
+  // an IPv6 literal only "matches" by capturing "[" as the host: not a usable endpoint
+  if (!m || m[2]!.startsWith('[')) return 'invalid endpoint';
   return undefined;
 }
 
