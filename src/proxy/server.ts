@@ -1,14 +1,214 @@
-// STUB (owner: proxy/runtime helper): the data-plane request handler.
+// The data-plane request handler: the pipeline of R-PIPE-1..11 over the
+// compiled Runtime the request started with (R-GEN-10).
+//   match route → global rules rewrite+access → route rewrite → consumer
+//   merge (R-PIPE-6) + consumer plugins' rewrite → access → proxy (AI plugin
+//   or plain upstream) → after the response: log phases → access log.
+// A Reply from a plugin ends the request (R-PIPE-4); log phases still run.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { Logger } from '../core/log.js';
+import type { CompiledPlugin, Reply } from '../core/types.js';
+import { jsonError, pageError } from '../core/errors.js';
+import { sendReply } from '../core/respond.js';
+import { consumerChain, type PluginChain, type Runtime, type RuntimeRoute } from '../runtime/compile.js';
+import { ProxyContext } from './context.js';
+import { proxyToUpstream } from './upstream.js';
 
-export function createProxyHandler(_opts: { holder: RuntimeHolder; accessLog: AccessLog; log: Logger }) {
+const NOT_FOUND: Reply = jsonError(404, { error_msg: '404 Route Not Found' });
+const BAD_REQUEST: Reply = pageError(400);
+const INTERNAL: Reply = pageError(500);
+const UNAVAILABLE: Reply = pageError(503);
+
+type Phase = 'rewrite' | 'access';
+
+/** R-ADM-60 `_meta.error_response` */
+function withErrorResponse(p: CompiledPlugin, r: Reply): Reply {
+  if (p.errorResponse === undefined || r.status < 400) return r;
+  if (typeof p.errorResponse === 'string') return { status: r.status, kind: 'text', body: p.errorResponse, headers: r.headers };
+  return { status: r.status, kind: 'json', body: p.errorResponse, headers: r.headers };
+}
+
+function isReply(v: unknown): v is Reply {
+  return !!v && typeof v === 'object' && typeof (v as Reply).status === 'number';
+}
+
+async function runPhase(ctx: ProxyContext, list: readonly CompiledPlugin[], phase: Phase): Promise<Reply | undefined> {
+  for (let i = 0; i < list.length; i++) {
+    const p = list[i]!;
+    if (p.filter && !p.filter(ctx)) continue;
+    let r = p.def[phase]!(ctx, p.conf);
+    if (r && typeof (r as Promise<unknown>).then === 'function') r = await r;
+    if (isReply(r)) return withErrorResponse(p, r);
+    if (ctx.res.headersSent || ctx.aborted) return undefined;
+  }
+  return undefined;
+}
+
+export interface ProxyHandler {
+  handler(req: IncomingMessage, res: ServerResponse): void;
+  /** requests started and not yet logged */
+  readonly inFlight: number;
+}
+
+export function createProxyHandler(opts: { holder: RuntimeHolder; accessLog: AccessLog; log: Logger }): ProxyHandler {
+  const { holder, accessLog, log } = opts;
+  let inFlight = 0;
+
+  const send = (ctx: ProxyContext, reply: Reply): void => {
+    if (ctx.res.headersSent || ctx.aborted) return;
+    ctx.bodyBytesSent += sendReply(ctx.res, reply, ctx.extraHeadersIfAny);
+  };
+
+  async function pipeline(ctx: ProxyContext, rt: Runtime): Promise<void> {
+    if (!ctx.pathValid) return send(ctx, BAD_REQUEST);
+    const route = rt.router.match(ctx);
+    const globals = rt.globalChain;
+    let reply: Reply | undefined;
+
+    // 1. global rules: rewrite then access (R-PIPE-7), also without a route (R-RTE-7)
+    if (globals.all.length) {
+      if (globals.rewrite.length) reply = await runPhase(ctx, globals.rewrite, 'rewrite');
+      if (!reply && globals.access.length && !ctx.res.headersSent) reply = await runPhase(ctx, globals.access, 'access');
+      if (reply) return send(ctx, reply);
+      if (ctx.res.headersSent || ctx.aborted) return;
+    }
+    if (!route) return send(ctx, NOT_FOUND);
+    ctx.routeId = route.id;
+    ctx.routeName = route.name;
+    ctx.serviceId = route.serviceId;
+    ctx.serviceName = route.serviceName;
+    if (route.broken) return send(ctx, route.broken);
+
+    let chain: PluginChain = route.chain;
+    ctx.plugins = chain.all;
+
+    // 2. the route's merged plugins: rewrite
+    if (chain.rewrite.length) {
+      reply = await runPhase(ctx, chain.rewrite, 'rewrite');
+      if (reply) return send(ctx, reply);
+      if (ctx.res.headersSent || ctx.aborted) return;
+    }
+
+    // 3. consumer merge (R-PIPE-6) and the consumer plugins' rewrite
+    const consumer = ctx.consumer;
+    if (consumer) {
+      if ((consumer as { broken?: boolean }).broken) return send(ctx, UNAVAILABLE);
+      if (consumer.plugins.length) {
+        const merged = consumerChain(route, consumer);
+        chain = merged.chain;
+        ctx.plugins = chain.all;
+        if (merged.consumerRewrite.length) {
+          reply = await runPhase(ctx, merged.consumerRewrite, 'rewrite');
+          if (reply) return send(ctx, reply);
+          if (ctx.res.headersSent || ctx.aborted) return;
+        }
+      }
+    }
+
+    // 4. access
+    if (chain.access.length) {
+      reply = await runPhase(ctx, chain.access, 'access');
+      if (reply) return send(ctx, reply);
+      if (ctx.res.headersSent || ctx.aborted) return;
+    }
+
+    // 5. proxy: the AI plugin (R-PIPE-9/10) or plain upstream (R-UPS)
+    const pp = chain.proxy;
+    if (pp) {
+      ctx.instrumentResponse();
+      let r = pp.def.proxy!(ctx, pp.conf);
+      if (r && typeof (r as Promise<unknown>).then === 'function') r = await r;
+      if (isReply(r)) send(ctx, r);
+      else if (!ctx.res.headersSent && !ctx.aborted) {
+        log.error(`plugin ${pp.def.name} proxy phase sent nothing`);
+        send(ctx, INTERNAL);
+      }
+      return;
+    }
+    if (route.upstream) return proxyToUpstream(ctx, route.upstream);
+    return send(ctx, UNAVAILABLE);
+  }
+
+  async function runLog(ctx: ProxyContext, rt: Runtime): Promise<void> {
+    const lists: CompiledPlugin[][] = [];
+    if (rt.globalChain.log.length) lists.push(rt.globalChain.log);
+    if (ctx.plugins.length) lists.push(ctx.plugins);
+    for (const list of lists) {
+      for (let i = 0; i < list.length; i++) {
+        const p = list[i]!;
+        const fn = p.def.log;
+        if (!fn) continue;
+        try {
+          if (p.filter && !p.filter(ctx)) continue;
+          const r = fn(ctx, p.conf);
+          if (r && typeof (r as Promise<void>).then === 'function') await r;
+        } catch (err) {
+          log.error(`plugin ${p.def.name} log phase failed: ${(err as Error)?.stack ?? err}`);
+        }
+      }
+    }
+  }
+
+  function finish(ctx: ProxyContext, rt: Runtime): void {
+    const after = () => {
+      try {
+        accessLog.write(ctx);
+      } catch (err) {
+        log.error(`access log failed: ${(err as Error)?.message ?? err}`);
+      }
+      inFlight--;
+    };
+    if (rt.globalChain.log.length === 0 && !ctx.plugins.some((p) => p.def.log)) return after();
+    runLog(ctx, rt).then(after, (err) => {
+      log.error(`log phase failed: ${err}`);
+      after();
+    });
+  }
+
+  function handler(req: IncomingMessage, res: ServerResponse): void {
+    inFlight++;
+    let rt: Runtime;
+    try {
+      rt = holder.current;
+    } catch (err) {
+      log.error(`no runtime: ${(err as Error)?.message ?? err}`);
+      sendReply(res, INTERNAL);
+      inFlight--;
+      return;
+    }
+    const ctx = new ProxyContext(req, res, log, rt);
+    let closed = false;
+    let settled = false;
+    const maybeFinish = () => {
+      if (closed && settled) finish(ctx, rt);
+    };
+    res.once('close', () => {
+      if (!res.writableFinished) ctx.markAborted();
+      closed = true;
+      maybeFinish();
+    });
+    pipeline(ctx, rt).then(
+      () => {
+        settled = true;
+        maybeFinish();
+      },
+      (err) => {
+        log.error(`request ${ctx.method} ${ctx.uri} failed: ${(err as Error)?.stack ?? err}`);
+        if (!res.headersSent && !ctx.aborted) send(ctx, INTERNAL);
+        else if (!res.writableEnded) res.destroy();
+        settled = true;
+        maybeFinish();
+      },
+    );
+  }
+
   return {
-    handler(_req: IncomingMessage, res: ServerResponse) {
-      res.statusCode = 404;
-      res.end();
+    handler,
+    get inFlight() {
+      return inFlight;
     },
   };
 }
+
+export type { RuntimeRoute };

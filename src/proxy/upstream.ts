@@ -1,0 +1,231 @@
+// Plain upstream proxying (R-UPS-1..8): undici Pool per upstream origin,
+// request and response streamed, Host and X-Forwarded-* handling, timeouts
+// (502/504 pages), retries on another node before any response byte,
+// X-APISIX-Upstream-Status on 5xx. Each attempt is recorded in
+// ctx.upstreamAttempts (R-VAR-3/4).
+import { Pool, errors as undiciErrors } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { CompiledUpstream, UpstreamNode } from '../runtime/compile.js';
+import type { ProxyContext } from './context.js';
+import { pageError } from '../core/errors.js';
+import { sendReply } from '../core/respond.js';
+import { onShutdown } from '../core/lifecycle.js';
+
+const pools = new Map<string, Pool>();
+let hookInstalled = false;
+
+function poolFor(up: CompiledUpstream, node: UpstreamNode): Pool {
+  const origin = `${up.scheme}://${node.addr}`;
+  const key = `${origin}|${up.timeout.connect}`;
+  let p = pools.get(key);
+  if (!p) {
+    p = new Pool(origin, {
+      connect: { timeout: up.timeout.connect, rejectUnauthorized: false },
+      keepAliveTimeout: 60_000,
+      keepAliveMaxTimeout: 600_000,
+      pipelining: 1,
+    });
+    pools.set(key, p);
+    if (!hookInstalled) {
+      hookInstalled = true;
+      onShutdown(closeUpstreamPools);
+    }
+  }
+  return p;
+}
+
+export async function closeUpstreamPools(): Promise<void> {
+  const all = [...pools.values()];
+  pools.clear();
+  hookInstalled = false;
+  await Promise.allSettled(all.map((p) => p.close()));
+}
+
+// RFC 9110 §7.6.1 hop-by-hop headers, plus ones undici refuses or sets itself
+const HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'proxy-authenticate', 'proxy-authorization', 'expect',
+]);
+const CLIENT_FORWARDED = new Set(['forwarded', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip']);
+const RESP_DROP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'proxy-authenticate', 'server', 'date',
+]);
+
+function connectionTokens(h: IncomingHttpHeaders | Record<string, unknown>): Set<string> | undefined {
+  const c = h.connection;
+  if (typeof c !== 'string' || c === '' || c === 'keep-alive' || c === 'close') return undefined;
+  const s = new Set<string>();
+  for (const t of c.split(',')) s.add(t.trim().toLowerCase());
+  return s;
+}
+
+function requestHeaders(ctx: ProxyContext, up: CompiledUpstream, node: UpstreamNode): Record<string, string | string[]> {
+  const src = ctx.headers;
+  const extraHop = connectionTokens(src);
+  const out: Record<string, string | string[]> = {};
+  for (const k in src) {
+    if (HOP.has(k) || CLIENT_FORWARDED.has(k) || (extraHop && extraHop.has(k))) continue;
+    const v = src[k];
+    if (v !== undefined) out[k] = v;
+  }
+  // R-UPS-2
+  if (up.passHost === 'node') out.host = node.hostHeader;
+  else if (up.passHost === 'rewrite' && up.upstreamHost) out.host = up.upstreamHost;
+  else if (src.host !== undefined) out.host = src.host;
+  else out.host = node.hostHeader;
+  // R-UPS-3
+  const ip = ctx.clientIp;
+  out['x-real-ip'] = ip;
+  const xff = src['x-forwarded-for'];
+  out['x-forwarded-for'] = xff ? (Array.isArray(xff) ? xff.join(', ') : xff) + ', ' + ip : ip;
+  out['x-forwarded-proto'] = 'http';
+  out['x-forwarded-host'] = ctx.host;
+  out['x-forwarded-port'] = String(ctx.req.socket.localPort ?? '');
+  return out;
+}
+
+function isTimeout(err: unknown): boolean {
+  const e = err as { code?: string };
+  return (
+    err instanceof undiciErrors.ConnectTimeoutError ||
+    err instanceof undiciErrors.HeadersTimeoutError ||
+    e?.code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    e?.code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    e?.code === 'ETIMEDOUT'
+  );
+}
+
+function hasRequestBody(ctx: ProxyContext): boolean {
+  const h = ctx.req.headers;
+  if (h['transfer-encoding'] !== undefined) return true;
+  const cl = h['content-length'];
+  return cl !== undefined && cl !== '0';
+}
+
+/**
+ * Forward the request to a node of `up` and relay the response. Resolves
+ * when the response was relayed (or failed and an error page was sent).
+ */
+export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): Promise<void> {
+  const res = ctx.res;
+  if (up.nodes.length === 0) {
+    ctx.bodyBytesSent += sendReply(res, pageError(502), ctx.extraHeadersIfAny);
+    return;
+  }
+  const qs = ctx.forwardQueryString();
+  const rawPath = ctx.req.url ?? '/';
+  const q = rawPath.indexOf('?');
+  // R-UPS-1: the path as received, the (possibly modified) query string
+  const path = (q < 0 ? rawPath : rawPath.slice(0, q)) + (qs ? '?' + qs : '');
+  const method = ctx.method;
+  const withBody = hasRequestBody(ctx);
+  const tried = new Set<number>();
+  const hashKey = up.hashKey ? up.hashKey(ctx) : undefined;
+  const maxAttempts = 1 + up.retries;
+  let lastStatus = 502;
+
+  for (let attempt = 0; attempt < maxAttempts; attempt++) {
+    if (ctx.aborted) return;
+    const idx = up.picker.pick(tried, hashKey);
+    if (idx === undefined) break;
+    tried.add(idx);
+    const node = up.nodes[idx]!;
+    const headers = requestHeaders(ctx, up, node);
+    ctx.upstreamScheme = up.scheme;
+    ctx.upstreamHost = String(headers.host);
+    ctx.upstreamUri = path;
+    ctx.balancerIp = node.host;
+    ctx.balancerPort = node.port;
+
+    let body: Buffer | Readable | undefined;
+    if (ctx.bodyBuffered) body = await ctx.body();
+    else if (withBody) body = ctx.req;
+
+    const t0 = performance.now();
+    const rec = { addr: node.addr, status: 0, time: 0 };
+    ctx.upstreamAttempts.push(rec);
+    let response;
+    try {
+      response = await poolFor(up, node).request({
+        path,
+        method: method as any,
+        headers,
+        body,
+        headersTimeout: up.timeout.read,
+        bodyTimeout: up.timeout.read,
+        signal: ctx.clientAbort,
+      });
+    } catch (err) {
+      rec.time = (performance.now() - t0) / 1000;
+      if (ctx.aborted) {
+        rec.status = 499;
+        return;
+      }
+      const timeout = isTimeout(err);
+      rec.status = lastStatus = timeout ? 504 : 502;
+      ctx.log.error(`upstream ${up.scheme}://${node.addr}${path} ${timeout ? 'timed out' : 'failed'}: ${(err as Error).message}${(err as any)?.cause?.message ? ' (' + (err as any).cause.message + ')' : ''}`);
+      // retry only when the request body can be sent again
+      const retryable = !withBody || ctx.bodyBuffered || !(ctx.req as any).readableDidRead;
+      if (!retryable) break;
+      continue;
+    }
+
+    rec.status = response.statusCode;
+    const out: Record<string, string | string[]> = {};
+    const extraHop = connectionTokens(response.headers);
+    for (const k in response.headers) {
+      if (RESP_DROP.has(k) || (extraHop && extraHop.has(k))) continue;
+      const v = response.headers[k];
+      if (v !== undefined) out[k] = v as string | string[];
+    }
+    const extra = ctx.extraHeadersIfAny;
+    if (extra) for (const k in extra) out[k.toLowerCase()] = extra[k]!;
+    if (response.statusCode >= 500) out['x-apisix-upstream-status'] = String(response.statusCode);
+    if (res.headersSent || ctx.aborted) {
+      response.body.destroy();
+      return;
+    }
+    res.writeHead(response.statusCode, out);
+    await relay(ctx, response.body);
+    rec.time = (performance.now() - t0) / 1000;
+    return;
+  }
+  ctx.bodyBytesSent += sendReply(res, pageError(lastStatus), ctx.extraHeadersIfAny);
+}
+
+function relay(ctx: ProxyContext, body: Readable): Promise<void> {
+  const res = ctx.res;
+  return new Promise<void>((resolve) => {
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      res.off('close', onClose);
+      resolve();
+    };
+    const onClose = () => {
+      body.destroy();
+      finish();
+    };
+    res.on('close', onClose);
+    body.on('data', (chunk: Buffer) => {
+      ctx.bodyBytesSent += chunk.length;
+      if (!res.write(chunk)) {
+        body.pause();
+        res.once('drain', () => body.resume());
+      }
+    });
+    body.once('end', () => {
+      res.end();
+      finish();
+    });
+    body.once('error', (err) => {
+      ctx.log.error(`upstream response body failed: ${err.message}`);
+      // headers are out: the only honest signal left is closing the connection
+      res.destroy();
+      finish();
+    });
+  });
+}

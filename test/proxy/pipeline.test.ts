@@ -1,0 +1,352 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { plugins } from '../../src/plugins/registry.js';
+import type { PluginDef, RequestContext } from '../../src/core/types.js';
+import { jsonError } from '../../src/core/errors.js';
+import { startHarness, startUpstream, req } from './harness.js';
+
+// test-only plugins, registered in the registry map so the compiler finds them
+const trace: string[] = [];
+const compiles: string[] = [];
+const destroys: string[] = [];
+function testPlugin(name: string, priority: number, extra: Partial<PluginDef> = {}): PluginDef {
+  const def: PluginDef = {
+    name,
+    priority,
+    schema: { type: 'object', properties: { tag: { type: 'string', default: name } } },
+    compile(conf) {
+      compiles.push(`${name}:${conf.tag}`);
+      return { ...conf };
+    },
+    destroy(c) {
+      destroys.push(`${name}:${c.tag}`);
+    },
+    rewrite(ctx, c) {
+      trace.push(`rewrite:${c.tag}`);
+      if (ctx.headers['x-deny'] === c.tag) return jsonError(403, { message: 'denied by ' + c.tag });
+      if (ctx.headers['x-throw'] === c.tag) throw new Error('boom');
+    },
+    access(ctx, c) {
+      trace.push(`access:${c.tag}`);
+      ctx.extraResponseHeaders['x-seen-' + name] = c.tag;
+    },
+    log(_ctx, c) {
+      trace.push(`log:${c.tag}`);
+    },
+    ...extra,
+  };
+  (plugins as Map<string, PluginDef>).set(name, def);
+  return def;
+}
+testPlugin('t-high', 3000);
+testPlugin('t-mid', 1000);
+testPlugin('t-low', 100);
+
+const up = await startUpstream();
+const h = await startHarness();
+after(async () => {
+  await h.close();
+  await up.close();
+});
+const put = (k: string, v: any) => h.store.putSync(k, v);
+const del = (k: string) => h.store.deleteSync([k]);
+
+test('R-UPS-1 R-UPS-3 R-UPS-5 R-GEN-4 plain upstream: method, path, query, body, forwarded headers, relayed response', async () => {
+  put('/apisix/routes/u1', { uri: '/echo/*', upstream: { nodes: { [up.hostPort]: 1 } } });
+  const r = await req(h.url + '/echo/a?x=1&y=%20', {
+    method: 'POST',
+    body: 'hello',
+    headers: { 'x-forwarded-for': '1.2.3.4', 'x-forwarded-proto': 'https', forwarded: 'for=9.9.9.9', 'x-custom': 'v' },
+  });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('x-upstream'), 'yes');
+  assert.match(r.headers.get('server')!, /^APISIX\/3\.16\.0 \(switchyard\//);
+  assert.equal(r.json.method, 'POST');
+  assert.equal(r.json.url, '/echo/a?x=1&y=%20');
+  assert.equal(r.json.body, 'hello');
+  const hd = r.json.headers;
+  assert.equal(hd['x-custom'], 'v');
+  assert.equal(hd['x-real-ip'], '127.0.0.1');
+  assert.equal(hd['x-forwarded-for'], '1.2.3.4, 127.0.0.1');
+  assert.equal(hd['x-forwarded-proto'], 'http');
+  assert.equal(hd['x-forwarded-host'], '127.0.0.1');
+  assert.equal(hd['forwarded'], undefined);
+  assert.equal(hd.host, new URL(h.url).host, 'R-UPS-2 pass keeps the client Host');
+  const ctx = h.logged.at(-1)!;
+  assert.equal(ctx.getVar('upstream_status'), '200');
+  assert.equal(ctx.getVar('upstream_addr'), up.hostPort);
+  assert.equal(ctx.getVar('route_id'), 'u1');
+  assert.equal(ctx.getVar('upstream_uri'), '/echo/a?x=1&y=%20');
+});
+
+test('R-UPS-2 pass_host node and rewrite', async () => {
+  put('/apisix/routes/u2', { uri: '/node', upstream: { pass_host: 'node', nodes: { [up.hostPort]: 1 } } });
+  put('/apisix/routes/u3', { uri: '/rewrite', upstream: { pass_host: 'rewrite', upstream_host: 'up.example', nodes: { [up.hostPort]: 1 } } });
+  assert.equal((await req(h.url + '/node')).json.headers.host, up.hostPort);
+  assert.equal((await req(h.url + '/rewrite')).json.headers.host, 'up.example');
+});
+
+test('R-RTE-7 no route: 404 JSON error body', async () => {
+  const r = await req(h.url + '/nothing-here');
+  assert.equal(r.status, 404);
+  assert.equal(r.text, '{"error_msg":"404 Route Not Found"}\n');
+  assert.equal(r.headers.get('content-type'), 'application/json');
+});
+
+test('R-PIPE-10 a route without AI plugin and without upstream answers 503 page', async () => {
+  put('/apisix/routes/p10', { uri: '/no-upstream', plugins: { 't-low': {} } });
+  const r = await req(h.url + '/no-upstream');
+  assert.equal(r.status, 503);
+  assert.match(r.text, /503 Service Temporarily Unavailable/);
+});
+
+test('R-RTE-9 a route whose service is gone answers 404 default page', async () => {
+  put('/apisix/routes/s9', { uri: '/svc-gone', service_id: 'missing' });
+  const r = await req(h.url + '/svc-gone');
+  assert.equal(r.status, 404);
+  assert.match(r.text, /404 Not Found/);
+});
+
+test('R-RTE-6 status 0 routes are ignored', async () => {
+  put('/apisix/routes/st0', { uri: '/disabled', status: 0, upstream: { nodes: { [up.hostPort]: 1 } } });
+  assert.equal((await req(h.url + '/disabled')).status, 404);
+});
+
+test('R-PIPE-5 route + service merge: service upstream and hosts, route plugin replaces service plugin', async () => {
+  put('/apisix/services/svc1', { hosts: ['svc.test'], upstream: { nodes: { [up.hostPort]: 1 } }, plugins: { 't-mid': { tag: 'svc' }, 't-low': { tag: 'svc-low' } } });
+  put('/apisix/routes/m1', { uri: '/merged', service_id: 'svc1', plugins: { 't-mid': { tag: 'route' } } });
+  trace.length = 0;
+  const r = await req(h.url + '/merged', { headers: { host: 'svc.test' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('x-seen-t-mid'), 'route');
+  assert.equal(r.headers.get('x-seen-t-low'), 'svc-low');
+  assert.equal((await req(h.url + '/merged', { headers: { host: 'other.test' } })).status, 404, 'service hosts apply');
+  const ctx = h.logged.at(-2)!;
+  assert.equal(ctx.getVar('service_id'), 'svc1');
+});
+
+test('R-PIPE-1 R-PIPE-2 R-PIPE-7 phase order: globals first, priority order, log after response', async () => {
+  put('/apisix/global_rules/g1', { plugins: { 't-low': { tag: 'g-low' } } });
+  put('/apisix/routes/o1', { uri: '/order', plugins: { 't-high': { tag: 'r-high' }, 't-mid': { tag: 'r-mid' } }, upstream: { nodes: { [up.hostPort]: 1 } } });
+  trace.length = 0;
+  const r = await req(h.url + '/order');
+  assert.equal(r.status, 200);
+  await waitFor(() => trace.includes('log:r-mid'));
+  assert.deepEqual(trace, [
+    'rewrite:g-low', 'access:g-low',
+    'rewrite:r-high', 'rewrite:r-mid',
+    'access:r-high', 'access:r-mid',
+    'log:g-low', 'log:r-high', 'log:r-mid',
+  ]);
+  del('/apisix/global_rules/g1');
+});
+
+test('R-PIPE-3 R-ADM-60 _meta.priority reorders, _meta.disable skips (also a service plugin), R-PIPE-8', async () => {
+  put('/apisix/services/svc2', { plugins: { 't-low': { tag: 'svc-low' } }, upstream: { nodes: { [up.hostPort]: 1 } } });
+  put('/apisix/routes/o2', {
+    uri: '/meta',
+    service_id: 'svc2',
+    plugins: {
+      't-high': { tag: 'h', _meta: { priority: 1 } },
+      't-mid': { tag: 'm' },
+      't-low': { _meta: { disable: true } },
+    },
+  });
+  trace.length = 0;
+  await req(h.url + '/meta');
+  await waitFor(() => trace.filter((t) => t.startsWith('log:')).length === 2);
+  assert.deepEqual(trace.filter((t) => t.startsWith('rewrite')), ['rewrite:m', 'rewrite:h']);
+  assert.ok(!trace.includes('rewrite:svc-low'));
+});
+
+test('R-ADM-60 _meta.filter and _meta.error_response', async () => {
+  put('/apisix/routes/f1', {
+    uri: '/filter',
+    plugins: {
+      't-mid': { tag: 'm', _meta: { filter: [['arg_on', '==', '1']], error_response: { message: 'custom' } } },
+      't-low': { tag: 'l', _meta: { error_response: 'plain text' } },
+    },
+    upstream: { nodes: { [up.hostPort]: 1 } },
+  });
+  let r = await req(h.url + '/filter');
+  assert.equal(r.headers.get('x-seen-t-mid'), null, 'filtered out');
+  r = await req(h.url + '/filter?on=1');
+  assert.equal(r.headers.get('x-seen-t-mid'), 'm');
+  r = await req(h.url + '/filter?on=1', { headers: { 'x-deny': 'm' } });
+  assert.equal(r.status, 403);
+  assert.equal(r.text, '{"message":"custom"}\n');
+  r = await req(h.url + '/filter', { headers: { 'x-deny': 'l' } });
+  assert.equal(r.status, 403);
+  assert.equal(r.text, 'plain text');
+});
+
+test('R-PIPE-4 a plugin reply ends the request but log phases still run', async () => {
+  put('/apisix/routes/r4', { uri: '/deny', plugins: { 't-high': { tag: 'h' }, 't-mid': { tag: 'm' } }, upstream: { nodes: { [up.hostPort]: 1 } } });
+  trace.length = 0;
+  const n = up.requests.length;
+  const r = await req(h.url + '/deny', { headers: { 'x-deny': 'h' } });
+  assert.equal(r.status, 403);
+  assert.deepEqual(r.json, { message: 'denied by h' });
+  await waitFor(() => trace.includes('log:m'));
+  assert.deepEqual(trace, ['rewrite:h', 'log:h', 'log:m']);
+  assert.equal(up.requests.length, n, 'not proxied');
+});
+
+test('a plugin that throws answers 500 and logs an error line; the process keeps serving', async () => {
+  put('/apisix/routes/t1', { uri: '/throw', plugins: { 't-mid': { tag: 'm' } }, upstream: { nodes: { [up.hostPort]: 1 } } });
+  const r = await req(h.url + '/throw', { headers: { 'x-throw': 'm' } });
+  assert.equal(r.status, 500);
+  assert.match(r.text, /500 Internal Server Error/);
+  assert.ok(h.log.lines.some((l) => l.startsWith('[error]') && l.includes('boom')));
+  assert.equal((await req(h.url + '/throw')).status, 200);
+});
+
+test('a plugin configuration that fails validation makes its route answer 503, not crash', async () => {
+  put('/apisix/routes/bad', { uri: '/bad-conf', plugins: { 't-mid': { tag: 5 } }, upstream: { nodes: { [up.hostPort]: 1 } } });
+  put('/apisix/routes/unknown', { uri: '/unknown-plugin', plugins: { 'no-such-plugin': {} }, upstream: { nodes: { [up.hostPort]: 1 } } });
+  assert.equal((await req(h.url + '/bad-conf')).status, 503);
+  assert.equal((await req(h.url + '/unknown-plugin')).status, 503);
+  assert.ok(h.log.lines.some((l) => l.includes('failed to check the configuration of plugin t-mid')));
+});
+
+test('compiled plugin objects survive unrelated changes and are destroyed when unused', async () => {
+  put('/apisix/routes/c1', { uri: '/cache', plugins: { 't-low': { tag: 'cached' } }, upstream: { nodes: { [up.hostPort]: 1 } } });
+  await req(h.url + '/cache');
+  const before = compiles.filter((c) => c === 't-low:cached').length;
+  put('/apisix/routes/c2', { uri: '/cache2', upstream: { nodes: { [up.hostPort]: 1 } } });
+  await req(h.url + '/cache');
+  assert.equal(compiles.filter((c) => c === 't-low:cached').length, before);
+  put('/apisix/routes/c1', { uri: '/cache', plugins: { 't-low': { tag: 'changed' } }, upstream: { nodes: { [up.hostPort]: 1 } } });
+  await req(h.url + '/cache');
+  assert.ok(destroys.includes('t-low:cached'));
+});
+
+test('R-GEN-10 a change is live for the next request; in-flight requests keep their Runtime', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const slow = await startUpstream(async (_req, res) => {
+    await gate;
+    res.end('old');
+  });
+  const fresh = await startUpstream((_req, res) => res.end('new'));
+  try {
+    put('/apisix/routes/live', { uri: '/live', plugins: { 't-low': { tag: 'old' } }, upstream: { nodes: { [slow.hostPort]: 1 } } });
+    const inflight = fetch(h.url + '/live').then((r) => Promise.all([r.text(), r.headers.get('x-seen-t-low')]));
+    await waitFor(() => slow.requests.length === 1);
+    put('/apisix/routes/live', { uri: '/live', plugins: { 't-low': { tag: 'new' } }, upstream: { nodes: { [fresh.hostPort]: 1 } } });
+    const r = await req(h.url + '/live');
+    assert.equal(r.text, 'new');
+    assert.equal(r.headers.get('x-seen-t-low'), 'new');
+    release();
+    assert.deepEqual(await inflight, ['old', 'old']);
+    del('/apisix/routes/live');
+    assert.equal((await req(h.url + '/live')).status, 404);
+  } finally {
+    release();
+    await slow.close();
+    await fresh.close();
+  }
+});
+
+test('R-UPS-6 connection failure 502, timeout 504, retry on another node', async () => {
+  const dead = await freePort();
+  put('/apisix/routes/e1', { uri: '/dead', upstream: { nodes: { [`127.0.0.1:${dead}`]: 1 } } });
+  let r = await req(h.url + '/dead');
+  assert.equal(r.status, 502);
+  assert.match(r.text, /502 Bad Gateway/);
+  assert.equal(h.logged.at(-1)!.getVar('upstream_status'), '502');
+
+  const hang = await startUpstream(() => {});
+  try {
+    put('/apisix/routes/e2', { uri: '/hang', timeout: { connect: 1, send: 1, read: 0.3 }, upstream: { nodes: { [hang.hostPort]: 1 } } });
+    r = await req(h.url + '/hang');
+    assert.equal(r.status, 504);
+    assert.match(r.text, /504 Gateway Time-out/);
+  } finally {
+    await hang.close();
+  }
+
+  put('/apisix/routes/e3', { uri: '/retry', upstream: { nodes: [{ host: '127.0.0.1', port: dead, weight: 100 }, { host: '127.0.0.1', port: up.port, weight: 1 }] } });
+  r = await req(h.url + '/retry');
+  assert.equal(r.status, 200);
+  const ctx = h.logged.at(-1)!;
+  assert.equal(ctx.getVar('upstream_status'), '502, 200');
+  assert.match(String(ctx.getVar('upstream_response_time')), /^\d+\.\d{3}, \d+\.\d{3}$/);
+});
+
+test('R-UPS-7 X-APISIX-Upstream-Status on 5xx from the upstream', async () => {
+  const five = await startUpstream((_q, res) => {
+    res.statusCode = 503;
+    res.end('busy');
+  });
+  try {
+    put('/apisix/routes/u7', { uri: '/five', upstream: { nodes: { [five.hostPort]: 1 } } });
+    const r = await req(h.url + '/five');
+    assert.equal(r.status, 503);
+    assert.equal(r.text, 'busy');
+    assert.equal(r.headers.get('x-apisix-upstream-status'), '503');
+  } finally {
+    await five.close();
+  }
+});
+
+test('R-UPS-5 R-GEN-17 streamed response and large request body', async () => {
+  const streamer = await startUpstream((_q, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    let i = 0;
+    const t = setInterval(() => {
+      res.write(`data: ${i}\n\n`);
+      if (++i === 3) {
+        clearInterval(t);
+        res.end();
+      }
+    }, 20);
+  });
+  try {
+    put('/apisix/routes/sse', { uri: '/sse', upstream: { nodes: { [streamer.hostPort]: 1 } } });
+    const r = await req(h.url + '/sse');
+    assert.equal(r.text, 'data: 0\n\ndata: 1\n\ndata: 2\n\n');
+    const big = 'x'.repeat(3 * 1024 * 1024);
+    const e = await req(h.url + '/echo/big', { method: 'POST', body: big });
+    assert.equal(e.json.body.length, big.length);
+  } finally {
+    await streamer.close();
+  }
+});
+
+test('R-RSP-16 client leaving before the response: status 499, log phase runs', async () => {
+  const hang = await startUpstream(() => {});
+  try {
+    put('/apisix/routes/abort', { uri: '/abort', upstream: { nodes: { [hang.hostPort]: 1 } } });
+    const n = h.logged.length;
+    const sock = net.connect(new URL(h.url).port as any, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    sock.write('GET /abort HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => hang.requests.length === 1);
+    sock.destroy();
+    await waitFor(() => h.logged.length > n);
+    assert.equal(h.logged.at(-1)!.status, 499);
+    assert.equal(h.inFlight(), 0);
+  } finally {
+    await hang.close();
+  }
+});
+
+async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const p = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
+}
+
+export type { RequestContext };
