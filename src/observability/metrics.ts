@@ -217,7 +217,7 @@ export function responseSource(ctx: RequestContext): string {
   if (!last) return 'apisix';
   if (last.status === ctx.status) {
     // R-VAR-4: a failed attempt is recorded as 502/504 and the gateway answers with its own page
-    if ((last.status === 502 || last.status === 504) && !last.addr) return 'nginx';
+    if ((last.status === 502 || last.status === 504) && (!last.addr || last.addr === '-')) return 'nginx';
     if ((last.status === 502 || last.status === 504) && /^text\/html/.test(String(ctx.res.getHeader('content-type') ?? ''))) return 'nginx';
     return 'upstream';
   }

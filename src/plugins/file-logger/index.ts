@@ -19,6 +19,11 @@ interface SharedFile {
   sink: LineSink;
   refs: number;
   unregister: () => void;
+  closing: Promise<void> | undefined;
+}
+
+function closeShared(f: SharedFile): Promise<void> {
+  return (f.closing ??= f.sink.close().finally(() => f.unregister()));
 }
 
 const files = new Map<string, SharedFile>();
@@ -27,8 +32,8 @@ function acquire(file: string, log: Logger): SharedFile {
   let f = files.get(file);
   if (!f) {
     const sink = createLineSink(file, log, { label: 'file-logger' });
-    const shared: SharedFile = { sink, refs: 0, unregister: () => {} };
-    shared.unregister = onShutdown(() => sink.close());
+    const shared: SharedFile = { sink, refs: 0, unregister: () => {}, closing: undefined };
+    shared.unregister = onShutdown(() => closeShared(shared));
     files.set(file, shared);
     f = shared;
   }
@@ -39,8 +44,7 @@ function acquire(file: string, log: Logger): SharedFile {
 function release(file: string, f: SharedFile): void {
   if (--f.refs > 0) return;
   if (files.get(file) === f) files.delete(file);
-  f.unregister();
-  void f.sink.close();
+  void closeShared(f);
 }
 
 export interface CompiledFileLogger {

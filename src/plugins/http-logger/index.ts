@@ -91,9 +91,10 @@ export function compileHttpLogger(conf: HttpLoggerConf, log: Logger): CompiledHt
   const unregister = onShutdown(() => compiled.close());
   compiled.close = () =>
     (closing ??= (async () => {
-      unregister();
       await batch.close();
       await agent.close().catch(() => {});
+      // unregistered only now, so that a shutdown racing a destroy still waits for this flush
+      unregister();
     })());
   return compiled;
 }

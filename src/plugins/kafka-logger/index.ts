@@ -154,9 +154,10 @@ export function compileKafkaLogger(conf: KafkaLoggerConf, log: Logger): Compiled
   const unregister = onShutdown(() => compiled.close());
   compiled.close = () =>
     (closing ??= (async () => {
-      unregister();
       await batch.close();
       await producer.disconnect().catch(() => {});
+      // unregistered only now, so that a shutdown racing a destroy still waits for this flush
+      unregister();
     })());
   return compiled;
 }
