@@ -455,7 +455,6 @@ export class LlmEngine {
     ctx.status = status;
     res.writeHead(status, this.responseHeaders(ctx, outType, outBuf.length));
     res.end(outBuf);
-    ctx.bodyBytesSent += outBuf.length;
     return { kind: 'done' };
   }
 
@@ -495,7 +494,6 @@ export class LlmEngine {
       };
       const write = (data: Buffer | string) => {
         if (res.destroyed) return;
-        ctx.bodyBytesSent += typeof data === 'string' ? Buffer.byteLength(data) : data.length;
         if (!res.write(data)) {
           body.pause();
           res.once('drain', () => body.resume());
