@@ -432,3 +432,31 @@ test('R-HC-14 close() stops every checker', async (t) => {
   const h = s.register('/apisix/routes/c2', 'h', [{ name: 'a', scheme: 'http', host: '127.0.0.1', port: srv.port, checks: { active: {} } }]);
   assert.equal(h.isHealthy('a'), true);
 });
+
+test('R-HC-3 R-HC-4 IPv6 endpoint hosts (bracketed or bare) are probed at the address, Host keeps the brackets', async (t) => {
+  const http = await import('node:http');
+  const hosts: string[] = [];
+  const server = http.createServer((req, res) => { hosts.push(String(req.headers.host)); res.end(); });
+  const ok = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(0, '::1', () => resolve(true));
+  });
+  if (!ok) {
+    t.skip('no IPv6 loopback');
+    return;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const { s } = svc();
+  t.after(() => { s.close(); server.closeAllConnections(); server.close(); });
+  const checks = { active: { healthy: { interval: 0.03 }, unhealthy: { interval: 0.03, tcp_failures: 1 } } };
+  const h = s.register('/apisix/routes/v6', 'h', [
+    { name: 'bracketed', scheme: 'http', host: '[::1]', port, checks },
+    { name: 'bare', scheme: 'http', host: '::1', port, checks },
+  ]);
+  await waitFor(() => hosts.length >= 4, 3000, 'probes');
+  assert.ok(h.isHealthy('bracketed') && h.isHealthy('bare'));
+  assert.deepEqual([...new Set(hosts)], ['[::1]']);
+  assert.equal(entry(s, 'bracketed')!.nodes[0]!.ip, '::1');
+  assert.equal(entry(s, 'bare')!.nodes[0]!.hostname, '[::1]');
+  h.destroy();
+});

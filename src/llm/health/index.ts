@@ -128,6 +128,8 @@ class TargetChecker {
   private warnedResolve = false;
   readonly port: number;
   readonly hostname: string;
+  /** the endpoint host without IPv6 brackets: an IP, or a name to resolve */
+  readonly address: string;
   readonly path: string;
   readonly headers: string[];
 
@@ -138,11 +140,12 @@ class TargetChecker {
     readonly conf: ActiveConf,
   ) {
     this.port = conf.port ?? target.port;
-    this.hostname = conf.host ?? target.host;
+    this.hostname = conf.host ?? (net.isIPv6(target.host) ? `[${target.host}]` : target.host);
     this.path = probePath(conf.httpPath, target.auth?.query);
     this.headers = probeHeaders(conf.reqHeaders, target.auth?.header);
-    if (net.isIP(target.host)) {
-      this.ip = target.host;
+    this.address = target.host.replace(/^\[(.*)\]$/, '$1');
+    if (net.isIP(this.address)) {
+      this.ip = this.address;
       this.resolvedAt = Infinity;
     }
   }
@@ -182,7 +185,7 @@ class TargetChecker {
   private async resolveIp(): Promise<boolean> {
     const svc = this.group.svc;
     try {
-      const ip = await svc.resolve(this.target.host);
+      const ip = await svc.resolve(this.address);
       if (this.stopped) return false;
       this.resolvedAt = Date.now();
       this.warnedResolve = false;

@@ -77,7 +77,8 @@ export function probe(spec: ProbeSpec): { result: Promise<ProbeOutcome>; abort: 
   };
 
   arm('connecting');
-  const servername = net.isIP(spec.hostname) ? undefined : spec.hostname;
+  const bare = spec.hostname.replace(/^\[(.*)\]$/, '$1');
+  const servername = net.isIP(bare) ? undefined : bare;
   try {
     socket =
       spec.type === 'https'
