@@ -83,7 +83,17 @@ export interface ContextRuntime {
   readonly generation: number;
 }
 
+const kAddr = Symbol('switchyard.addrs');
+interface SocketAddrs {
+  remoteIp: string;
+  remotePort: number;
+  localIp: string;
+  localPort: number;
+}
+
 export class ProxyContext implements RequestContext {
+  /** addresses of the connection */
+  readonly addrs: SocketAddrs;
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly startTime: number;
@@ -151,9 +161,17 @@ export class ProxyContext implements RequestContext {
     const norm = normalizePath(rawPath);
     this.pathValid = norm !== undefined;
     this.uri = norm ?? rawPath;
-    const sock = req.socket;
-    this.clientIp = sock.remoteAddress ?? '';
-    this.clientPort = sock.remotePort ?? 0;
+    const sock = req.socket as typeof req.socket & { [kAddr]?: SocketAddrs };
+    // addresses are cached per connection: they are gone once the socket closes
+    const a = (sock[kAddr] ??= {
+      remoteIp: sock.remoteAddress ?? '',
+      remotePort: sock.remotePort ?? 0,
+      localIp: sock.localAddress ?? '',
+      localPort: sock.localPort ?? 0,
+    });
+    this.addrs = a;
+    this.clientIp = a.remoteIp;
+    this.clientPort = a.remotePort;
     this._bytesWrittenStart = sock.bytesWritten ?? 0;
   }
 
@@ -314,8 +332,8 @@ export class ProxyContext implements RequestContext {
       case 'server_protocol': return 'HTTP/' + this.req.httpVersion;
       case 'request':
       case 'request_line': return `${this.method} ${this.req.url} HTTP/${this.req.httpVersion}`;
-      case 'server_addr': return this.req.socket.localAddress;
-      case 'server_port': return this.req.socket.localPort;
+      case 'server_addr': return this.addrs.localIp;
+      case 'server_port': return this.addrs.localPort;
       case 'hostname': return HOSTNAME;
       case 'remote_user': return this.remoteUser();
       case 'status': { const s = this.status; return s === 0 ? undefined : s; }

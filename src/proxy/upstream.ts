@@ -82,7 +82,7 @@ function requestHeaders(ctx: ProxyContext, up: CompiledUpstream, node: UpstreamN
   out['x-forwarded-for'] = xff ? (Array.isArray(xff) ? xff.join(', ') : xff) + ', ' + ip : ip;
   out['x-forwarded-proto'] = 'http';
   out['x-forwarded-host'] = ctx.host;
-  out['x-forwarded-port'] = String(ctx.req.socket.localPort ?? '');
+  out['x-forwarded-port'] = String(ctx.addrs.localPort);
   return out;
 }
 
