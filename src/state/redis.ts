@@ -217,9 +217,15 @@ export function createRedisState(settings: RedisSettings, opts: RedisStateOption
       new Promise<void>((resolve, reject) => {
         const onReady = () => { cleanup(); resolve(); };
         const onEnd = () => { cleanup(); reject(new RedisUnavailableError(`${target} connection ended`)); };
-        const cleanup = () => { client.off('ready', onReady); client.off('end', onEnd); };
+        const onError = (err: Error) => { cleanup(); reject(new RedisUnavailableError(`${target}: ${err.message}`)); };
+        const cleanup = () => {
+          client.off('ready', onReady);
+          client.off('end', onEnd);
+          client.off('error', onError);
+        };
         client.once('ready', onReady);
         client.once('end', onEnd);
+        client.once('error', onError);
       }),
       timeoutMs,
       `connecting to ${target}`,
