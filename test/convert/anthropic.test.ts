@@ -277,7 +277,7 @@ test('R-REQ-22 streaming tool calls: each tool call opens a tool_use block and s
   assert.deepEqual(f[5]!.data, { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '{"city":' } });
   assert.deepEqual(f[8]!.data, { type: 'content_block_start', index: 2, content_block: { type: 'tool_use', id: 'call_b', name: 'other', input: {} } });
   assert.deepEqual(f[10]!.data, { type: 'content_block_stop', index: 2 });
-  assert.deepEqual(f[11]!.data, { type: 'message_delta', delta: { stop_reason: 'tool_use' } });
+  assert.deepEqual(f[11]!.data, { type: 'message_delta', delta: { stop_reason: 'tool_use' }, usage: { input_tokens: 0, output_tokens: 0 } }, 'zero usage when the upstream sent none');
   assert.equal(f.filter((x) => x.event === 'message_stop').length, 1);
 });
 

@@ -276,6 +276,9 @@ export class OpenaiToAnthropicStream {
     const md = this.pendingDelta;
     this.pendingDelta = undefined;
     if (chunk && isObj(chunk.usage) && !md.usage) md.usage = usageOf(chunk.usage);
+    // Anthropic's own stream always carries usage here and its SDKs read
+    // `usage.output_tokens` unconditionally: zeros when the upstream sent none
+    if (!md.usage) md.usage = { input_tokens: 0, output_tokens: 0 };
     this.stopped = true;
     return sse('message_delta', md) + sse('message_stop', { type: 'message_stop' });
   }
