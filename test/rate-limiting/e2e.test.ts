@@ -405,6 +405,40 @@ describe('ai-rate-limiting end to end (local counters)', () => {
     assert.equal(none.status, 500, 'no rule resolves → 500 default page');
   });
 
+  test('R-RL-9 expression strategy over the provider\'s raw usage (anthropic messages, cache tokens)', async () => {
+    mock.reset();
+    mock.reply((r) => ({
+      json: {
+        id: 'msg_1', type: 'message', role: 'assistant', model: r.body?.model ?? 'claude',
+        content: [{ type: 'text', text: 'ok' }], stop_reason: 'end_turn', stop_sequence: null,
+        usage: { input_tokens: 50, cache_read_input_tokens: 200, cache_creation_input_tokens: 100, output_tokens: 30 },
+      },
+    }));
+    await put(gw, '/apisix/admin/routes/rl-expr', {
+      uri: '/expr/v1/messages',
+      plugins: {
+        'ai-proxy-multi': {
+          instances: [{
+            name: 'claude', provider: 'anthropic', weight: 1,
+            auth: { header: { 'x-api-key': 'sk-ant' } },
+            options: { model: 'claude-sonnet-4' },
+            override: { endpoint: mock.url },
+          }],
+        },
+        'ai-rate-limiting': {
+          limit: 1000, time_window: 60, limit_strategy: 'expression',
+          cost_expr: 'input_tokens + cache_read_input_tokens * 0.1 + cache_creation_input_tokens * 1.25 + output_tokens',
+        },
+      },
+    });
+    const body = { max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] };
+    const r1 = await post(gw, '/expr/v1/messages', body);
+    assert.equal(r1.status, 200, r1.text);
+    assert.equal(r1.headers.get('x-ai-ratelimit-remaining-claude'), '1000');
+    const r2 = await post(gw, '/expr/v1/messages', body);
+    assert.equal(r2.headers.get('x-ai-ratelimit-remaining-claude'), '775');
+  });
+
   test('R-RL-5 unchanged re-write keeps counters, a changed ai-rate-limiting configuration starts fresh ones', async () => {
     mock.reset();
     mock.reply((r) => ({ json: chatCompletion(r.body?.model ?? 'x', 'ok', usage(10)) }));
