@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { createHealthService, transition, normalizeChecks } from '../../src/llm/health/index.js';
+import { createHealthService, transition, normalizeChecks, probePath, probeHeaders } from '../../src/llm/health/index.js';
 import type { HealthReportEntry, HealthTarget } from '../../src/llm/health/types.js';
 import { probeRequest } from '../../src/llm/health/probe.js';
 import { memState, captureLog, waitFor, sleep, probeServer, tcpServer, activeResources } from './util.js';
@@ -109,6 +109,15 @@ test('R-HC-8 R-HC-9 state machine transitions and counters', () => {
   const c4 = { success: 0, http_failure: 255, tcp_failure: 0, timeout_failure: 0 };
   transition('mostly_healthy', c4, 'http_failure', normalizeChecks({ active: { unhealthy: { http_failures: 254 } } }));
   assert.equal(c4.http_failure, 255);
+});
+
+test('R-HC-4 auth.query is URL-encoded onto http_path (with & when it already has a query); auth headers join req_headers once', () => {
+  assert.equal(probePath('/p', undefined), '/p');
+  assert.equal(probePath('/p', {}), '/p');
+  assert.equal(probePath('/p', { a: 'b', 'c d': 'e&f' }), '/p?a=b&c%20d=e%26f');
+  assert.equal(probePath('/p?x=1', { a: 'b' }), '/p?x=1&a=b');
+  assert.deepEqual(probeHeaders(['X-A: 1', 'Authorization: Bearer k'], { Authorization: 'Bearer k', 'api-key': 'z' }), ['X-A: 1', 'Authorization: Bearer k', 'api-key: z']);
+  assert.deepEqual(probeHeaders([], undefined), []);
 });
 
 test('R-HC-4 probe request carries Host, Connection: close, req_headers and auth headers; query appended', () => {

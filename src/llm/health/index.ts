@@ -275,7 +275,7 @@ class TargetChecker {
   }
 }
 
-function probePath(path: string, query: Record<string, string> | undefined): string {
+export function probePath(path: string, query: Record<string, string> | undefined): string {
   if (!query) return path;
   const parts: string[] = [];
   for (const k of Object.keys(query)) parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(String(query[k]))}`);
@@ -283,7 +283,7 @@ function probePath(path: string, query: Record<string, string> | undefined): str
   return path + (path.includes('?') ? '&' : '?') + parts.join('&');
 }
 
-function probeHeaders(reqHeaders: string[], authHeaders: Record<string, string> | undefined): string[] {
+export function probeHeaders(reqHeaders: string[], authHeaders: Record<string, string> | undefined): string[] {
   const out = [...reqHeaders];
   if (authHeaders) {
     for (const k of Object.keys(authHeaders)) {
