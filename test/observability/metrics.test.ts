@@ -1,0 +1,91 @@
+// The shared registry and the export handler (R-PROM-1, R-PROM-3, R-PROM-5)
+// with real RequestContexts (src/proxy/context.ts) built from real requests.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ProxyContext } from '../../src/proxy/context.js';
+import { configureMetrics, recordRequest, trackLlmAttempt, setHealthSource } from '../../src/observability/metrics.js';
+import { createMetricsHandler } from '../../src/observability/metrics-server.js';
+import type { RequestContext } from '../../src/core/types.js';
+import { find, parseProm } from './prom-text.js';
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+async function serve(handler: http.RequestListener): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+test('R-PROM-1 R-PROM-5: metric_prefix, export_uri, and the active LLM connections gauge across attempts', async (t) => {
+  const prom = { export_uri: '/m', export_addr: { ip: '127.0.0.1', port: 0 }, metric_prefix: 'sy_', enable_export_server: true };
+  const exporter = await serve(createMetricsHandler(prom, { health: { report: () => [{ name: '/apisix/routes/1#x', nodes: [{ ip: '10.0.0.1', port: 443, status: 'healthy' }, { ip: '10.0.0.2', port: 443, status: 'unhealthy' }] }] } }));
+  const releases: Array<() => void> = [];
+  let started = 0;
+  const proxy = await serve((req, res) => {
+    const ctx = new ProxyContext(req, res, quiet) as unknown as RequestContext;
+    ctx.routeId = '1';
+    ctx.routeName = 'r1';
+    ctx.llm.requestType = 'ai_chat';
+    ctx.llm.requestModel = 'gpt-3';
+    // first attempt on instance a (fails), fallback to b
+    ctx.llm.instanceName = 'a';
+    ctx.llm.model = 'gpt-4';
+    const first = trackLlmAttempt(ctx);
+    first();
+    first(); // a second call has no effect
+    ctx.llm.instanceName = 'b';
+    releases.push(trackLlmAttempt(ctx));
+    started++;
+    res.end('ok');
+  });
+  t.after(async () => { await exporter.close(); await proxy.close(); setHealthSource(undefined); configureMetrics({}); });
+
+  await Promise.all([1, 2, 3].map(async () => (await fetch(proxy.url)).text()));
+  assert.equal(started, 3);
+  const scrape = async () => {
+    const r = await fetch(`${exporter.url}/m`);
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('content-type')!, /^text\/plain; version=0\.0\.4/);
+    return parseProm(await r.text());
+  };
+  let s = await scrape();
+  assert.equal(find(s, 'sy_llm_active_connections', { node: 'b', route: 'r1', route_id: '1', request_type: 'ai_chat', request_llm_model: 'gpt-3', llm_model: 'gpt-4' })[0]?.value, 3);
+  assert.equal(find(s, 'sy_llm_active_connections', { node: 'a' })[0]?.value, 0);
+  assert.equal(find(s, 'apisix_llm_active_connections').length, 0, 'every name carries metric_prefix');
+  for (const f of releases) f();
+  s = await scrape();
+  assert.equal(find(s, 'sy_llm_active_connections', { node: 'b' })[0]?.value, 0);
+  assert.equal(find(s, 'sy_node_info')[0]?.value, 1);
+  assert.deepEqual(find(s, 'sy_upstream_status').map((x) => [x.labels.ip, x.value]), [['10.0.0.1', 1], ['10.0.0.2', 0]]);
+  const other = await fetch(`${exporter.url}/apisix/prometheus/metrics`);
+  assert.equal(other.status, 404);
+  await other.text();
+});
+
+test('R-PROM-3: default_buckets and llm_latency_buckets configure the histograms', async (t) => {
+  const m = configureMetrics({ default_buckets: [10, 100], llm_latency_buckets: [5000] });
+  t.after(() => configureMetrics({}));
+  const proxy = await serve((req, res) => {
+    const ctx = new ProxyContext(req, res, quiet) as unknown as RequestContext;
+    ctx.routeId = 'r';
+    ctx.llm.requestType = 'ai_stream';
+    ctx.llm.instanceName = 'i';
+    ctx.llm.timeToFirstTokenMs = 42;
+    ctx.llm.promptTokens = 3;
+    res.end('x', () => recordRequest(ctx));
+  });
+  t.after(() => proxy.close());
+  await (await fetch(proxy.url)).text();
+  await new Promise((r) => setTimeout(r, 50));
+  const s = parseProm(await m.registry.metrics());
+  const les = find(s, 'apisix_http_latency_bucket', { type: 'request' }).map((x) => x.labels.le);
+  assert.deepEqual(les, ['10', '100', '+Inf']);
+  assert.deepEqual(find(s, 'apisix_llm_latency_bucket').map((x) => `${x.labels.le}=${x.value}`), ['5000=1', '+Inf=1']);
+  assert.equal(find(s, 'apisix_llm_latency_sum')[0]?.value, 42);
+  assert.equal(find(s, 'apisix_llm_prompt_tokens', { request_type: 'ai_stream', node: 'i', route_id: 'r' })[0]?.value, 3);
+});
