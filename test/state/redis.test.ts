@@ -193,4 +193,28 @@ describe('redis-cluster SharedState (R-RL-30)', { skip }, () => {
       await s.close();
     }
   });
+
+  test('R-RL-30 redis-cluster node killed: calls fail within the timeout, one log line', async () => {
+    const own = await startRedis({ cluster: true });
+    const log = memLog();
+    const s = createRedisState(
+      { policy: 'redis-cluster', clusterNodes: [own.node], clusterName: 'kill', timeoutMs: 400 },
+      { log, label: 'ai-rate-limiting' },
+    );
+    try {
+      await s.charge('k', 1, 60);
+      await own.kill();
+      for (let i = 0; i < 4; i++) {
+        const t0 = Date.now();
+        await assert.rejects(s.charge('k', 1, 60));
+        assert.ok(Date.now() - t0 < 1000, `bounded (${Date.now() - t0} ms)`);
+      }
+      const errors = log.lines.filter((l) => l.startsWith('error'));
+      assert.equal(errors.length, 1, errors.join('\n'));
+      assert.match(errors[0]!, /ai-rate-limiting: redis cluster kill/);
+    } finally {
+      await s.close();
+      await own.stop();
+    }
+  });
 });
