@@ -82,7 +82,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
     }
     if (config.apisix.enable_control) await add('control', createControlHandler({ health, store }), config.apisix.control);
     const prom = config.plugin_attr.prometheus;
-    if (prom.enable_export_server) await add('prometheus', createMetricsHandler(prom), prom.export_addr);
+    if (prom.enable_export_server) await add('prometheus', createMetricsHandler(prom, { health }), prom.export_addr);
   } catch (err) {
     for (const s of servers) s.server.close();
     holder.close();
