@@ -137,6 +137,7 @@ export class ProxyContext implements RequestContext {
   private _extra?: Record<string, string>;
   private _logFields?: Record<string, unknown>;
   private _abort?: AbortController;
+  private _onAbort?: () => void;
   private _vars?: Map<string, string | number | undefined>;
   private _body?: Promise<Buffer>;
   private _status = 0;
@@ -237,6 +238,14 @@ export class ProxyContext implements RequestContext {
     if (this.aborted) return;
     this.aborted = true;
     this._abort?.abort();
+    const cb = this._onAbort;
+    this._onAbort = undefined;
+    cb?.();
+  }
+
+  /** one cheap abort callback (the plain proxy uses it instead of an AbortSignal) */
+  setAbortCallback(cb: (() => void) | undefined): void {
+    this._onAbort = cb;
   }
 
   get headersSent(): boolean {

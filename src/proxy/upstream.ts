@@ -13,6 +13,32 @@ import { sendReply } from '../core/respond.js';
 import { onShutdown } from '../core/lifecycle.js';
 
 const pools = new Map<string, Pool>();
+
+/**
+ * The EventEmitter-shaped abort signal undici accepts: far cheaper than an
+ * AbortController per request, fired by the context when the client leaves.
+ */
+class AbortHook {
+  aborted = false;
+  private listener: (() => void) | undefined;
+  on(_ev: 'abort', l: () => void): this {
+    this.listener = l;
+    return this;
+  }
+  once(ev: 'abort', l: () => void): this {
+    return this.on(ev, l);
+  }
+  removeListener(): this {
+    this.listener = undefined;
+    return this;
+  }
+  fire = (): void => {
+    this.aborted = true;
+    const l = this.listener;
+    this.listener = undefined;
+    l?.();
+  };
+}
 let hookInstalled = false;
 
 function poolFor(up: CompiledUpstream, node: UpstreamNode): Pool {
@@ -143,6 +169,8 @@ export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): 
     if (ctx.bodyBuffered) body = await ctx.body();
     else if (withBody) body = ctx.req;
 
+    const hook = new AbortHook();
+    ctx.setAbortCallback(hook.fire);
     const t0 = performance.now();
     const rec = { addr: node.addr, status: 0, time: 0 };
     ctx.upstreamAttempts.push(rec);
@@ -155,7 +183,7 @@ export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): 
         body,
         headersTimeout: up.timeout.read,
         bodyTimeout: up.timeout.read,
-        signal: ctx.clientAbort,
+        signal: hook as any,
       });
     } catch (err) {
       rec.time = (performance.now() - t0) / 1000;
