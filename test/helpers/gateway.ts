@@ -91,13 +91,14 @@ export async function startGateway(opts: StartOptions = {}): Promise<GatewayProc
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
 
   const addr = (name: string): string | undefined => {
-    const m = new RegExp(`${name} listening on ([^\\s]+):(\\d+)`).exec(err);
+    const m = new RegExp(`${name} listening on ([^\\s]+):(\\d+)\\n`).exec(err);
     return m ? `http://${m[1]}:${m[2]}` : undefined;
   };
   const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
   let done = false;
   exited.then(() => (done = true));
-  while (!(addr('proxy') && (addr('admin') || !/enable_admin:\s*false/.test(text)))) {
+  // src/cli/start.ts logs `switchyard started with <file>` after every listener is bound
+  while (!/\] switchyard started with /.test(err)) {
     if (done) throw new Error(`gateway exited early\nstdout:\n${out}\nstderr:\n${err}`);
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
