@@ -12,10 +12,10 @@ import { SERVER_HEADER } from '../core/version.js';
 import { resolveSecret } from '../core/secrets.js';
 import { compileTemplate, type CompiledTemplate } from '../proxy/template.js';
 import { targetProtocol, type Protocol } from './providers/index.js';
-import { compileInstance, instanceHost, resolveTarget, type CompiledInstance } from './instance.js';
+import { compileInstance, resolveTarget, type CompiledInstance } from './instance.js';
 import { GroupSelector, exhaustedMessage } from './balancer/groups.js';
 import type { HealthHandle, HealthTarget } from './health/types.js';
-import { classifyError, peerAddr, type TransportConf } from './transport.js';
+import { classifyError, peerAddr, UpstreamCall, type TransportConf } from './transport.js';
 import { SseParser } from './sse.js';
 import { newUsage, usageFromBody, usageFromEvent, type UsageAcc } from './usage.js';
 import { anthropicRequestToOpenai, openaiResponseToAnthropic, OpenaiToAnthropicStream } from './convert/anthropic.js';
@@ -99,6 +99,21 @@ export interface EngineOptions {
   plugin: string;
 }
 
+/** what the relay functions need about one attempt */
+interface Io {
+  ctx: RequestContext;
+  st: ReqState;
+  inst: CompiledInstance;
+  target: Protocol;
+  converted: boolean;
+  status: number;
+  contentType: string | undefined;
+  call: UpstreamCall;
+  t0: number;
+  finishRec: (status: number) => void;
+  isGone: () => boolean;
+}
+
 type AttemptResult =
   | { kind: 'done' }
   | { kind: 'reply'; reply: Reply }
@@ -137,7 +152,7 @@ export class LlmEngine {
       const targets: HealthTarget[] = [];
       for (const c of this.instances) {
         if (!c.checks) continue;
-        const h = instanceHost(c);
+        const h = c.hostInfo;
         if (!h) {
           env?.log?.warn(`${opts.plugin}: instance ${c.name} has no endpoint host, no health checker`);
           continue;
@@ -224,8 +239,7 @@ export class LlmEngine {
     const reqModel = st.body.model;
     llm.model = inst.optionsModel ?? (typeof reqModel === 'string' ? reqModel : '');
     llm.requestType = st.body.stream === true || inst.optionsStream ? 'ai_stream' : 'ai_chat';
-    const h = instanceHost(inst);
-    llm.instancePort = h?.port;
+    llm.instancePort = inst.hostInfo?.port;
   }
 
   async access(ctx: RequestContext): Promise<Reply | undefined> {
@@ -300,12 +314,10 @@ export class LlmEngine {
     const tp = targetProtocol(inst.provider, st.protocol);
     if ('error' in tp) return { kind: 'reply', reply: textError(400, tp.error) };
     let base = st.body;
-    let convertStream = false;
     if (tp.converted) {
       const conv = st.protocol === 'anthropic-messages' ? anthropicRequestToOpenai(st.body) : openaiEmbeddingsToVertex(st.body);
       if (!conv.ok) return { kind: 'reply', reply: conv.reply };
       base = conv.body;
-      convertStream = st.protocol === 'anthropic-messages';
     }
     const out = buildBody(base, inst, tp.target);
     const model = ctx.llm.model;
@@ -334,6 +346,8 @@ export class LlmEngine {
     ctx.upstreamHost = target.hostHeader;
     ctx.upstreamUri = target.pathWithQuery;
 
+    const res = ctx.res;
+    if (res.destroyed) return { kind: 'done' };
     const t0 = performance.now();
     const attemptRec = { addr: peerAddr(target.host, target.port), status: 0, time: 0 };
     ctx.upstreamAttempts.push(attemptRec);
@@ -342,40 +356,51 @@ export class LlmEngine {
       attemptRec.time = Math.round(performance.now() - t0) / 1000;
       attemptRec.addr = peerAddr(target.host, target.port);
     };
-    let resp;
+    const call = new UpstreamCall(inst.dispatcher, {
+      origin: target.origin,
+      path: target.pathWithQuery,
+      method: 'POST',
+      headers,
+      body: payload,
+      reset: !inst.keepalive,
+      headersTimeout: inst.timeout,
+      bodyTimeout: inst.timeout,
+    });
+    // R-RSP-16: the client going away aborts the upstream request
+    let clientGone = false;
+    const onClose = () => {
+      if (res.writableFinished) return;
+      clientGone = true;
+      call.abort(new Error('client closed the connection'));
+    };
+    res.once('close', onClose);
     try {
-      resp = await inst.dispatcher.request({
-        origin: target.origin,
-        path: target.pathWithQuery,
-        method: 'POST',
-        headers,
-        body: payload,
-        signal: ctx.clientAbort,
-        reset: !inst.keepalive,
-        headersTimeout: inst.timeout,
-        bodyTimeout: inst.timeout,
-      });
-    } catch (e) {
-      if (ctx.clientAbort.aborted) {
-        finishRec(499);
-        return { kind: 'done' };
+      try {
+        await call.head;
+      } catch (e) {
+        if (clientGone) {
+          finishRec(499);
+          return { kind: 'done' };
+        }
+        const c = classifyError(e);
+        finishRec(c.kind === 'timeout' ? 504 : 502);
+        ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: upstream request failed: ${c.message}`);
+        return this.transportFailure(c.status);
       }
-      const c = classifyError(e);
-      finishRec(c.kind === 'timeout' ? 504 : 502);
-      ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: upstream request failed: ${c.message}`);
-      return this.transportFailure(c.status);
+      const status = call.status;
+      if (this.covered(status)) {
+        finishRec(status);
+        call.dump();
+        return { kind: 'failed', status, fallback: pageError(502) };
+      }
+      const ctHeader = call.headers['content-type'];
+      const contentType = Array.isArray(ctHeader) ? ctHeader[0] : ctHeader;
+      const io: Io = { ctx, st, inst, target: tp.target, converted: tp.converted, status, contentType, call, t0, finishRec, isGone: () => clientGone };
+      if (contentType !== undefined && contentType.includes('text/event-stream')) return await this.relayStream(io);
+      return await this.relayBody(io);
+    } finally {
+      res.off('close', onClose);
     }
-    const status = resp.statusCode;
-    if (this.covered(status)) {
-      finishRec(status);
-      resp.body.dump().catch(() => {});
-      return { kind: 'failed', status, fallback: pageError(502) };
-    }
-    const ctHeader = resp.headers['content-type'];
-    const contentType = Array.isArray(ctHeader) ? ctHeader[0] : ctHeader;
-    const isStream = contentType !== undefined && contentType.includes('text/event-stream');
-    if (isStream) return this.relayStream(ctx, st, inst, tp.target, convertStream, status, contentType!, resp.body, t0, finishRec);
-    return this.relayBody(ctx, st, inst, tp.target, tp.converted, status, contentType, resp.body, t0, finishRec);
   }
 
   private transportFailure(status: 500 | 504): AttemptResult {
@@ -384,7 +409,10 @@ export class LlmEngine {
   }
 
   private responseHeaders(ctx: RequestContext, contentType: string | undefined, length?: number): Record<string, string | number> {
-    const h: Record<string, string | number> = { ...ctx.extraResponseHeaders, server: SERVER_HEADER };
+    const extra = ctx.extraResponseHeaders;
+    const h: Record<string, string | number> = {};
+    for (const k in extra) h[k] = extra[k]!;
+    if (!ctx.res.hasHeader('server')) h.server = SERVER_HEADER;
     if (contentType !== undefined) h['content-type'] = contentType;
     if (length !== undefined) h['content-length'] = length;
     return h;
@@ -399,76 +427,81 @@ export class LlmEngine {
     if (!streamed || acc.seen) llm.responseText = acc.textAtUsage;
   }
 
-  /** R-RSP-2..5 */
-  private async relayBody(
-    ctx: RequestContext, st: ReqState, inst: CompiledInstance, target: Protocol, converted: boolean,
-    status: number, contentType: string | undefined, body: AsyncIterable<Buffer> & { text?: unknown },
-    t0: number, finishRec: (s: number) => void,
-  ): Promise<AttemptResult> {
-    let buf: Buffer;
-    try {
+  /** R-RSP-2..5: read the whole body, then relay it unchanged (or converted) */
+  private relayBody(io: Io): Promise<AttemptResult> {
+    const { ctx, st, inst, target, converted, status, contentType, call, t0, finishRec } = io;
+    return new Promise<AttemptResult>((resolve) => {
       const chunks: Buffer[] = [];
-      for await (const c of body) chunks.push(c as Buffer);
-      buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-    } catch (e) {
-      if (ctx.clientAbort.aborted) {
-        finishRec(499);
-        return { kind: 'done' };
-      }
-      const c = classifyError(e);
-      finishRec(c.kind === 'timeout' ? 504 : 502);
-      ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: reading upstream response failed: ${c.message}`);
-      return this.transportFailure(c.status);
-    }
-    const ms = Math.round(performance.now() - t0);
-    finishRec(status);
-    const llm = ctx.llm;
-    llm.timeToFirstTokenMs = ms;
-    llm.upstreamResponseTimeMs = ms;
-    const acc = newUsage();
-    let parsed: any;
-    const first = firstNonSpace(buf);
-    if (first === 0x7b /* { */) {
-      try { parsed = JSON.parse(buf.toString('utf8')); } catch { parsed = undefined; }
-    }
-    let outBuf = buf;
-    let outType = contentType;
-    if (parsed !== undefined) {
-      usageFromBody(target, parsed, acc);
-      if (converted && status >= 200 && status < 300) {
-        const conv = st.protocol === 'anthropic-messages'
-          ? openaiResponseToAnthropic(parsed, llm.model)
-          : vertexPredictionsToOpenai(parsed, llm.model);
-        if (!conv.ok) return { kind: 'reply', reply: conv.reply };
-        outBuf = Buffer.from(JSON.stringify(conv.body));
-        outType = 'application/json';
-        if (target === 'vertex-predict') {
-          const acc2 = newUsage();
-          usageFromBody('openai-embeddings', conv.body, acc2);
-          acc.prompt = acc2.prompt; acc.completion = 0; acc.total = acc2.total; acc.raw = acc2.raw; acc.seen = acc2.seen;
-        }
-      }
-    }
-    this.publishUsage(ctx, acc, false);
-    const res = ctx.res;
-    if (res.headersSent || res.destroyed) return { kind: 'done' };
-    ctx.status = status;
-    res.writeHead(status, this.responseHeaders(ctx, outType, outBuf.length));
-    res.end(outBuf);
-    return { kind: 'done' };
+      let size = 0;
+      call.pipe({
+        data(c) {
+          chunks.push(c);
+          size += c.length;
+        },
+        error: (e) => {
+          if (io.isGone()) {
+            finishRec(499);
+            return resolve({ kind: 'done' });
+          }
+          const c = classifyError(e);
+          finishRec(c.kind === 'timeout' ? 504 : 502);
+          ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: reading upstream response failed: ${c.message}`);
+          resolve(this.transportFailure(c.status));
+        },
+        end: () => {
+          const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+          const ms = Math.round(performance.now() - t0);
+          finishRec(status);
+          const llm = ctx.llm;
+          llm.timeToFirstTokenMs = ms;
+          llm.upstreamResponseTimeMs = ms;
+          const acc = newUsage();
+          let parsed: any;
+          if (firstNonSpace(buf) === 0x7b /* { */) {
+            try { parsed = JSON.parse(buf.toString('utf8')); } catch { parsed = undefined; }
+          }
+          let outBuf = buf;
+          let outType = contentType;
+          if (parsed !== undefined) {
+            usageFromBody(target, parsed, acc);
+            if (converted && status >= 200 && status < 300) {
+              const conv = st.protocol === 'anthropic-messages'
+                ? openaiResponseToAnthropic(parsed, llm.model)
+                : vertexPredictionsToOpenai(parsed, llm.model);
+              if (!conv.ok) {
+                this.publishUsage(ctx, acc, false);
+                return resolve({ kind: 'reply', reply: conv.reply });
+              }
+              outBuf = Buffer.from(JSON.stringify(conv.body));
+              outType = 'application/json';
+              if (target === 'vertex-predict') {
+                const acc2 = newUsage();
+                usageFromBody('openai-embeddings', conv.body, acc2);
+                acc.prompt = acc2.prompt; acc.completion = 0; acc.total = acc2.total; acc.raw = acc2.raw; acc.seen = acc2.seen;
+              }
+            }
+          }
+          this.publishUsage(ctx, acc, false);
+          const res = ctx.res;
+          if (!res.headersSent && !res.destroyed) {
+            ctx.status = status;
+            res.writeHead(status, this.responseHeaders(ctx, outType, outBuf.length));
+            res.end(outBuf);
+          }
+          resolve({ kind: 'done' });
+        },
+      });
+    });
   }
 
-  /** R-RSP-10..16 */
-  private relayStream(
-    ctx: RequestContext, st: ReqState, inst: CompiledInstance, target: Protocol, convert: boolean,
-    status: number, contentType: string, body: import('node:stream').Readable,
-    t0: number, finishRec: (s: number) => void,
-  ): Promise<AttemptResult> {
+  /** R-RSP-10..16: relay chunks as they arrive, parse SSE alongside */
+  private relayStream(io: Io): Promise<AttemptResult> {
+    const { ctx, inst, target, converted, status, contentType, call, t0, finishRec } = io;
     const res = ctx.res;
     const llm = ctx.llm;
     const acc = newUsage();
     const wantText = this.logPayloads;
-    const converter = convert ? new OpenaiToAnthropicStream(llm.model) : undefined;
+    const converter = converted && io.st.protocol === 'anthropic-messages' ? new OpenaiToAnthropicStream(llm.model) : undefined;
     let pendingOut = '';
     const parser = new SseParser((ev) => {
       usageFromEvent(target, ev.event, ev.data, acc, wantText || !!converter);
@@ -480,75 +513,82 @@ export class LlmEngine {
       headWritten = true;
       ctx.status = status;
       res.writeHead(status, this.responseHeaders(ctx, converter ? 'text/event-stream' : contentType));
-      res.flushHeaders?.();
+      res.flushHeaders();
     };
     if (!converter) writeHead();
     let first = true;
+    let waitingDrain = false;
+    const onDrain = () => {
+      waitingDrain = false;
+      call.resume();
+    };
+    const write = (data: Buffer | string) => {
+      if (res.destroyed) return;
+      if (!res.write(data) && !waitingDrain) {
+        waitingDrain = true;
+        call.pause();
+        res.once('drain', onDrain);
+      }
+    };
     return new Promise<AttemptResult>((resolve) => {
-      let settled = false;
       const done = (r: AttemptResult) => {
-        if (settled) return;
-        settled = true;
         this.publishUsage(ctx, acc, true);
+        res.off('drain', onDrain);
         resolve(r);
       };
-      const write = (data: Buffer | string) => {
-        if (res.destroyed) return;
-        if (!res.write(data)) {
-          body.pause();
-          res.once('drain', () => body.resume());
-        }
-      };
-      body.on('data', (chunk: Buffer) => {
-        if (first) {
-          first = false;
-          llm.timeToFirstTokenMs = Math.round(performance.now() - t0);
-        }
-        parser.push(chunk);
-        if (converter) {
-          if (pendingOut) {
-            writeHead();
-            const o = pendingOut;
-            pendingOut = '';
-            write(o);
+      call.pipe({
+        data(chunk) {
+          if (first) {
+            first = false;
+            llm.timeToFirstTokenMs = Math.round(performance.now() - t0);
           }
-        } else {
-          write(chunk);
-        }
-      });
-      body.on('end', () => {
-        parser.end();
-        llm.upstreamResponseTimeMs = Math.round(performance.now() - t0);
-        finishRec(status);
-        if (converter) {
-          const tail = converter.end();
-          if (typeof tail !== 'string') {
-            if (!headWritten) return done({ kind: 'reply', reply: tail });
-          } else if (tail) {
-            writeHead();
-            write(tail);
+          if (converter) {
+            parser.push(chunk);
+            if (pendingOut) {
+              writeHead();
+              const o = pendingOut;
+              pendingOut = '';
+              write(o);
+            }
+          } else {
+            write(chunk);
+            parser.push(chunk);
           }
-          if (!headWritten) writeHead();
-        }
-        if (!res.destroyed) res.end();
-        done({ kind: 'done' });
-      });
-      body.on('error', (e) => {
-        llm.upstreamResponseTimeMs = Math.round(performance.now() - t0);
-        if (ctx.clientAbort.aborted) {
+        },
+        end: () => {
+          parser.end();
+          llm.upstreamResponseTimeMs = Math.round(performance.now() - t0);
           finishRec(status);
-          return done({ kind: 'done' });
-        }
-        const c = classifyError(e);
-        finishRec(c.kind === 'timeout' ? 504 : 502);
-        if (!headWritten) {
-          ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: reading upstream stream failed: ${c.message}`);
-          return done(this.transportFailure(c.status));
-        }
-        // R-RSP-15: close without the terminating chunk
-        ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: upstream stream failed after the response started: ${c.message}`);
-        res.destroy();
-        done({ kind: 'done' });
+          if (converter) {
+            const tail = converter.end();
+            if (typeof tail !== 'string') {
+              if (!headWritten) return done({ kind: 'reply', reply: tail });
+            } else if (tail) {
+              writeHead();
+              write(tail);
+            }
+            writeHead();
+          }
+          if (!res.destroyed) res.end();
+          done({ kind: 'done' });
+        },
+        error: (e) => {
+          llm.upstreamResponseTimeMs = Math.round(performance.now() - t0);
+          if (io.isGone()) {
+            finishRec(status);
+            return done({ kind: 'done' });
+          }
+          const c = classifyError(e);
+          finishRec(c.kind === 'timeout' ? 504 : 502);
+          if (!headWritten) {
+            ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: reading upstream stream failed: ${c.message}`);
+            return done(this.transportFailure(c.status));
+          }
+          // R-RSP-15: close the client connection without the terminating chunk
+          ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: upstream stream failed after the response started: ${c.message}`);
+          res.destroy();
+          done({ kind: 'done' });
+        },
       });
     });
   }

@@ -41,6 +41,8 @@ export interface CompiledInstance {
   dispatcher: Dispatcher;
   timeout: number;
   keepalive: boolean;
+  /** the endpoint host/port (R-HC-3, $balancer_port) */
+  hostInfo?: { scheme: 'http' | 'https'; host: string; port: number };
   /** per target protocol: resolved origin/path/query (when it does not depend on the model) */
   targets: Map<Protocol, ResolvedTarget | undefined>;
 }
@@ -110,6 +112,7 @@ export function compileInstance(inst: any, index: number, t: TransportConf, cach
     keepalive: t.keepalive,
     targets: new Map(),
   };
+  c.hostInfo = instanceHost(c);
   return c;
 }
 

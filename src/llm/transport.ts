@@ -78,3 +78,95 @@ export async function closeTransports(): Promise<void> {
   agents.clear();
   await Promise.allSettled(all.map((a) => a.close()));
 }
+
+export interface ResponseSink {
+  data(chunk: Buffer): void;
+  end(): void;
+  error(err: Error): void;
+}
+
+/**
+ * One upstream request on undici's dispatch API (no stream objects per
+ * request). `head` resolves at the response status line + headers (or
+ * rejects with the transport error); the body is then delivered to the sink
+ * given to `pipe` (chunks that arrived earlier are buffered).
+ */
+export class UpstreamCall implements Dispatcher.DispatchHandler {
+  status = 0;
+  headers: Record<string, string | string[] | undefined> = {};
+  readonly head: Promise<UpstreamCall>;
+  private controller?: Dispatcher.DispatchController;
+  private resolveHead!: (c: UpstreamCall) => void;
+  private rejectHead!: (e: Error) => void;
+  private started = false;
+  private sink?: ResponseSink;
+  private buffered?: Buffer[];
+  private ended = false;
+  private failed?: Error;
+  private abortReason?: Error;
+
+  constructor(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions) {
+    this.head = new Promise<UpstreamCall>((res, rej) => {
+      this.resolveHead = res;
+      this.rejectHead = rej;
+    });
+    this.head.catch(() => {});
+    dispatcher.dispatch(opts, this);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.abortReason) controller.abort(this.abortReason);
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200) return;
+    this.status = statusCode;
+    this.headers = headers;
+    this.started = true;
+    this.resolveHead(this);
+  }
+
+  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.sink) this.sink.data(chunk);
+    else (this.buffered ??= []).push(chunk);
+  }
+
+  onResponseEnd(): void {
+    if (this.sink) this.sink.end();
+    else this.ended = true;
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    if (!this.started) return this.rejectHead(err);
+    if (this.sink) this.sink.error(err);
+    else this.failed = err;
+  }
+
+  pipe(sink: ResponseSink): void {
+    this.sink = sink;
+    const b = this.buffered;
+    this.buffered = undefined;
+    if (b) for (const c of b) sink.data(c);
+    if (this.failed) sink.error(this.failed);
+    else if (this.ended) sink.end();
+  }
+
+  pause(): void {
+    this.controller?.pause();
+  }
+
+  resume(): void {
+    this.controller?.resume();
+  }
+
+  abort(reason: Error): void {
+    if (this.controller) this.controller.abort(reason);
+    else this.abortReason = reason;
+  }
+
+  /** discard the rest of the body */
+  dump(): void {
+    this.pipe({ data() {}, end() {}, error() {} });
+  }
+}
