@@ -145,6 +145,7 @@ export class ProxyContext implements RequestContext {
   private _instrumented = false;
   /** request body bytes seen (when read through body()) */
   private _bodyLength = -1;
+  private _bodyBuf?: Buffer;
 
   constructor(req: IncomingMessage, res: ServerResponse, log: Logger, runtime?: ContextRuntime) {
     this.req = req;
@@ -272,24 +273,38 @@ export class ProxyContext implements RequestContext {
     if (!this._body) {
       this._body = new Promise<Buffer>((resolve, reject) => {
         const req = this.req;
-        if (req.readableEnded || req.complete && req.readableLength === 0 && req.readableDidRead === true) {
+        if (req.readableEnded) {
+          // already consumed (streamed upstream) or empty
           this._bodyLength = 0;
           resolve(Buffer.alloc(0));
           return;
         }
         const chunks: Buffer[] = [];
         let len = 0;
+        let settled = false;
         req.on('data', (c: Buffer) => {
           chunks.push(c);
           len += c.length;
         });
         req.once('end', () => {
+          settled = true;
           this._bodyLength = len;
-          resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, len));
+          this._bodyBuf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, len);
+          resolve(this._bodyBuf);
         });
-        req.once('error', reject);
-        req.once('aborted', () => reject(new Error('client aborted while sending the body')));
+        req.once('error', (e) => {
+          if (settled) return;
+          settled = true;
+          reject(e);
+        });
+        req.once('close', () => {
+          if (settled) return;
+          settled = true;
+          reject(new Error('client closed the connection while sending the body'));
+        });
       });
+      // a rejection nobody awaits must not become an unhandled rejection
+      this._body.catch(() => {});
     }
     return this._body;
   }
@@ -362,6 +377,15 @@ export class ProxyContext implements RequestContext {
       case 'consumer_name': return this.consumer?.username;
       case 'consumer_group_id': return undefined;
       case 'rate_limiting_info': return '';
+      case 'document_uri': return this.uri;
+      case 'content_type': return headerValue(this.headers['content-type']);
+      case 'content_length': return headerValue(this.headers['content-length']);
+      case 'pid': return process.pid;
+      case 'https': return '';
+      case 'server_name': return this.host;
+      case 'realip_remote_addr': return this.clientIp;
+      case 'realip_remote_port': return this.clientPort;
+      case 'request_body': return this._bodyBuf?.toString('utf8');
       case 'upstream_addr': return this.attemptList((a) => a.addr);
       case 'upstream_status': return this.attemptList((a) => String(a.status));
       case 'upstream_response_time': return this.attemptList((a) => a.time.toFixed(3));
