@@ -366,4 +366,24 @@ describe('R-RL-30 redis policy in the plugin', { skip: redisBinary() ? false : R
     assert.match(errs[0]!, /^error ai-rate-limiting: redis 127\.0\.0\.1:\d+ unavailable/);
     aiRateLimiting.destroy!(a); aiRateLimiting.destroy!(b); aiRateLimiting.destroy!(strict); aiRateLimiting.destroy!(lenient);
   });
+
+  test('R-RL-30 redis_password (also as an $ENV:// reference); a wrong password fails like an unreachable store', async (t) => {
+    const redis = await startRedis({ password: 's3cret-pw' });
+    t.after(async () => { await closeAllRedisStates(); await redis.stop(); delete process.env.SY_TEST_REDIS_PW; });
+    process.env.SY_TEST_REDIS_PW = 's3cret-pw';
+    const env = newEnv();
+    const base = { limit: 30, time_window: 60, policy: 'redis' as const, redis_host: '127.0.0.1', redis_port: redis.port, redis_timeout: 500 };
+    const plain = compile({ ...base, redis_password: 's3cret-pw' }, env, '/apisix/routes/pw', 'p');
+    await request(plain, env, 'i', { total: 10 });
+    assert.equal((await request(plain, env, 'i')).headers['X-AI-RateLimit-Remaining-i'], '20');
+    const ref = compile({ ...base, redis_password: '$ENV://SY_TEST_REDIS_PW' }, env, '/apisix/routes/pw', 'p');
+    assert.equal((await request(ref, env, 'i')).headers['X-AI-RateLimit-Remaining-i'], '10', 'same counter, same server');
+    const wrong = compile({ ...base, redis_password: 'nope' }, env, '/apisix/routes/pw', 'p');
+    const t0 = Date.now();
+    const r = await request(wrong, env, 'i');
+    assert.equal(r.reply?.status, 500);
+    assert.ok(Date.now() - t0 < 1500);
+    assert.ok(env.log.lines.some((l) => /^error ai-rate-limiting: redis 127\.0\.0\.1:\d+ unavailable: .*(WRONGPASS|invalid)/i.test(l)), env.log.lines.join('\n'));
+    for (const c of [plain, ref, wrong]) aiRateLimiting.destroy!(c);
+  });
 });

@@ -8,6 +8,7 @@ import type { Logger } from '../../core/log.js';
 import { jsonError, pageError } from '../../core/errors.js';
 import { compileTemplate, type CompiledTemplate } from '../../proxy/template.js';
 import { acquireRedisState, type RedisSettings } from '../../state/redis.js';
+import { resolveSecret } from '../../core/secrets.js';
 import { compileCostExpr, type CostExpr } from './cost-expr.js';
 import { schema, policyRequired } from './schema.js';
 
@@ -109,13 +110,16 @@ export function quotaFor(c: Pick<CompiledRateLimit, 'instances' | 'top'>, name: 
   return c.instances.get(name) ?? c.top;
 }
 
+/** `$ENV://NAME` references in the redis credentials are resolved (as R-SEC-2 does for API keys) */
+const secret = (v: string | undefined) => (v === undefined || v === '' ? undefined : resolveSecret(v));
+
 function redisSettings(conf: AiRateLimitingConf): RedisSettings {
   if (conf.policy === 'redis-cluster') {
     return {
       policy: 'redis-cluster',
       clusterNodes: conf.redis_cluster_nodes ?? [],
       clusterName: conf.redis_cluster_name,
-      password: conf.redis_password || undefined,
+      password: secret(conf.redis_password),
       ssl: conf.redis_cluster_ssl ?? false,
       sslVerify: conf.redis_cluster_ssl_verify ?? false,
       timeoutMs: conf.redis_timeout ?? 1000,
@@ -127,8 +131,8 @@ function redisSettings(conf: AiRateLimitingConf): RedisSettings {
     policy: 'redis',
     host: conf.redis_host,
     port: conf.redis_port ?? 6379,
-    username: conf.redis_username,
-    password: conf.redis_password || undefined,
+    username: secret(conf.redis_username),
+    password: secret(conf.redis_password),
     database: conf.redis_database ?? 0,
     ssl: conf.redis_ssl ?? false,
     sslVerify: conf.redis_ssl_verify ?? false,
