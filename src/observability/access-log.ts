@@ -35,6 +35,8 @@ export function compileAccessLogFormat(format: string, escape: Escape = 'default
 export interface AccessLogOptions {
   /** bound of the write queue in bytes */
   maxPendingBytes?: number;
+  /** log a warning per unknown variable (startup already does through the config loader) */
+  warnUnknown?: boolean;
 }
 
 export function createAccessLog(
@@ -45,8 +47,10 @@ export function createAccessLog(
   const enabled = http?.enable_access_log !== false;
   const format = http?.access_log_format || DEFAULT_ACCESS_LOG_FORMAT;
   const compiled = compileFormat(format, http?.access_log_format_escape === 'json' ? 'json' : 'default');
-  for (const name of compiled.unknown) {
-    log.warn(`access_log_format: unknown variable $${name} (rendered as "-")`);
+  // unknown names are warned about by the config loader (src/config/normalize.ts);
+  // warn here only when the caller did not go through it
+  if (opts.warnUnknown) {
+    for (const name of compiled.unknown) log.warn(`access_log_format: unknown variable $${name} (rendered as "-")`);
   }
   let sink: LineSink | undefined;
   if (enabled) {

@@ -1,7 +1,9 @@
 // The variable catalogue the access log and logger `log_format` know about
 // (R-VAR-1, R-VAR-3). The values themselves come from `ctx.getVar`
 // (src/proxy/context.ts); this module only decides which names are known, so
-// that an unknown name in `access_log_format` can be warned about (R-ALOG-6).
+// that an unknown name in `access_log_format` renders `-` (R-ALOG-6). The
+// catalogue is the spec's (8.1), the same as src/config/log-vars.ts, which
+// warns about unknown names at start-up and in `validate`.
 
 /** R-VAR-1: the LLM variables, with the value used when `getVar` has none */
 export const LLM_VAR_DEFAULTS: Readonly<Record<string, string>> = {
@@ -26,19 +28,12 @@ const NAMES = [
   'upstream_status', 'upstream_response_time', 'upstream_scheme', 'upstream_host', 'upstream_uri',
   'route_id', 'route_name', 'service_id', 'service_name', 'consumer_name', 'consumer_group_id',
   'balancer_ip', 'balancer_port', 'rate_limiting_info',
-  // other nginx / APISIX variables a format may reasonably use; getVar decides
-  // whether they have a value (absent → `-`)
-  'document_uri', 'content_type', 'content_length', 'connection', 'connection_requests', 'pid',
-  'server_name', 'https', 'binary_remote_addr', 'realip_remote_addr', 'realip_remote_port',
-  'upstream_connect_time', 'upstream_header_time', 'upstream_bytes_received', 'upstream_bytes_sent',
-  'upstream_response_length', 'request_body', 'matched_uri', 'matched_host', 'ssl_protocol',
-  'ssl_cipher', 'ssl_server_name', 'nginx_version', 'time_msec', 'upstream_http_host',
 ];
 
 export const KNOWN_VARIABLES: ReadonlySet<string> = new Set(NAMES);
 
 /** prefixes of variable families (a header, cookie, argument, response header) */
-export const VARIABLE_PREFIXES = ['http_', 'cookie_', 'arg_', 'sent_http_', 'upstream_http_'] as const;
+export const VARIABLE_PREFIXES = ['http_', 'cookie_', 'arg_', 'sent_http_'] as const;
 
 /** names accepted as aliases: `$request_line` is the seed's spelling of `$request` (R-ALOG-6, D14) */
 export const VARIABLE_ALIASES: Readonly<Record<string, string>> = { request_line: 'request' };
