@@ -393,7 +393,7 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
     }
     switch (method) {
       case 'GET':
-        return getItems(kind, id, username, query);
+        return read(() => getItems(kind, id, username, query));
       case 'PUT':
         return write(() => put(kind, id, username, body, ttl));
       case 'POST':
@@ -413,6 +413,16 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
       return await withDeadline(serialize(fn), WRITE_DEADLINE_MS, 'configuration store write');
     } catch (e) {
       if (e instanceof HttpError) return e.reply;
+      if (e instanceof StoreUnavailableError) return json(503, { error_msg: e.message });
+      throw e;
+    }
+  }
+
+  /** reads get the same time budget: an unreachable store answers 503, never hangs */
+  async function read(fn: () => Promise<Reply>): Promise<Reply> {
+    try {
+      return await withDeadline(fn(), WRITE_DEADLINE_MS, 'configuration store read');
+    } catch (e) {
       if (e instanceof StoreUnavailableError) return json(503, { error_msg: e.message });
       throw e;
     }
