@@ -148,6 +148,11 @@ test('CONTRACT node_listen as a single int; relative paths resolve against the w
   assert.equal(config.nginx_config.http.access_log, '/srv/logs/a.log');
 });
 
+test('R-ADM-2 allow_admin: absent or null = the default list, an explicitly empty list stays empty (denies everyone)', () => {
+  assert.deepEqual(parse('deployment: {admin: {allow_admin: null}}').config.deployment.admin.allow_admin, ['127.0.0.0/24']);
+  assert.deepEqual(parse('deployment: {admin: {allow_admin: []}}').config.deployment.admin.allow_admin, []);
+});
+
 test('R-GEN-12 ports out of range and wrong types name the key path', () => {
   rejects('deployment: {admin: {admin_listen: {port: abc}}}', 'deployment.admin.admin_listen.port: expected integer 0-65535, got "abc"');
   rejects('deployment: {admin: {admin_listen: {port: 65536}}}', 'deployment.admin.admin_listen.port: expected integer 0-65535, got 65536');
