@@ -172,6 +172,37 @@ describe('redis SharedState (R-RL-30)', { skip }, () => {
   });
 });
 
+describe('redis SharedState: a server that stops answering (R-RL-30)', { skip }, () => {
+  test('R-RL-30 redis_timeout bounds every call when Redis hangs (SIGSTOP); recovery after SIGCONT', async () => {
+    const own = await startRedis();
+    const log = memLog();
+    const s = createRedisState({ policy: 'redis', host: '127.0.0.1', port: own.port, timeoutMs: 300 }, { log, label: 'ai-rate-limiting' });
+    try {
+      await s.charge('k', 1, 60);
+      own.proc.kill('SIGSTOP');
+      for (let i = 0; i < 3; i++) {
+        const t0 = Date.now();
+        await assert.rejects(s.peek('k'), /timed out/);
+        const ms = Date.now() - t0;
+        assert.ok(ms >= 250 && ms < 1000, `bounded by redis_timeout (${ms} ms)`);
+      }
+      assert.equal(log.lines.filter((l) => l.startsWith('error')).length, 1, log.lines.join('\n'));
+      own.proc.kill('SIGCONT');
+      const deadline = Date.now() + 3000;
+      let used = -1;
+      while (Date.now() < deadline) {
+        try { used = (await s.peek('k')).used; break; } catch { await new Promise((r) => setTimeout(r, 50)); }
+      }
+      assert.equal(used, 1);
+      assert.ok(log.lines.some((l) => /available again/.test(l)));
+    } finally {
+      own.proc.kill('SIGCONT');
+      await s.close();
+      await own.stop();
+    }
+  });
+});
+
 describe('redis-cluster SharedState (R-RL-30)', { skip }, () => {
   let node: RedisServer;
   before(async () => { node = await startRedis({ cluster: true }); });
