@@ -643,6 +643,7 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
         sendReply(res, json(503, { error_msg: err.message }), VERSION_HEADER);
         return;
       }
+      if (req.destroyed && !req.complete) return; // the client went away mid-request
       log.error(`admin API: ${(err as Error)?.stack ?? String(err)}`);
       sendReply(res, json(500, { error_msg: 'internal error' }), VERSION_HEADER);
     });
