@@ -24,4 +24,4 @@ export function usageError(message: string): number {
   return 2;
 }
 
-export const configOption = { config: { type: 'string', short: 'c' } } as const;
+export const configOption = { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } as const;

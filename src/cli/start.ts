@@ -4,11 +4,15 @@ import { DEFAULT_CONFIG_FILE } from '../config/defaults.js';
 import { loadConfig } from '../config/load.js';
 import type { GatewayConfig } from '../config/types.js';
 import { log } from '../core/log.js';
-import { configOption, parseOptions } from './args.js';
+import { USAGE, configOption, parseOptions } from './args.js';
 
 /** resolves to the exit code once the gateway has stopped (or failed to start) */
 export async function runStart(argv: string[]): Promise<number> {
   const opts = parseOptions(argv, configOption);
+  if (opts.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const file = opts.config ?? DEFAULT_CONFIG_FILE;
   let config: GatewayConfig;
   try {

@@ -2,10 +2,14 @@
 // without starting anything (R-GEN-12). Exit 0 when valid, 1 when not.
 import { DEFAULT_CONFIG_FILE } from '../config/defaults.js';
 import { loadConfig } from '../config/load.js';
-import { configOption, parseOptions } from './args.js';
+import { USAGE, configOption, parseOptions } from './args.js';
 
 export async function runValidate(argv: string[]): Promise<number> {
   const opts = parseOptions(argv, configOption);
+  if (opts.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const file = opts.config ?? DEFAULT_CONFIG_FILE;
   try {
     const { warnings } = loadConfig(file);
