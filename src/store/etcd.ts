@@ -28,6 +28,7 @@ const LOGICAL_PREFIX = '/apisix';
 const WRITE_TIMEOUT_MS = 4000;
 const RECONNECT_INTERVAL_MS = 200;
 const PROBE_TIMEOUT_MS = 1000;
+const WATCH_TIMEOUT_MS = 5000;
 
 /** item keys the store exposes (relative to the prefix) */
 const ITEM_KEY = /^\/(routes|services|upstreams|global_rules|consumers)\/[^/]+$|^\/consumers\/[^/]+\/credentials\/[^/]+$/;
@@ -224,17 +225,27 @@ export class EtcdStore implements ConfigStore {
         await new Promise((r) => setTimeout(r, 500));
       }
     }
-    await this.startWatch();
-    this.connected = true;
     log.info(`etcd store: ${this.items.size} items loaded from ${this.config.deployment.etcd.host.join(', ')} prefix ${this.prefix}`);
+    try {
+      await this.startWatch();
+      this.connected = true;
+    } catch (err) {
+      // loaded but not watching yet: keep trying in the background (full resync when it works)
+      log.warn(`etcd store: cannot watch ${this.prefix} yet (${(err as Error).message}); retrying`);
+      this.reconnecting ??= this.reconnect().finally(() => (this.reconnecting = undefined));
+    }
   }
 
   private async startWatch(): Promise<void> {
-    const watcher = await timeout(
-      this.client.watch().prefix(this.prefix + '/').startRevision(String(this.floor + 1)).create(),
-      PROBE_TIMEOUT_MS * 2,
-      'a watch',
-    );
+    const creating = this.client.watch().prefix(this.prefix + '/').startRevision(String(this.floor + 1)).create();
+    let watcher: Watcher;
+    try {
+      watcher = await timeout(creating, WATCH_TIMEOUT_MS, 'a watch');
+    } catch (err) {
+      // a watcher that connects after we gave up is cancelled, not leaked
+      creating.then((w) => w.cancel()).catch(() => {});
+      throw err;
+    }
     if (this.closed) {
       void watcher.cancel();
       return;
@@ -306,7 +317,7 @@ export class EtcdStore implements ConfigStore {
       await new Promise((r) => setTimeout(r, RECONNECT_INTERVAL_MS));
       if (this.closed) return;
       try {
-        const { items, revision } = await this.readAll(PROBE_TIMEOUT_MS);
+        const { items, revision } = await this.readAll(PROBE_TIMEOUT_MS * 2);
         if (this.closed) return;
         this.replaceAll(items, revision);
         this.emit({ type: 'reset' });
