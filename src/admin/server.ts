@@ -178,13 +178,19 @@ function forbiddenProperty(conf: Record<string, any>): string | undefined {
   return undefined;
 }
 
+/** assignment that treats every key (including `__proto__`) as plain data */
+function setOwn(o: Record<string, unknown>, k: string, v: unknown): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
 /** R-ADM-30: objects merge recursively, arrays and scalars replace, null deletes */
 export function deepMerge(origin: unknown, patch: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = isObject(origin) ? { ...origin } : {};
   for (const [k, v] of Object.entries(patch)) {
+    const own = Object.prototype.hasOwnProperty.call(out, k) ? out[k] : undefined;
     if (v === null) delete out[k];
-    else if (isObject(v) && isObject(out[k])) out[k] = deepMerge(out[k], v);
-    else out[k] = v;
+    else if (isObject(v) && isObject(own)) setOwn(out, k, deepMerge(own, v));
+    else setOwn(out, k, v);
   }
   return out;
 }
@@ -196,13 +202,14 @@ function patchPath(node: Record<string, any>, subPath: string, value: unknown): 
   let cur: any = root;
   for (let i = 0; i < parts.length - 1; i++) {
     const name = parts[i]!;
-    if (cur[name] === undefined || cur[name] === null) cur[name] = {};
-    cur = cur[name];
+    const own = Object.prototype.hasOwnProperty.call(cur, name) ? cur[name] : undefined;
+    if (own === undefined || own === null) setOwn(cur, name, {});
+    cur = Object.prototype.hasOwnProperty.call(cur, name) ? cur[name] : undefined;
     if (cur === null || typeof cur !== 'object') return `invalid sub-path: /${parts.slice(0, i + 1).join('/')}`;
   }
   const last = parts[parts.length - 1]!;
   if (last === '') return isObject(value) ? value : `invalid configuration`;
-  cur[last] = value;
+  setOwn(cur, last, value);
   return root;
 }
 
