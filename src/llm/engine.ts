@@ -22,6 +22,7 @@ import { anthropicRequestToOpenai, openaiResponseToAnthropic, OpenaiToAnthropicS
 import { openaiEmbeddingsToVertex, vertexPredictionsToOpenai } from './convert/vertex.js';
 import { getGcpAccessToken } from './gcp-token.js';
 import { normalizeChecks } from '../plugins/ai-proxy-multi/checks-schema.js';
+import { trackLlmAttempt } from '../observability/metrics.js';
 
 export type Strategy = 'rate_limiting' | 'http_429' | 'http_5xx';
 
@@ -351,7 +352,10 @@ export class LlmEngine {
     const t0 = performance.now();
     const attemptRec = { addr: peerAddr(target.host, target.port), status: 0, time: 0 };
     ctx.upstreamAttempts.push(attemptRec);
+    // R-PROM-5: one in-flight attempt in apisix_llm_active_connections until it ends
+    const releaseActive = trackLlmAttempt(ctx, { node: inst.name });
     const finishRec = (status: number) => {
+      releaseActive();
       attemptRec.status = status;
       attemptRec.time = Math.round(performance.now() - t0) / 1000;
       attemptRec.addr = peerAddr(target.host, target.port);
@@ -400,6 +404,7 @@ export class LlmEngine {
       return await this.relayBody(io);
     } finally {
       res.off('close', onClose);
+      releaseActive();
     }
   }
 

@@ -298,7 +298,7 @@ export function recordRequest(ctx: RequestContext, opts: { preferName?: boolean 
  * client abort). The decrement uses the labels of the increment; calling it
  * more than once has no further effect.
  */
-export function trackLlmAttempt(ctx: RequestContext): () => void {
+export function trackLlmAttempt(ctx: RequestContext, at: { node?: string; model?: string } = {}): () => void {
   const m = metrics();
   const gauge = m.llmActive;
   const labels: Labels<typeof ACTIVE_LABELS> = {
@@ -309,10 +309,10 @@ export function trackLlmAttempt(ctx: RequestContext): () => void {
     service: str(ctx.serviceName),
     service_id: str(ctx.serviceId),
     consumer: str(ctx.consumer?.username),
-    node: str(ctx.llm.instanceName),
+    node: str(at.node ?? ctx.llm.instanceName),
     request_type: ctx.llm.requestType === 'traditional_http' ? 'ai_chat' : ctx.llm.requestType,
     request_llm_model: str(ctx.llm.requestModel),
-    llm_model: str(ctx.llm.model),
+    llm_model: str(at.model ?? ctx.llm.model),
   };
   gauge.inc(labels, 1);
   let done = false;

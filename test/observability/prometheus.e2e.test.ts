@@ -78,9 +78,7 @@ test('R-PROM-6 R-PROM-3 R-PROM-4 R-SCN-13: LLM series with model/token labels; a
   await until(async () => { s = await scrape(); return find(s, 'apisix_http_status', { route: '1', response_source: 'apisix' }).length > 0; }, 3000, 'the rejected request');
 });
 
-test('R-PROM-5: apisix_llm_active_connections reads 3 with three requests in flight to a slow instance, 0 afterwards', {
-  todo: 'needs the AI engine (src/llm/engine.ts) to call trackLlmAttempt() from src/observability/metrics.ts per attempt',
-}, async (t) => {
+test('R-PROM-5 R-PROM-4: apisix_llm_active_connections reads 3 with three requests in flight to a slow instance, 0 afterwards, also across fallbacks', async (t) => {
   const mock = await startMockLlm();
   mock.reply({ delayMs: 1500, json: chatCompletion('gpt-4') });
   const gw = await startGateway();
@@ -98,4 +96,43 @@ test('R-PROM-5: apisix_llm_active_connections reads 3 with three requests in fli
   assert.equal(await active(), 3);
   await Promise.all(inflight);
   await until(async () => (await active()) === 0, 3000, 'the gauge back to 0');
+
+  // a fallback after 429, a stream, a client abort: every attempt is released
+  const busy = await startMockLlm();
+  busy.reply({ status: 429, json: { error: { message: 'rate limited' } } });
+  t.after(() => busy.close());
+  assert.equal((await gw.admin('PUT', '/apisix/admin/routes/2', {
+    uri: '/fb',
+    plugins: { 'ai-proxy-multi': {
+      fallback_strategy: ['http_429'],
+      instances: [
+        { name: 'first', provider: 'openai', weight: 1, priority: 1, auth: { header: { Authorization: 'Bearer k' } }, options: { model: 'gpt-4' }, override: { endpoint: busy.url } },
+        { name: 'second', provider: 'openai', weight: 1, priority: 0, auth: { header: { Authorization: 'Bearer k' } }, options: { model: 'gpt-4o' }, override: { endpoint: mock.url } },
+      ],
+    } },
+  })).status, 201);
+  mock.reply((req) => (req.body?.stream ? {} : { json: chatCompletion('gpt-4o') }));
+  const fb = await fetch(`${gw.proxyUrl}/fb`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"messages":[{"role":"user","content":"x"}]}' });
+  assert.equal(fb.status, 200);
+  await fb.text();
+  const st = await fetch(`${gw.proxyUrl}/fb`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"stream":true,"messages":[{"role":"user","content":"x"}]}' });
+  await st.text();
+  mock.reply({ delayMs: 3000, json: chatCompletion('gpt-4o') });
+  const ac = new AbortController();
+  const aborted = fetch(`${gw.proxyUrl}/fb`, { method: 'POST', signal: ac.signal, headers: { 'content-type': 'application/json' }, body: '{"messages":[{"role":"user","content":"x"}]}' }).catch(() => undefined);
+  const before = mock.requests.length;
+  await until(() => mock.requests.length > before, 3000, 'the slow attempt started');
+  ac.abort();
+  await aborted;
+  await until(async () => {
+    const s = parseProm(await (await fetch(`${gw.metricsUrl}/apisix/prometheus/metrics`)).text());
+    const series = find(s, 'apisix_llm_active_connections');
+    return series.length >= 3 && series.every((x) => x.value === 0);
+  }, 3000, 'every active-connection series back to 0');
+  const s = parseProm(await (await fetch(`${gw.metricsUrl}/apisix/prometheus/metrics`)).text());
+  // the labels of an attempt are those known when it started: its instance and its model
+  const first = find(s, 'apisix_llm_active_connections', { node: 'first' });
+  assert.deepEqual([...new Set(first.map((x) => `${x.labels.request_type}/${x.labels.llm_model}=${x.value}`))].sort(), ['ai_chat/gpt-4=0', 'ai_stream/gpt-4=0']);
+  const second = find(s, 'apisix_llm_active_connections', { node: 'second' });
+  assert.deepEqual([...new Set(second.map((x) => `${x.labels.request_type}/${x.labels.llm_model}=${x.value}`))].sort(), ['ai_chat/gpt-4o=0', 'ai_stream/gpt-4o=0']);
 });
