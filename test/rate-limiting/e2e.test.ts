@@ -439,6 +439,34 @@ describe('ai-rate-limiting end to end (local counters)', () => {
     assert.equal(r2.headers.get('x-ai-ratelimit-remaining-claude'), '775');
   });
 
+  test('R-RL-20 R-RL-5 rules keyed by $consumer_name: one counter per consumer, shared across routes', async () => {
+    mock.reset();
+    mock.reply((r) => ({ json: chatCompletion(r.body?.model ?? 'x', 'ok', usage(15)) }));
+    for (const u of ['alice', 'bob']) {
+      await put(gw, '/apisix/admin/consumers', { username: u });
+      await put(gw, `/apisix/admin/consumers/${u}/credentials/${u}-cred`, { plugins: { 'key-auth': { key: `${u}-key` } } });
+    }
+    await put(gw, '/apisix/admin/services/rules-svc', {
+      plugins: {
+        'key-auth': {},
+        'ai-proxy-multi': { instances: [openaiInstance(mock)] },
+        'ai-rate-limiting': { rules: [{ key: '$consumer_name', count: 20, time_window: 60, header_prefix: 'User' }], rejected_code: 429 },
+      },
+    });
+    await put(gw, '/apisix/admin/routes/rules-a', { uri: '/rules-a', service_id: 'rules-svc' });
+    await put(gw, '/apisix/admin/routes/rules-b', { uri: '/rules-b', service_id: 'rules-svc' });
+    const a1 = await post(gw, '/rules-a', CHAT, { apikey: 'alice-key' });
+    assert.equal(a1.status, 200, a1.text);
+    assert.equal(a1.headers.get('x-ai-user-ratelimit-remaining'), '20');
+    const a2 = await post(gw, '/rules-b', CHAT, { apikey: 'alice-key' });
+    assert.equal(a2.headers.get('x-ai-user-ratelimit-remaining'), '5', 'a Service-level counter is shared by its routes');
+    const a3 = await post(gw, '/rules-a', CHAT, { apikey: 'alice-key' });
+    assert.equal(a3.status, 429);
+    const b1 = await post(gw, '/rules-b', CHAT, { apikey: 'bob-key' });
+    assert.equal(b1.status, 200);
+    assert.equal(b1.headers.get('x-ai-user-ratelimit-remaining'), '20');
+  });
+
   test('R-RL-5 unchanged re-write keeps counters, a changed ai-rate-limiting configuration starts fresh ones', async () => {
     mock.reset();
     mock.reply((r) => ({ json: chatCompletion(r.body?.model ?? 'x', 'ok', usage(10)) }));
