@@ -76,8 +76,15 @@ test('R-DECL-2, R-DECL-12: the writes ADC sends are accepted, serve traffic, and
   assert.equal(r.body.value.id, routeId);
   // consumers and credentials
   for (const c of readFixture('seed-3a-consumers.yaml').consumers) {
-    r = await adc('PUT', `/apisix/admin/consumers/${c.username}`, { username: c.username, plugins: c.plugins });
+    // the URL form and the collection form (username in the body) both work
+    const url = c.username === 'johndoe' ? `/apisix/admin/consumers/${c.username}` : '/apisix/admin/consumers';
+    r = await adc('PUT', url, { username: c.username, plugins: c.plugins });
     assert.equal(r.status, 201, r.text);
+    assert.equal(r.body.key, `/apisix/consumers/${c.username}`);
+    // a consumer without credentials lists none (ADC reads this for every consumer)
+    r = await adc('GET', `/apisix/admin/consumers/${c.username}/credentials`);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.body, { total: 0, list: [] });
     for (const cred of c.credentials) {
       const credId = sha1(`${c.username}.${cred.name}`);
       r = await adc('PUT', `/apisix/admin/consumers/${c.username}/credentials/${credId}`, {
