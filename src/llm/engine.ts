@@ -5,8 +5,8 @@
 // access(ctx): picks the first instance (rate-limit aware, R-FB-2), checks
 //   and parses the body once (R-REQ-1/2), fills ctx.llm (R-VAR-2).
 // proxy(ctx):  runs attempts until one response is relayed (R-FB-3..10).
-// log(ctx):    publishes logger fields (R-APM-20, R-LOG-20/21).
-import type { RequestContext, Reply, CompileEnv, Json } from '../core/types.js';
+// Logger fields (R-APM-20, R-LOG-20/21) are built by the loggers from ctx.llm.
+import type { RequestContext, Reply, CompileEnv } from '../core/types.js';
 import { jsonError, pageError, textError } from '../core/errors.js';
 import { SERVER_HEADER } from '../core/version.js';
 import { resolveSecret } from '../core/secrets.js';
@@ -596,29 +596,6 @@ export class LlmEngine {
         },
       });
     });
-  }
-
-  /** log phase: logger fields (R-APM-20, R-LOG-20/21) */
-  log(ctx: RequestContext): void {
-    const st = states.get(ctx);
-    if (!st || st.engine !== this) return;
-    const llm = ctx.llm;
-    if (this.logSummaries) {
-      ctx.logFields.llm_summary = {
-        request_model: llm.requestModel,
-        model: llm.model,
-        duration: llm.timeToFirstTokenMs,
-        prompt_tokens: llm.promptTokens,
-        completion_tokens: llm.completionTokens,
-        upstream_response_time: llm.upstreamResponseTimeMs ?? 0,
-      };
-    }
-    if (this.logPayloads) {
-      const b = (llm.requestBody ?? st.body) as Record<string, Json>;
-      const content = st.protocol === 'openai-chat' || st.protocol === 'anthropic-messages' ? b.messages : b.input;
-      ctx.logFields.llm_request = { messages: content ?? null, stream: llm.requestType === 'ai_stream' };
-      ctx.logFields.llm_response_text = { content: llm.responseText ?? null };
-    }
   }
 }
 

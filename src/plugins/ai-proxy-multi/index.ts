@@ -13,5 +13,4 @@ export const aiProxyMulti: PluginDef<LlmEngine> = {
   destroy: (engine) => engine.destroy(),
   access: (ctx, engine) => engine.access(ctx),
   proxy: (ctx, engine) => engine.proxy(ctx),
-  log: (ctx, engine) => engine.log(ctx),
 };

@@ -39,5 +39,4 @@ export const aiProxy: PluginDef<LlmEngine> = {
   destroy: (engine) => engine.destroy(),
   access: (ctx, engine) => (multiPresent(ctx) ? undefined : engine.access(ctx)),
   proxy: (ctx, engine) => (multiPresent(ctx) ? undefined : engine.proxy(ctx)),
-  log: (ctx, engine) => engine.log(ctx),
 };
