@@ -14,6 +14,7 @@ import { validateSchema } from '../schema/validate.js';
 import { log } from '../core/log.js';
 import { compileAllowList, checkToken } from './auth.js';
 import { injectMeta } from './plugins.js';
+import { cjsonDecodeError } from './cjson.js';
 import { resourceSchemas, type ResourceKind } from './schemas.js';
 import { validateResource, RESOURCE_KINDS, type Lookup } from './validate.js';
 
@@ -134,11 +135,11 @@ async function readBody(req: IncomingMessage): Promise<Body> {
   try {
     value = JSON.parse(raw);
   } catch (e) {
-    throw new HttpError(json(400, { error_msg: `invalid request body: ${(e as Error).message}`, req_body: raw }));
+    throw new HttpError(json(400, { error_msg: `invalid request body: ${cjsonDecodeError(buf)}`, req_body: raw }));
   }
   if (jsonDepth(value) > MAX_JSON_DEPTH) {
     throw new HttpError(json(400, {
-      error_msg: `invalid request body: Found too many nested data structures (${MAX_JSON_DEPTH + 1})`,
+      error_msg: `invalid request body: ${cjsonDecodeError(buf)}`,
       req_body: raw,
     }));
   }
@@ -301,6 +302,23 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
   };
 
   const lookup: Lookup = (key) => store.snapshot().get(key)?.value;
+  /**
+   * A lookup that also knows the referenced items read from the store itself
+   * (the snapshot of a clustered store may lag behind another node's write).
+   */
+  const lookupFor = async (conf: unknown): Promise<Lookup> => {
+    if (!isObject(conf)) return lookup;
+    const keys: string[] = [];
+    if (conf.upstream_id !== undefined && conf.upstream_id !== null) keys.push(`/apisix/upstreams/${String(conf.upstream_id)}`);
+    if (conf.service_id !== undefined && conf.service_id !== null) keys.push(`/apisix/services/${String(conf.service_id)}`);
+    const found = new Map<string, JsonObject>();
+    for (const k of keys) {
+      if (lookup(k)) continue;
+      const it = await store.get(k);
+      if (it) found.set(k, it.value);
+    }
+    return found.size ? (key) => found.get(key) ?? lookup(key) : lookup;
+  };
   const listSnapshot = (prefix: string) => {
     const out: Array<{ key: string; value: JsonObject }> = [];
     for (const [k, it] of store.snapshot()) if (k.startsWith(prefix)) out.push({ key: k, value: it.value });
@@ -480,7 +498,7 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
       const forbidden = forbiddenProperty(conf);
       if (forbidden) return json(400, { error_msg: forbidden });
     }
-    const checked = validateResource(kind, id, conf, lookup, { list: listSnapshot });
+    const checked = validateResource(kind, id, conf, await lookupFor(conf), { list: listSnapshot });
     if (!checked.ok) return json(checked.status, { error_msg: checked.error_msg });
     let key: string;
     if (kind === 'consumers') {
@@ -514,7 +532,7 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
       const forbidden = forbiddenProperty(conf);
       if (forbidden) return json(400, { error_msg: forbidden });
     }
-    const checked = validateResource(kind, undefined, conf, lookup, { list: listSnapshot });
+    const checked = validateResource(kind, undefined, conf, await lookupFor(conf), { list: listSnapshot });
     if (!checked.ok) return json(checked.status, { error_msg: checked.error_msg });
     const id = await store.nextId();
     const t = now();
@@ -549,7 +567,7 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
       if (node.id !== undefined && String(node.id) !== id) return json(400, { error_msg: `wrong ${KIND_WORD[kind]} id` });
       node.id = id;
     }
-    const checked = validateResource(kind, id, node, lookup, { list: listSnapshot });
+    const checked = validateResource(kind, id, node, await lookupFor(node), { list: listSnapshot });
     if (!checked.ok) return json(checked.status, { error_msg: checked.error_msg });
     const stored = await store.put(key, node as JsonObject);
     return json(200, { key: stored.key, value: stored.value });
