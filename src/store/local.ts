@@ -30,6 +30,31 @@ interface SnapshotFile {
   items: Array<StoredItem & { expiresAt?: number }>;
 }
 
+interface PendingOp {
+  prepare(v: StagedView): JournalRecord | null;
+  finish(rec: JournalRecord | null, applied?: StoredItem): unknown;
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+}
+
+/** the store as the writes of the batch being built will leave it */
+class StagedView {
+  private readonly staged = new Map<string, StoredItem | null>();
+  constructor(private readonly items: ReadonlyMap<string, StoredItem>, private revision: number, public idSeq: number) {}
+  get(key: string): StoredItem | undefined {
+    return this.staged.has(key) ? (this.staged.get(key) ?? undefined) : this.items.get(key);
+  }
+  isStaged(key: string): boolean {
+    return this.staged.has(key);
+  }
+  stage(key: string, item: StoredItem | null): void {
+    this.staged.set(key, item);
+  }
+  nextRevision(): number {
+    return ++this.revision;
+  }
+}
+
 export interface LocalStoreOptions {
   /** compact the journal into the snapshot after this many records (default 1000) */
   compactEvery?: number;
@@ -71,7 +96,8 @@ export class LocalStore implements ConfigStore {
   private journal?: FileHandle;
   private journalSize = 0;
   private journalRecords = 0;
-  private queue: Promise<unknown> = Promise.resolve();
+  private pending: PendingOp[] = [];
+  private flushing?: Promise<void>;
   private closing = false;
   private opened = false;
   private timer?: NodeJS.Timeout;
@@ -182,7 +208,7 @@ export class LocalStore implements ConfigStore {
   }
 
   /** apply a journal record to memory; `emit` calls listeners */
-  private applyRecord(rec: Exclude<JournalRecord, { op: 'id' }>, emit: boolean): void {
+  private applyRecord(rec: Exclude<JournalRecord, { op: 'id' }>, emit: boolean): StoredItem | undefined {
     this.revision = Math.max(this.revision, rec.rev);
     if (rec.op === 'put') {
       const item: StoredItem = { key: rec.key, value: rec.value, createdIndex: rec.created, modifiedIndex: rec.rev };
@@ -190,12 +216,14 @@ export class LocalStore implements ConfigStore {
       if (rec.exp !== undefined) this.expiry.set(rec.key, rec.exp);
       else this.expiry.delete(rec.key);
       if (emit) this.emit({ type: 'put', item });
+      return item;
     } else {
       for (const key of rec.keys) {
         const existed = this.items.delete(key);
         this.expiry.delete(key);
         if (emit && existed) this.emit({ type: 'delete', key, revision: rec.rev });
       }
+      return undefined;
     }
   }
 
@@ -209,26 +237,79 @@ export class LocalStore implements ConfigStore {
     }
   }
 
-  /** serialize: one write at a time, in call order */
-  private run<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Writes go through one queue. Operations queued while a batch is being
+   * written form the next batch (group commit): their records are built in
+   * call order against a staged view, appended with one write and one
+   * fdatasync, then applied to memory (listeners run) and resolved.
+   */
+  private enqueue<T>(prepare: (v: StagedView) => JournalRecord | null, finish: (rec: JournalRecord | null, applied?: StoredItem) => T): Promise<T> {
     if (this.closing) return Promise.reject(new Error('store is closed'));
     if (!this.opened) return Promise.reject(new Error('store is not open'));
-    const p = this.queue.then(() => {
-      if (this.broken) throw new StoreUnavailableError(`configuration store unavailable: ${this.broken.message}`);
-      return fn();
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ prepare, finish: finish as PendingOp['finish'], resolve: resolve as PendingOp['resolve'], reject });
+      this.flushing ??= Promise.resolve().then(() => this.flush());
     });
-    this.queue = p.catch(() => {});
-    return p;
   }
 
-  private async append(rec: JournalRecord): Promise<void> {
-    const line = JSON.stringify(rec) + '\n';
+  private async flush(): Promise<void> {
+    while (this.pending.length) {
+      const batch = this.pending.splice(0);
+      if (this.broken) {
+        const err = new StoreUnavailableError(`configuration store unavailable: ${this.broken.message}`);
+        for (const op of batch) op.reject(err);
+        continue;
+      }
+      const view = new StagedView(this.items, this.revision, this.idSeq);
+      const failed = new Map<number, Error>();
+      const recs = batch.map((op, i) => {
+        try {
+          return op.prepare(view);
+        } catch (err) {
+          failed.set(i, err as Error);
+          return null;
+        }
+      });
+      const written = recs.filter((r): r is JournalRecord => r !== null);
+      if (written.length) {
+        try {
+          await this.append(written);
+        } catch (err) {
+          for (const op of batch) op.reject(err as Error);
+          continue;
+        }
+      }
+      let expiring = false;
+      recs.forEach((rec, i) => {
+        const op = batch[i]!;
+        const error = failed.get(i);
+        if (error) return op.reject(error);
+        try {
+          let applied: StoredItem | undefined;
+          if (rec?.op === 'id') this.idSeq = rec.seq;
+          else if (rec) {
+            applied = this.applyRecord(rec, true);
+            if (rec.op === 'put' && rec.exp !== undefined) expiring = true;
+          }
+          op.resolve(op.finish(rec, applied));
+        } catch (err) {
+          op.reject(err as Error);
+        }
+      });
+      if (expiring) this.scheduleExpiry();
+      await this.afterWrite();
+    }
+    this.flushing = undefined;
+  }
+
+  private async append(recs: JournalRecord[]): Promise<void> {
+    const text = recs.map((r) => JSON.stringify(r) + '\n').join('');
     const fh = this.journal!;
     try {
-      await fh.write(line);
+      await fh.write(text);
       await fh.datasync();
     } catch (err) {
-      // undo a partial line so the journal stays readable; if that fails too, stop writing
+      // undo a partial write so the journal stays readable; if that fails too, stop writing
       try {
         await fh.truncate(this.journalSize);
       } catch {
@@ -236,8 +317,8 @@ export class LocalStore implements ConfigStore {
       }
       throw new StoreUnavailableError(`cannot write ${this.file(JOURNAL_FILE)}: ${(err as Error).message}`);
     }
-    this.journalSize += Buffer.byteLength(line);
-    this.journalRecords++;
+    this.journalSize += Buffer.byteLength(text);
+    this.journalRecords += recs.length;
   }
 
   private async afterWrite(): Promise<void> {
@@ -295,39 +376,35 @@ export class LocalStore implements ConfigStore {
   put(key: string, value: JsonObject, opts: PutOptions = {}): Promise<StoredItem> {
     // a private copy: callers may keep mutating their object
     const copy = JSON.parse(JSON.stringify(value)) as JsonObject;
-    return this.run(async () => {
-      const rev = this.revision + 1;
-      const prev = this.items.get(key);
-      const rec: JournalRecord = { op: 'put', key, value: copy, rev, created: prev?.createdIndex ?? rev };
-      if (opts.ttl !== undefined) rec.exp = Date.now() + Math.max(0, opts.ttl) * 1000;
-      await this.append(rec);
-      this.applyRecord(rec, true);
-      if (rec.exp !== undefined) this.scheduleExpiry();
-      await this.afterWrite();
-      return this.items.get(key)!;
-    });
+    return this.enqueue(
+      (v) => {
+        const rev = v.nextRevision();
+        const rec: JournalRecord = { op: 'put', key, value: copy, rev, created: v.get(key)?.createdIndex ?? rev };
+        if (opts.ttl !== undefined) rec.exp = Date.now() + Math.max(0, opts.ttl) * 1000;
+        v.stage(key, { key, value: copy, createdIndex: rec.created, modifiedIndex: rev });
+        return rec;
+      },
+      (_rec, applied) => applied!,
+    );
   }
 
   delete(keys: string[]): Promise<string[]> {
-    return this.run(async () => {
-      const existing = [...new Set(keys)].filter((k) => this.items.has(k));
-      if (existing.length === 0) return [];
-      const rec: JournalRecord = { op: 'del', keys: existing, rev: this.revision + 1 };
-      await this.append(rec);
-      this.applyRecord(rec, true);
-      await this.afterWrite();
-      return existing;
-    });
+    return this.enqueue(
+      (v) => {
+        const existing = [...new Set(keys)].filter((k) => v.get(k));
+        if (existing.length === 0) return null;
+        for (const k of existing) v.stage(k, null);
+        return { op: 'del', keys: existing, rev: v.nextRevision() };
+      },
+      (rec) => (rec?.op === 'del' ? rec.keys : []),
+    );
   }
 
   nextId(): Promise<string> {
-    return this.run(async () => {
-      const rec: JournalRecord = { op: 'id', seq: this.idSeq + 1 };
-      await this.append(rec);
-      this.idSeq = rec.seq;
-      await this.afterWrite();
-      return String(rec.seq).padStart(20, '0');
-    });
+    return this.enqueue(
+      (v) => ({ op: 'id', seq: ++v.idSeq }),
+      (rec) => String((rec as { seq: number }).seq).padStart(20, '0'),
+    );
   }
 
   onChange(listener: (ev: ChangeEvent) => void): () => void {
@@ -357,24 +434,25 @@ export class LocalStore implements ConfigStore {
     this.timer.unref();
   }
 
-  /** deletes what is due when the queue reaches it (a newer put may have changed the ttl) */
+  /** deletes what is due when the queue reaches it (a newer write in the same batch wins) */
   private expire(): Promise<void> {
-    return this.run(async () => {
-      const now = Date.now();
-      const due = [...this.expiry].filter(([, at]) => at <= now).map(([k]) => k);
-      if (due.length === 0) return;
-      const rec: JournalRecord = { op: 'del', keys: due, rev: this.revision + 1 };
-      await this.append(rec);
-      this.applyRecord(rec, true);
-      await this.afterWrite();
-    });
+    return this.enqueue(
+      (v) => {
+        const now = Date.now();
+        const due = [...this.expiry].filter(([k, at]) => at <= now && !v.isStaged(k) && v.get(k)).map(([k]) => k);
+        if (due.length === 0) return null;
+        for (const k of due) v.stage(k, null);
+        return { op: 'del', keys: due, rev: v.nextRevision() };
+      },
+      () => undefined,
+    );
   }
 
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.queue;
+    await this.flushing;
     await this.journal?.close().catch(() => {});
     this.journal = undefined;
     if (this.opened) this.unlock();
