@@ -87,6 +87,13 @@ function byId(a: Resource, b: Resource): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
+/** by `name` (services, routes, credentials), then id: a readable, stable order */
+function byName(a: Resource, b: Resource): number {
+  const na = typeof a.value.name === 'string' ? a.value.name : a.id;
+  const nb = typeof b.value.name === 'string' ? b.value.name : b.id;
+  return na < nb ? -1 : na > nb ? 1 : byId(a, b);
+}
+
 /** the ADC document (call only when adcObstacles() is empty) */
 export function toAdc(resources: Resource[]): JsonObject {
   const val = (r: Resource) => stripServerFields(r.value);
@@ -95,7 +102,7 @@ export function toAdc(resources: Resource[]): JsonObject {
     if (v.labels !== undefined) out.labels = v.labels;
   };
   const services: Json[] = [];
-  for (const s of resources.filter((r) => r.kind === 'service').sort(byId)) {
+  for (const s of resources.filter((r) => r.kind === 'service').sort(byName)) {
     const v = val(s);
     const name = v.name as string;
     const out: JsonObject = { name };
@@ -103,7 +110,7 @@ export function toAdc(resources: Resource[]): JsonObject {
     meta(v, out);
     for (const k of ['hosts', 'upstream', 'plugins']) if (v[k] !== undefined) out[k] = v[k]!;
     const routes: Json[] = [];
-    for (const r of resources.filter((x) => x.kind === 'route' && String(x.value.service_id) === s.id).sort(byId)) {
+    for (const r of resources.filter((x) => x.kind === 'route' && String(x.value.service_id) === s.id).sort(byName)) {
       const rv = val(r);
       const rname = rv.name as string;
       const ro: JsonObject = { name: rname };
@@ -123,7 +130,7 @@ export function toAdc(resources: Resource[]): JsonObject {
     meta(v, out);
     if (v.plugins !== undefined) out.plugins = v.plugins;
     const creds: Json[] = [];
-    for (const cr of resources.filter((r) => r.kind === 'credential' && r.username === c.id).sort(byId)) {
+    for (const cr of resources.filter((r) => r.kind === 'credential' && r.username === c.id).sort(byName)) {
       const cv = val(cr);
       const cname = cv.name as string;
       const co: JsonObject = { name: cname };
