@@ -41,6 +41,10 @@ test('R-RES-1 R-RES-2 route checks in order, exact texts', async (t) => {
   await expect400(h, 'PUT', P, { uri: '/a', plugins: { 'key-auth': { _meta: { disable: 1 } } } }, 'failed to check the configuration of plugin key-auth err: property "_meta" validation failed: property "disable" validation failed: wrong type: expected boolean, got number');
   await expect400(h, 'PUT', P, { uri: '/a', plugins: { 'key-auth': { _meta: { foo: 1 } } } }, 'failed to check the configuration of plugin key-auth err: property "_meta" validation failed: additional properties forbidden, found foo');
   await expect400(h, 'PUT', P, { uri: '/a', plugins: { 'key-auth': { _meta: { error_response: 1 } } } }, 'failed to check the configuration of plugin key-auth err: property "_meta" validation failed: property "error_response" validation failed: value should match only one schema, but matches none');
+  await expect400(h, 'PUT', P, {
+    uri: '/a',
+    plugins: { 'ai-proxy-multi': { instances: [{ name: 'i', provider: 'openai-compatible', weight: 1, auth: { header: { Authorization: 'Bearer k' } }, override: { endpoint: 'not a url' } }] } },
+  }, 'failed to check the configuration of plugin ai-proxy-multi err: invalid endpoint');
   const filterErr = await h.call('PUT', P, { uri: '/a', plugins: { 'key-auth': { _meta: { filter: [['arg_x', 'bogus-op', 1]] } } } });
   assert.equal(filterErr.status, 400);
   assert.ok(filterErr.body.error_msg.startsWith("failed to validate the 'vars' expression: "), filterErr.text);
