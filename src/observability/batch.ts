@@ -42,6 +42,12 @@ export interface BatchOptions<T> extends BatchConfig {
   shutdownTimeoutMs?: number;
 }
 
+/**
+ * How long a replaced logger configuration keeps its connections: longer than
+ * the 30 s a request may still run with the configuration it started with.
+ */
+export const RETIRE_MS = 35_000;
+
 export const BATCH_DEFAULTS = {
   batch_max_size: 1000,
   inactive_timeout: 5,
@@ -103,6 +109,8 @@ export class BatchProcessor<T> {
   private held = 0;
   private idleWaiters: Array<() => void> = [];
   private closed = false;
+  private retired = false;
+  private cutSoon = false;
   private unregister: (() => void) | undefined;
   private droppedSinceReport = 0;
   private lastDropReport = 0;
@@ -144,10 +152,28 @@ export class BatchProcessor<T> {
     this.queue.push(entry);
     if (this.queue.length >= this.maxSize) {
       this.cut();
+    } else if (this.retired) {
+      if (!this.cutSoon) {
+        this.cutSoon = true;
+        setImmediate(() => {
+          this.cutSoon = false;
+          if (this.queue.length) this.cut();
+        });
+      }
     } else {
       this.arm(now);
     }
     return true;
+  }
+
+  /**
+   * The configuration was replaced or removed: send what is queued now and,
+   * from now on, send entries as they come (requests still in flight with the
+   * old configuration keep being logged, R-GEN-10) until `close`.
+   */
+  retire(): void {
+    this.retired = true;
+    if (this.queue.length) this.cut();
   }
 
   /** send everything queued now and wait until no batch is pending (retries included) */

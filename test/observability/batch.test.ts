@@ -147,3 +147,22 @@ test('R-LOG-4 R-GEN-18: pending entries are flushed by the shutdown hooks', asyn
   assert.deepEqual(sent, [[1, 2]]);
   assert.equal(b.push(3), false, 'a closed processor refuses entries');
 });
+
+test('R-LOG-4 R-GEN-10: a retired processor (configuration replaced) sends its queue now and late entries as they come', async () => {
+  const sent: number[][] = [];
+  const b = new BatchProcessor<number>({
+    batch_max_size: 100, inactive_timeout: 60, buffer_duration: 60, log: captureLog(), flushOnShutdown: false,
+    send: async (e) => { sent.push(e); },
+  });
+  b.push(1);
+  b.push(2);
+  b.retire();
+  await until(() => sent.length === 1);
+  assert.deepEqual(sent, [[1, 2]]);
+  // an in-flight request of the old configuration finishes later
+  b.push(3);
+  b.push(4);
+  await until(() => sent.length === 2);
+  assert.deepEqual(sent[1], [3, 4]);
+  await b.close();
+});

@@ -9,6 +9,7 @@ import { compileExpression, type Expression } from '../../proxy/expr.js';
 import { createLineSink, type LineSink } from '../../observability/line-sink.js';
 import { bodySchemaProperties, checkEntryConfig, compileEntry, type EntryBuilder, type EntryConfig } from '../../observability/log-entry.js';
 import { onShutdown } from '../../core/lifecycle.js';
+import { RETIRE_MS } from '../../observability/batch.js';
 
 export interface FileLoggerConf extends EntryConfig {
   path: string;
@@ -43,8 +44,12 @@ function acquire(file: string, log: Logger): SharedFile {
 
 function release(file: string, f: SharedFile): void {
   if (--f.refs > 0) return;
-  if (files.get(file) === f) files.delete(file);
-  void closeShared(f);
+  // requests still in flight with the replaced configuration keep writing for a while (R-GEN-10)
+  setTimeout(() => {
+    if (f.refs > 0) return;
+    if (files.get(file) === f) files.delete(file);
+    void closeShared(f);
+  }, RETIRE_MS).unref();
 }
 
 export interface CompiledFileLogger {

@@ -4,7 +4,7 @@ import { Agent, request } from 'undici';
 import type { PluginDef } from '../../core/types.js';
 import type { Logger } from '../../core/log.js';
 import { onShutdown } from '../../core/lifecycle.js';
-import { BatchProcessor, batchSchemaProperties, type BatchConfig } from '../../observability/batch.js';
+import { BatchProcessor, batchSchemaProperties, RETIRE_MS, type BatchConfig } from '../../observability/batch.js';
 import { bodySchemaProperties, checkEntryConfig, compileEntry, type EntryBuilder, type EntryConfig } from '../../observability/log-entry.js';
 
 export interface HttpLoggerConf extends EntryConfig, BatchConfig {
@@ -20,8 +20,10 @@ export interface CompiledHttpLogger {
   entry: EntryBuilder;
   batch: BatchProcessor<Record<string, unknown>>;
   agent: Agent;
-  /** flush pending batches, then close the connections (shutdown and destroy) */
+  /** flush pending batches, then close the connections (shutdown, or a while after destroy) */
   close(): Promise<void>;
+  /** destroy: flush now, keep sending late entries of in-flight requests, close after RETIRE_MS */
+  retire(): void;
 }
 
 export const httpLoggerSchema = {
@@ -86,7 +88,7 @@ export function compileHttpLogger(conf: HttpLoggerConf, log: Logger): CompiledHt
     log,
     flushOnShutdown: false,
   });
-  const compiled: CompiledHttpLogger = { conf, entry: compileEntry(conf), batch, agent, close: async () => {} };
+  const compiled: CompiledHttpLogger = { conf, entry: compileEntry(conf), batch, agent, close: async () => {}, retire: () => {} };
   let closing: Promise<void> | undefined;
   const unregister = onShutdown(() => compiled.close());
   compiled.close = () =>
@@ -96,6 +98,10 @@ export function compileHttpLogger(conf: HttpLoggerConf, log: Logger): CompiledHt
       // unregistered only now, so that a shutdown racing a destroy still waits for this flush
       unregister();
     })());
+  compiled.retire = () => {
+    batch.retire();
+    setTimeout(() => void compiled.close(), RETIRE_MS).unref();
+  };
   return compiled;
 }
 
@@ -117,7 +123,7 @@ export const httpLogger: PluginDef<CompiledHttpLogger> = {
     return compileHttpLogger(conf, env.log);
   },
   destroy(c) {
-    void c.close();
+    c.retire();
   },
   async rewrite(ctx, c) {
     await c.entry.prepare(ctx);

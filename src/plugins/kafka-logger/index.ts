@@ -6,7 +6,7 @@ import type { ProducerRecord, SASLOptions } from 'kafkajs';
 import type { PluginDef, RequestContext } from '../../core/types.js';
 import type { Logger } from '../../core/log.js';
 import { onShutdown } from '../../core/lifecycle.js';
-import { BatchProcessor, batchSchemaProperties, type BatchConfig } from '../../observability/batch.js';
+import { BatchProcessor, batchSchemaProperties, RETIRE_MS, type BatchConfig } from '../../observability/batch.js';
 import { bodySchemaProperties, checkEntryConfig, compileEntry, readRequestBody, requestBodyIfRead, type EntryBuilder, type EntryConfig } from '../../observability/log-entry.js';
 import { redactionFor, redactRequestLine } from '../../observability/redact.js';
 
@@ -117,8 +117,10 @@ export interface CompiledKafkaLogger {
   entry: EntryBuilder;
   batch: BatchProcessor<unknown>;
   producer: KafkaProducerLike;
-  /** flush pending batches, then disconnect (shutdown and destroy) */
+  /** flush pending batches, then disconnect (shutdown, or a while after destroy) */
   close(): Promise<void>;
+  /** destroy: flush now, keep sending late entries of in-flight requests, close after RETIRE_MS */
+  retire(): void;
 }
 
 export function compileKafkaLogger(conf: KafkaLoggerConf, log: Logger): CompiledKafkaLogger {
@@ -149,7 +151,7 @@ export function compileKafkaLogger(conf: KafkaLoggerConf, log: Logger): Compiled
     maxBuffered: conf.producer_max_buffering ?? 50000,
     flushOnShutdown: false,
   });
-  const compiled: CompiledKafkaLogger = { conf, entry: compileEntry(conf), batch, producer, close: async () => {} };
+  const compiled: CompiledKafkaLogger = { conf, entry: compileEntry(conf), batch, producer, close: async () => {}, retire: () => {} };
   let closing: Promise<void> | undefined;
   const unregister = onShutdown(() => compiled.close());
   compiled.close = () =>
@@ -159,6 +161,10 @@ export function compileKafkaLogger(conf: KafkaLoggerConf, log: Logger): Compiled
       // unregistered only now, so that a shutdown racing a destroy still waits for this flush
       unregister();
     })());
+  compiled.retire = () => {
+    batch.retire();
+    setTimeout(() => void compiled.close(), RETIRE_MS).unref();
+  };
   return compiled;
 }
 
@@ -225,7 +231,7 @@ export const kafkaLogger: PluginDef<CompiledKafkaLogger> = {
     return compileKafkaLogger(conf, env.log);
   },
   destroy(c) {
-    void c.close();
+    c.retire();
   },
   async rewrite(ctx, c) {
     if (c.conf.meta_format === 'origin') {
