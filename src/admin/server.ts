@@ -331,7 +331,14 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
       return;
     }
     const method = (req.method ?? 'GET').toUpperCase();
-    const url = new URL(req.url ?? '/', 'http://admin.invalid');
+    const rawUrl = req.url ?? '/';
+    let url: URL;
+    try {
+      url = new URL('http://admin.invalid' + (rawUrl.startsWith('/') ? rawUrl : '/' + rawUrl));
+    } catch {
+      sendReply(res, pageError(400), VERSION_HEADER);
+      return;
+    }
     const path = url.pathname;
     const query = url.searchParams;
 
@@ -410,6 +417,10 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
     const body = await readBody(ctx.req);
     const bad = ttlError(query);
     if (bad) return bad;
+    // an id with an encoded "/" would address another item's key
+    if (id?.includes('/') || username?.includes('/')) {
+      if (method === 'GET' || method === 'DELETE' || method === 'PATCH') return notFound();
+    }
     const ttlArg = query.get('ttl');
     const ttl = ttlArg === null ? undefined : Number(ttlArg);
 
