@@ -89,3 +89,32 @@ test('R-PROM-3: default_buckets and llm_latency_buckets configure the histograms
   assert.equal(find(s, 'apisix_llm_latency_sum')[0]?.value, 42);
   assert.equal(find(s, 'apisix_llm_prompt_tokens', { request_type: 'ai_stream', node: 'i', route_id: 'r' })[0]?.value, 3);
 });
+
+test('R-PROM-2 R-PROM-3: prefer_name labels routes and services by name; response_source upstream / apisix / nginx', async (t) => {
+  const m = configureMetrics({});
+  t.after(() => configureMetrics({}));
+  const cases: Array<(ctx: RequestContext) => void> = [
+    (ctx) => { ctx.upstreamAttempts.push({ addr: '10.0.0.1:80', status: 200, time: 0.01 }); ctx.status = 200; },
+    (ctx) => { ctx.status = 401; },
+    (ctx) => { ctx.upstreamAttempts.push({ addr: '10.0.0.1:80', status: 502, time: 0.01 }); ctx.res.setHeader('content-type', 'text/html'); ctx.status = 502; },
+  ];
+  let i = 0;
+  const proxy = await serve((req, res) => {
+    const ctx = new ProxyContext(req, res, quiet) as unknown as RequestContext;
+    ctx.routeId = 'r-id';
+    ctx.routeName = 'r-name';
+    ctx.serviceId = 's-id';
+    ctx.serviceName = 's-name';
+    cases[i++]!(ctx);
+    res.statusCode = ctx.status;
+    res.end('x', () => recordRequest(ctx, { preferName: true }));
+  });
+  t.after(() => proxy.close());
+  for (let k = 0; k < cases.length; k++) await (await fetch(proxy.url)).text();
+  await new Promise((r) => setTimeout(r, 50));
+  const s = parseProm(await m.registry.metrics());
+  const rows = find(s, 'apisix_http_status', { route: 'r-name', service: 's-name' }).map((x) => `${x.labels.code}:${x.labels.response_source}`).sort();
+  assert.deepEqual(rows, ['200:upstream', '401:apisix', '502:nginx']);
+  assert.equal(find(s, 'apisix_http_latency_count', { type: 'upstream', route: 'r-name' }).reduce((n, x) => n + x.value, 0), 2);
+  assert.equal(find(s, 'apisix_http_status', { route: 'r-id' }).length, 0);
+});
