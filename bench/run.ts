@@ -10,6 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import os from 'node:os';
 import { Pool } from 'undici';
 import { startGateway, type GatewayProcess } from '../test/helpers/gateway.js';
 
@@ -20,6 +21,7 @@ const CONCURRENCY = env('BENCH_CONCURRENCY', 64);
 const RATE = env('BENCH_RATE', 1000);
 const RATE_SECONDS = env('BENCH_RATE_SECONDS', 4);
 const STREAMS = env('BENCH_STREAMS', 200);
+const SEQUENTIAL = env('BENCH_SEQUENTIAL', 1000);
 
 const BODY = JSON.stringify({ messages: [{ role: 'system', content: 'You are a mathematician' }, { role: 'user', content: 'What is 1+1?' }] });
 const STREAM_BODY = JSON.stringify({ messages: [{ role: 'user', content: 'What is 1+1?' }], stream: true });
@@ -95,6 +97,18 @@ async function fixedRate(pool: Pool, p: string, rate: number, seconds: number): 
   return { lat, errors };
 }
 
+/** one request at a time: latencies in ms */
+async function sequential(pool: Pool, p: string, n: number): Promise<number[]> {
+  const lat: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = performance.now();
+    const r = await pool.request({ path: p, method: 'POST', headers: HEADERS, body: BODY });
+    await r.body.dump();
+    lat.push(performance.now() - s);
+  }
+  return lat.sort((a, b) => a - b);
+}
+
 async function ttfb(pool: Pool, p: string, n: number): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -110,6 +124,7 @@ async function ttfb(pool: Pool, p: string, n: number): Promise<number[]> {
 
 async function main(): Promise<void> {
   const started = Date.now();
+  const loadStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
   const mock = await startMock();
   let gw: GatewayProcess | undefined;
   try {
@@ -138,6 +153,9 @@ async function main(): Promise<void> {
     const dLat = await fixedRate(mockPool, P, RATE, RATE_SECONDS);
     const gLat = await fixedRate(gwPool, P, RATE, RATE_SECONDS);
 
+    const dSeq = await sequential(mockPool, P, SEQUENTIAL);
+    const gSeq = await sequential(gwPool, P, SEQUENTIAL);
+
     await ttfb(gwPool, P, 20);
     const dT = await ttfb(mockPool, P, STREAMS);
     const gT = await ttfb(gwPool, P, STREAMS);
@@ -145,6 +163,8 @@ async function main(): Promise<void> {
     const f = (x: number) => x.toFixed(3);
     const report = {
       node: process.version,
+      cpus: os.cpus().length,
+      loadavg_at_start: loadStart,
       throughput: { through_switchyard_rps: Math.round(thr.rps), direct_to_mock_rps: Math.round(direct.rps), concurrency: CONCURRENCY, seconds: DURATION, errors: thr.errors },
       latency_at_fixed_rate: {
         rate_rps: RATE,
@@ -153,6 +173,13 @@ async function main(): Promise<void> {
         switchyard_ms: { p50: f(percentile(gLat.lat, 50)), p99: f(percentile(gLat.lat, 99)) },
         added_ms: { p50: f(percentile(gLat.lat, 50) - percentile(dLat.lat, 50)), p99: f(percentile(gLat.lat, 99) - percentile(dLat.lat, 99)) },
         errors: dLat.errors + gLat.errors,
+      },
+      sequential: {
+        requests: SEQUENTIAL,
+        direct_ms_p50: f(percentile(dSeq, 50)),
+        switchyard_ms_p50: f(percentile(gSeq, 50)),
+        added_ms_p50: f(percentile(gSeq, 50) - percentile(dSeq, 50)),
+        added_ms_p99: f(percentile(gSeq, 99) - percentile(dSeq, 99)),
       },
       stream_ttfb: {
         requests: STREAMS,
@@ -163,9 +190,10 @@ async function main(): Promise<void> {
       },
       total_seconds: Math.round((Date.now() - started) / 100) / 10,
     };
-    console.log(`switchyard bench (${process.version})`);
+    console.log(`switchyard bench (${process.version}, ${os.cpus().length} CPUs, load average at start ${loadStart.join(' ')})`);
     console.log(`  throughput (non-streaming, ${CONCURRENCY} in flight, ${DURATION}s): ${report.throughput.through_switchyard_rps} req/s through switchyard; ${report.throughput.direct_to_mock_rps} req/s direct to the mock`);
     console.log(`  added latency at ${RATE} req/s: p50 ${report.latency_at_fixed_rate.added_ms.p50} ms, p99 ${report.latency_at_fixed_rate.added_ms.p99} ms (direct p50 ${report.latency_at_fixed_rate.direct_ms.p50} ms, via switchyard p50 ${report.latency_at_fixed_rate.switchyard_ms.p50} ms)`);
+    console.log(`  added latency, one request at a time: p50 ${report.sequential.added_ms_p50} ms, p99 ${report.sequential.added_ms_p99} ms`);
     console.log(`  streams: added time to first byte p50 ${report.stream_ttfb.added_ms_p50} ms, p99 ${report.stream_ttfb.added_ms_p99} ms`);
     console.log(JSON.stringify(report));
     await gwPool.close();
