@@ -9,8 +9,10 @@
 // On open the journal is replayed over the snapshot (records with a revision
 // the snapshot already holds are skipped; a torn last line is dropped) and
 // compacted into a new snapshot. Compaction also runs every `compactEvery`
-// records. Writes are serialized through one queue; listeners are called
-// synchronously after each change is applied to the in-memory map.
+// records. Writes are serialized through one queue with group commit (the
+// writes queued during one fdatasync share the next one); each write is
+// applied to the in-memory map only once it is on disk, and listeners are
+// called synchronously right after, before the write's promise resolves.
 import { closeSync, fsyncSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
