@@ -82,7 +82,11 @@ export async function startEtcd(opts: { timeoutMs?: number } = {}): Promise<Etcd
         '--election-timeout', '300',
         '--log-level', 'warn',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' } },
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        // etcd 3.4/3.5 refuse to start on arm64 unless told the architecture is accepted
+        env: process.arch === 'arm64' ? { ...process.env, ETCD_UNSUPPORTED_ARCH: 'arm64' } : process.env,
+      },
     );
     proc = child;
     child.stdout!.setEncoding('utf8').on('data', (d) => (out = (out + d).slice(-20_000)));
