@@ -281,3 +281,34 @@ test('@anthropic-ai/sdk: messages converted to an OpenAI-style provider and pass
   const lines = await waitLines((l) => l.includes('/native/v1/messages'), 1);
   assert.ok(lines.some((l) => l.includes('"23" "8"')), lines.join('\n'));
 });
+
+test('R-SCN-2 R-FB-2 R-RL-13: priority with rate limiting: the exhausted high-priority instance is skipped; control without the strategy is rejected', async () => {
+  oa.reset();
+  ds.reset();
+  const instances = [
+    { name: 'openai-instance', provider: 'openai', priority: 1, weight: 0, auth: auth('a'), options: { model: 'gpt-4' }, override: { endpoint: oa.url } },
+    { name: 'deepseek-instance', provider: 'deepseek', priority: 0, weight: 0, auth: auth('b'), options: { model: 'deepseek-chat' }, override: { endpoint: ds.url } },
+  ];
+  const rl = { instances: [{ name: 'openai-instance', limit: 10, time_window: 60 }], limit_strategy: 'total_tokens' };
+  await putRoute('rl', { uri: '/rl', methods: ['POST'], plugins: { 'ai-proxy-multi': { fallback_strategy: ['rate_limiting'], instances }, 'ai-rate-limiting': rl } });
+  const r1 = await post('/rl', CHAT);
+  assert.equal(r1.status, 200);
+  assert.equal(r1.json.model, 'gpt-4');
+  assert.equal(r1.headers.get('x-ai-ratelimit-limit-openai-instance'), '10');
+  assert.equal(r1.headers.get('x-ai-ratelimit-remaining-openai-instance'), '10');
+  // the charge happens in the log phase, after the response
+  await waitLines((l) => l.includes('/rl'), 1);
+  const r2 = await post('/rl', CHAT);
+  assert.equal(r2.status, 200);
+  assert.equal(r2.json.model, 'deepseek-chat');
+  assert.equal(r2.headers.get('x-ai-ratelimit-remaining-openai-instance'), '0');
+  const r3 = await post('/rl', CHAT);
+  assert.equal(r3.json.model, 'deepseek-chat');
+  // control: same without fallback_strategy -> the rate limiter rejects the picked instance
+  await putRoute('rl2', { uri: '/rl2', methods: ['POST'], plugins: { 'ai-proxy-multi': { instances }, 'ai-rate-limiting': rl } });
+  assert.equal((await post('/rl2', CHAT)).status, 200);
+  await waitLines((l) => l.includes('/rl2'), 1);
+  const c2 = await post('/rl2', CHAT);
+  assert.equal(c2.status, 503);
+  assert.equal(c2.headers.get('x-ai-ratelimit-remaining-openai-instance'), '0');
+});
