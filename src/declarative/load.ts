@@ -18,7 +18,7 @@ function parseText(text: string, file: string): unknown {
       /* fall through to YAML, which also reports the position */
     }
   }
-  const doc = YAML.parseDocument(text, { uniqueKeys: true });
+  const doc = YAML.parseDocument(text, { uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const pos = e.linePos?.[0];
