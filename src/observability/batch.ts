@@ -48,6 +48,9 @@ export interface BatchOptions<T> extends BatchConfig {
  */
 export const RETIRE_MS = 35_000;
 
+const ERROR_BURST = 10;
+const ERROR_WINDOW_MS = 10_000;
+
 export const BATCH_DEFAULTS = {
   batch_max_size: 1000,
   inactive_timeout: 5,
@@ -113,6 +116,9 @@ export class BatchProcessor<T> {
   private cutSoon = false;
   private unregister: (() => void) | undefined;
   private droppedSinceReport = 0;
+  private errWindowStart = 0;
+  private errInWindow = 0;
+  private errSuppressed = 0;
   private lastDropReport = 0;
   readonly stats: BatchStats = { queued: 0, buffered: 0, inFlight: 0, sent: 0, failed: 0, dropped: 0 };
 
@@ -212,6 +218,7 @@ export class BatchProcessor<T> {
     this.timer = undefined;
     const lost = this.buffered;
     if (lost) this.log.error(`Batch Processor[${this.name}] closed with ${lost} entries not delivered`);
+    if (this.errSuppressed) this.log.error(`Batch Processor[${this.name}]: ${this.errSuppressed} error lines suppressed`);
     this.reportDrops(true);
     this.unregister?.();
   }
@@ -228,6 +235,29 @@ export class BatchProcessor<T> {
     const w = this.idleWaiters;
     this.idleWaiters = [];
     for (const f of w) f();
+  }
+
+  /**
+   * Error lines are rate limited (a dead collector under load must not flood
+   * the error log): at most ERROR_BURST lines per ERROR_WINDOW_MS, the rest
+   * counted and reported with the next line that gets through.
+   */
+  private logError(line: string): void {
+    const now = Date.now();
+    if (now - this.errWindowStart >= ERROR_WINDOW_MS) {
+      this.errWindowStart = now;
+      this.errInWindow = 0;
+    }
+    if (this.errInWindow >= ERROR_BURST) {
+      this.errSuppressed++;
+      return;
+    }
+    this.errInWindow++;
+    if (this.errSuppressed) {
+      line += ` (${this.errSuppressed} similar error lines suppressed)`;
+      this.errSuppressed = 0;
+    }
+    this.log.error(line);
   }
 
   private drop(n: number, reason: string): void {
@@ -306,7 +336,7 @@ export class BatchProcessor<T> {
       (err: unknown) => {
         this.running--;
         const msg = err instanceof Error ? err.message : String(err);
-        this.log.error(`Batch Processor[${this.name}] failed to process entries: ${msg}`);
+        this.logError(`Batch Processor[${this.name}] failed to process entries: ${msg}`);
         if (b.retries < this.maxRetry && !this.closed) {
           b.retries++;
           this.waitingRetry.add(b);
@@ -321,7 +351,7 @@ export class BatchProcessor<T> {
         } else {
           this.held -= b.entries.length;
           this.stats.failed += b.entries.length;
-          this.log.error(`Batch Processor[${this.name}] exceeded the max_retry_count[${this.maxRetry}] dropping the entries`);
+          this.logError(`Batch Processor[${this.name}] exceeded the max_retry_count[${this.maxRetry}] dropping the entries`);
         }
         this.pump();
       },

@@ -166,3 +166,16 @@ test('R-LOG-4 R-GEN-10: a retired processor (configuration replaced) sends its q
   assert.deepEqual(sent[1], [3, 4]);
   await b.close();
 });
+
+test('R-LOG-4: failure lines are rate limited so a dead collector under load does not flood the error log', async () => {
+  const log = captureLog();
+  const b = new BatchProcessor<number>({
+    batch_max_size: 1, log, flushOnShutdown: false, maxConcurrent: 50,
+    send: async () => { throw new Error('ECONNREFUSED'); },
+  });
+  for (let i = 0; i < 50; i++) b.push(i);
+  await until(() => b.stats.failed === 50);
+  assert.ok(log.lines.length <= 11, `${log.lines.length} lines`);
+  await b.close();
+  assert.ok(log.lines.some((l) => /error lines suppressed/.test(l)), log.lines.join('\n'));
+});
