@@ -62,7 +62,13 @@ export class AdminClient {
   }
 
   private fail(method: string, path: string, res: AdminResponse): never {
-    const msg = isObject(res.body) && typeof res.body.error_msg === 'string' ? res.body.error_msg : res.text.trim();
+    let msg = isObject(res.body) && typeof res.body.error_msg === 'string' ? res.body.error_msg : res.text.trim();
+    if (isObject(res.body) && typeof res.body.description === 'string') msg += ` (${res.body.description})`;
+    if (res.status === 401) {
+      msg += this.key
+        ? '; check the admin key (deployment.admin.admin_key, or admin_keys.json under deployment.local.data_dir: run from the gateway\'s directory)'
+        : '; no admin key found in the configuration';
+    }
     throw new AdminError(res.status, `${method} ${path} answered ${res.status}: ${msg}`);
   }
 
