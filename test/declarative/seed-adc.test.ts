@@ -131,3 +131,23 @@ test('R-DECL-13, R-SCN-8: seed "kafka-logger" ADC file loads and serves (the log
   assert.deepEqual(route.plugins['kafka-logger'].brokers, [{ host: '127.0.0.1', port: 9092 }]);
   assert.deepEqual(route.plugins['ai-proxy-multi'].logging, { summaries: true, payloads: true });
 });
+
+test('R-DECL-10, R-RES-9: an ADC service upstream serves its plain (non-AI) routes; global rules load', async () => {
+  const port = new URL(mock.url).port;
+  await load('ups.yaml', {
+    services: [
+      {
+        name: 'plain',
+        upstream: { type: 'roundrobin', nodes: [{ host: '127.0.0.1', port: Number(port), weight: 1 }] },
+        routes: [{ name: 'echo', uris: ['/v1/chat/completions'], methods: ['POST'] }],
+      },
+    ],
+    global_rules: { prometheus: {} },
+  });
+  const r = await post(gw.proxyUrl + '/v1/chat/completions', { ...CHAT, model: 'plain-model' });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.model, 'plain-model');
+  assert.equal(mock.requests.at(-1)!.path, '/v1/chat/completions');
+  const rules = await gw.admin('GET', '/apisix/admin/global_rules/prometheus');
+  assert.equal(rules.status, 200);
+});
