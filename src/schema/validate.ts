@@ -19,6 +19,7 @@ export type ValidationResult =
 
 const ajv = new (Ajv as any)({
   allErrors: true,
+  verbose: true,
   useDefaults: true,
   strict: false,
   logger: false,
@@ -283,6 +284,33 @@ function leafMessage(e: ErrorObject, node: any, value: unknown): string {
   }
 }
 
+/** steps of a schema path that move to a child of the instance */
+const INSTANCE_STEP = new Set(['properties', 'patternProperties', 'additionalProperties', 'items', 'additionalItems']);
+/** keywords followed by a name or index in a schema path */
+const WITH_ARG = new Set(['properties', 'patternProperties', 'allOf', 'anyOf', 'oneOf', 'dependencies', 'definitions', '$defs']);
+
+interface Step {
+  kw: string;
+  arg?: string;
+}
+
+function parseSteps(segs: string[]): Step[] {
+  const steps: Step[] = [];
+  let i = 0;
+  const last = segs.length - 1;
+  while (i < last) {
+    const kw = segs[i]!;
+    if (WITH_ARG.has(kw) || (kw === 'items' && i + 1 < last && /^\d+$/.test(segs[i + 1]!))) {
+      steps.push({ kw, arg: segs[i + 1] });
+      i += 2;
+    } else {
+      steps.push({ kw });
+      i += 1;
+    }
+  }
+  return steps;
+}
+
 /**
  * Render one ajv error the Lua way. Walks the error's schema path through the
  * compiled schema and the instance path through the data, collecting the
@@ -290,123 +318,122 @@ function leafMessage(e: ErrorObject, node: any, value: unknown): string {
  * anyOf/oneOf/not/if branches (the combinator's own error speaks for them).
  */
 function render(e: ErrorObject, root: any, data: unknown, seq: number): Candidate | undefined {
-  const segs = parsePointer(e.schemaPath);
+  let segs = parsePointer(e.schemaPath);
   const inst = parsePointer(e.instancePath);
-  for (let k = 0; k < segs.length - 1; k++) if (BRANCHING.has(segs[k]!)) {
-    // only keyword positions count; property names equal to a keyword are skipped below
-    if (k === 0 || !['properties', 'patternProperties', 'dependencies', 'definitions'].includes(segs[k - 1]!)) return undefined;
-  }
   let node: any = root;
-  let d: unknown = data;
-  let ii = 0;
-  let prefix = '';
-  const order: number[] = [];
-  let i = 0;
-  const last = segs.length - 1;
-  let lost = false;
-  while (i < last) {
-    const kw = segs[i]!;
-    if (kw === 'properties') {
-      const name = segs[i + 1]!;
-      const names = node && typeof node.properties === 'object' ? Object.keys(node.properties) : [];
-      order.push(RANK.properties!, Math.max(0, names.indexOf(name)), 0);
-      prefix += `property ${luaQuote(name)} validation failed: `;
-      node = node?.properties?.[name];
-      d = (d as any)?.[name];
-      ii++;
-      i += 2;
-    } else if (kw === 'patternProperties') {
-      const patt = segs[i + 1]!;
-      const prop = inst[ii] ?? '';
-      order.push(RANK.patternProperties!, dataKeyIndex(d, prop), 0);
-      prefix += `failed to validate ${prop} (matching ${luaQuote(patt)}): `;
-      node = node?.patternProperties?.[patt];
-      d = (d as any)?.[prop];
-      ii++;
-      i += 2;
-    } else if (kw === 'additionalProperties') {
-      const prop = inst[ii] ?? '';
-      order.push(RANK.additionalProperties!, dataKeyIndex(d, prop), 0);
-      prefix += `failed to validate additional property ${prop}: `;
-      node = node?.additionalProperties;
-      d = (d as any)?.[prop];
-      ii++;
-      i += 1;
-    } else if (kw === 'items') {
-      let idx: number;
-      if (Array.isArray(node?.items) && /^\d+$/.test(segs[i + 1] ?? '')) {
-        idx = Number(segs[i + 1]);
-        node = node.items[idx];
-        i += 2;
-      } else {
-        idx = Number(inst[ii]);
-        node = node?.items;
-        i += 1;
-      }
-      order.push(RANK.items!, idx, 0);
-      prefix += `failed to validate item ${idx + 1}: `;
-      d = (d as any)?.[idx];
-      ii++;
-    } else if (kw === 'additionalItems') {
-      const idx = Number(inst[ii]);
-      order.push(RANK.additionalItems!, idx, 0);
-      prefix += `failed to validate additional item ${idx + 1}: `;
-      node = node?.additionalItems;
-      d = (d as any)?.[idx];
-      ii++;
-      i += 1;
-    } else if (kw === 'allOf') {
-      const n = Number(segs[i + 1]);
-      order.push(RANK.allOf!, n, 0);
-      prefix += `allOf ${n + 1} failed: `;
-      node = node?.allOf?.[n];
-      i += 2;
-    } else if (kw === 'dependencies') {
-      const prop = segs[i + 1]!;
-      const names = node && typeof node.properties === 'object' ? Object.keys(node.properties) : [];
-      const pi = names.indexOf(prop);
-      order.push(pi >= 0 ? RANK.properties! : RANK.dependencies!, pi >= 0 ? pi : 0, 1);
-      prefix += `failed to validate dependent schema for ${luaQuote(prop)}: `;
-      node = node?.dependencies?.[prop];
-      i += 2;
-    } else {
-      // a path we cannot follow (e.g. a $ref compiled separately): name the
-      // remaining instance levels and stop walking
-      lost = true;
-      break;
-    }
-  }
-  if (lost) {
-    let container: unknown = d;
-    for (; ii < inst.length; ii++) {
-      prefix += itemPrefix(container, inst[ii]!);
-      container = (container as any)?.[inst[ii]!];
-    }
-    d = container;
+  // a $ref compiled as its own function reports paths relative to the referenced schema
+  if ((segs[0] === 'definitions' || segs[0] === '$defs') && segs.length > 2) {
+    segs = segs.slice(2);
     node = undefined;
   }
+  const steps = parseSteps(segs);
+  if (steps.some((st) => BRANCHING.has(st.kw))) return undefined;
+  const consumed = steps.filter((st) => INSTANCE_STEP.has(st.kw)).length;
+  let outer = inst.length - consumed;
+  if (outer < 0) outer = 0;
+  if (outer > 0) node = undefined; // the path starts below the root (a separately compiled $ref)
+
+  let d: unknown = data;
+  let prefix = '';
+  const order: number[] = [];
+  let ii = 0;
+  for (; ii < outer; ii++) {
+    const seg = inst[ii]!;
+    prefix += itemPrefix(d, seg);
+    order.push(Array.isArray(d) ? RANK.items! : RANK.properties!, Array.isArray(d) ? Number(seg) : dataKeyIndex(d, seg), 0);
+    d = (d as any)?.[seg];
+  }
+  const propIndex = (n: any, name: string) => {
+    const names = n && typeof n.properties === 'object' ? Object.keys(n.properties) : [];
+    return names.indexOf(name);
+  };
+  for (const st of steps) {
+    switch (st.kw) {
+      case 'properties': {
+        const name = st.arg!;
+        order.push(RANK.properties!, Math.max(0, propIndex(node, name)), 0);
+        prefix += `property ${luaQuote(name)} validation failed: `;
+        node = node?.properties?.[name];
+        d = (d as any)?.[name];
+        ii++;
+        break;
+      }
+      case 'patternProperties': {
+        const prop = inst[ii] ?? '';
+        order.push(RANK.patternProperties!, dataKeyIndex(d, prop), 0);
+        prefix += `failed to validate ${prop} (matching ${luaQuote(st.arg!)}): `;
+        node = node?.patternProperties?.[st.arg!];
+        d = (d as any)?.[prop];
+        ii++;
+        break;
+      }
+      case 'additionalProperties': {
+        const prop = inst[ii] ?? '';
+        order.push(RANK.additionalProperties!, dataKeyIndex(d, prop), 0);
+        prefix += `failed to validate additional property ${prop}: `;
+        node = node?.additionalProperties;
+        d = (d as any)?.[prop];
+        ii++;
+        break;
+      }
+      case 'items': {
+        const idx = st.arg !== undefined ? Number(st.arg) : Number(inst[ii]);
+        order.push(RANK.items!, idx, 0);
+        prefix += `failed to validate item ${idx + 1}: `;
+        node = st.arg !== undefined ? node?.items?.[idx] : node?.items;
+        d = (d as any)?.[idx];
+        ii++;
+        break;
+      }
+      case 'additionalItems': {
+        const idx = Number(inst[ii]);
+        order.push(RANK.additionalItems!, idx, 0);
+        prefix += `failed to validate additional item ${idx + 1}: `;
+        node = node?.additionalItems;
+        d = (d as any)?.[idx];
+        ii++;
+        break;
+      }
+      case 'allOf': {
+        const n = Number(st.arg);
+        order.push(RANK.allOf!, n, 0);
+        prefix += `allOf ${n + 1} failed: `;
+        node = node?.allOf?.[n];
+        break;
+      }
+      case 'dependencies': {
+        const prop = st.arg!;
+        const pi = propIndex(node, prop);
+        order.push(pi >= 0 ? RANK.properties! : RANK.dependencies!, pi >= 0 ? pi : 0, 1);
+        prefix += `failed to validate dependent schema for ${luaQuote(prop)}: `;
+        node = node?.dependencies?.[prop];
+        break;
+      }
+      default:
+        // $ref and other steps that do not change the instance
+        node = undefined;
+    }
+  }
+  const ev = e as ErrorObject & { parentSchema?: any; data?: unknown };
+  const leafNode = ev.parentSchema ?? node;
+  const value = 'data' in ev ? ev.data : d;
   const kw = e.keyword;
-  const value = d;
   // ordering of the failing keyword itself
   if (kw === 'required') {
     const missing = String((e.params as any).missingProperty);
-    const names = node && typeof node.properties === 'object' ? Object.keys(node.properties) : [];
-    const pi = names.indexOf(missing);
-    const ri = Array.isArray(node?.required) ? node.required.indexOf(missing) : 0;
+    const pi = propIndex(leafNode, missing);
+    const ri = Array.isArray(leafNode?.required) ? leafNode.required.indexOf(missing) : 0;
     order.push(pi >= 0 ? RANK.properties! : RANK.required!, pi >= 0 ? pi : Math.max(0, ri), 2);
   } else if (kw === 'dependencies') {
     const prop = String((e.params as any).property);
-    const names = node && typeof node.properties === 'object' ? Object.keys(node.properties) : [];
-    const pi = names.indexOf(prop);
+    const pi = propIndex(leafNode, prop);
     order.push(pi >= 0 ? RANK.properties! : RANK.dependencies!, pi >= 0 ? pi : 0, 1);
   } else if (kw === 'additionalProperties') {
     order.push(RANK.additionalProperties!, dataKeyIndex(value, String((e.params as any).additionalProperty)), 0);
-  } else if (kw === 'uniqueItems' || kw === 'minimum' || kw === 'maximum') {
-    order.push(RANK[kw]!, 0, 0);
   } else {
     order.push(RANK[kw] ?? 99, 0, 0);
   }
-  return { order, message: prefix + leafMessage(e, node, value), seq };
+  return { order, message: prefix + leafMessage(e, leafNode, value), seq };
 }
 
 function compareOrder(a: Candidate, b: Candidate): number {

@@ -135,6 +135,26 @@ test('R-GEN-5 nested prefixes: property chain and 1-based items', () => {
   );
 });
 
+test('R-GEN-5 prefixes through recursive $ref, tuples, additional items/properties, dependent schemas', () => {
+  const rec = {
+    type: 'object',
+    definitions: { node: { type: 'object', properties: { v: { type: 'integer' }, kids: { type: 'array', items: { $ref: '#/definitions/node' } } } } },
+    properties: { root: { $ref: '#/definitions/node' } },
+  };
+  assert.equal(
+    err(rec, { root: { kids: [{ v: 1 }, { kids: [{ v: 'x' }] }] } }),
+    'property "root" validation failed: property "kids" validation failed: failed to validate item 2: property "kids" validation failed: failed to validate item 1: property "v" validation failed: wrong type: expected integer, got string',
+  );
+  const tuple = obj({ a: { type: 'array', items: [{ type: 'string' }, { type: 'integer' }], additionalItems: false } });
+  assert.equal(err(tuple, { a: ['x', 'y'] }), 'property "a" validation failed: failed to validate item 2: wrong type: expected integer, got string');
+  assert.equal(err(tuple, { a: ['x', 1, 2] }), 'property "a" validation failed: found unexpected extra items in array');
+  assert.equal(err({ type: 'object', additionalProperties: { type: 'integer' } }, { q: 'x' }), 'failed to validate additional property q: wrong type: expected integer, got string');
+  assert.equal(err({ type: 'object', dependencies: { a: { required: ['b'] } } }, { a: 1 }), 'failed to validate dependent schema for "a": property "b" is required');
+  assert.equal(err(obj({ n: { type: 'number', multipleOf: 3 } }), { n: 4 }), 'property "n" validation failed: expected 4 to be a multiple of 3');
+  // a property whose name is a keyword
+  assert.equal(err(obj({ not: { type: 'string' } }), { not: 1 }), 'property "not" validation failed: wrong type: expected string, got number');
+});
+
 test('R-GEN-5 first failure in Lua order: type, properties, additionalProperties, combinators', () => {
   const s = obj({ a: { type: 'string' } }, { additionalProperties: false, anyOf: [{ required: ['a'] }] });
   assert.equal(err(s, { a: 1, b: 2 }), 'property "a" validation failed: wrong type: expected string, got number');
