@@ -125,6 +125,7 @@ export class LlmEngine {
   private readonly strategy: Set<Strategy>;
   private readonly selector?: GroupSelector;
   private readonly health?: HealthHandle;
+  private readonly chash: boolean;
   private readonly hashOn: string;
   private readonly hashKey?: string;
   private readonly hashTemplate?: CompiledTemplate;
@@ -146,6 +147,7 @@ export class LlmEngine {
     this.logPayloads = conf.logging?.payloads === true;
     const b = conf.balancer ?? {};
     const algorithm = b.algorithm === 'chash' ? 'chash' : 'roundrobin';
+    this.chash = algorithm === 'chash';
     this.hashOn = b.hash_on ?? 'vars';
     this.hashKey = b.key;
     if (algorithm === 'chash' && this.hashOn === 'vars_combinations' && typeof b.key === 'string') this.hashTemplate = compileTemplate(b.key);
@@ -250,7 +252,7 @@ export class LlmEngine {
     if (!this.selector) {
       inst = this.instances[0]!;
     } else {
-      if (this.hashKey !== undefined || this.hashOn === 'consumer') hashKey = this.computeHashKey(ctx);
+      if (this.chash) hashKey = this.computeHashKey(ctx);
       inst = await this.selectNext(ctx, { tried, hashKey });
       if (!inst) return textError(503, exhaustedMessage(this.selector.groupCount()));
     }

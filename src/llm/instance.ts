@@ -33,6 +33,8 @@ export interface CompiledInstance {
   authHeaders: [string, string][];
   authQuery: [string, string][];
   hasSecretRefs: boolean;
+  /** auth.query holds `$env://` references: endpoints are resolved per request */
+  hasQueryRefs: boolean;
   gcp?: GcpAuthConf;
   /** the configured `auth` (for health probes, R-HC-4) */
   rawAuth?: { header?: Record<string, string>; query?: Record<string, string> };
@@ -103,6 +105,7 @@ export function compileInstance(inst: any, index: number, t: TransportConf, cach
     authHeaders,
     authQuery,
     hasSecretRefs,
+    hasQueryRefs: authQuery.some(([, v]) => isSecretRef(v)),
     gcp: inst.auth?.gcp,
     rawAuth: inst.auth,
     gcpCacheKey: `${cacheKeyBase}#${inst.name}`,
@@ -159,7 +162,7 @@ export function resolveTarget(c: CompiledInstance, protocol: Protocol, model: st
   const defPort = scheme === 'https' ? 443 : 80;
   const hostHeader = port === defPort ? host : `${host}:${port}`;
   const t: ResolvedTarget = { scheme, host, port, origin: `${scheme}://${hostHeader}`, pathWithQuery: path + qs, hostHeader };
-  if (!modelDependent && !c.hasSecretRefs) c.targets.set(protocol, t);
+  if (!modelDependent && !c.hasQueryRefs) c.targets.set(protocol, t);
   return t;
 }
 
