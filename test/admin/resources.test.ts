@@ -252,6 +252,7 @@ test('R-ADM-30 R-ADM-31 R-ADM-32 PATCH merge, sub-path, errors', async (t) => {
   const bad2 = await h.call('PATCH', '/apisix/admin/routes/1/plugins/nope', {});
   assert.deepEqual(bad2.body, { error_msg: 'unknown plugin [nope]' });
   assert.deepEqual((await h.call('PATCH', '/apisix/admin/routes', { desc: 'x' })).body, { error_msg: 'missing route id' });
+  assert.deepEqual((await h.call('PATCH', '/apisix/admin/routes/1/uri/x', '1')).body, { error_msg: 'invalid sub-path: /uri' });
   assert.deepEqual((await h.call('PATCH', '/apisix/admin/routes/1')).body, { error_msg: 'missing new configuration' });
   assert.deepEqual((await h.call('PATCH', '/apisix/admin/routes/1', '[1]')).body, { error_msg: 'invalid configuration' });
   assert.deepEqual((await h.call('PATCH', '/apisix/admin/routes/1', '"x"')).body, { error_msg: 'invalid configuration' });
