@@ -417,3 +417,50 @@ test('R-RSP-4 R-RSP-5: non-JSON bodies relayed unchanged; ttft = upstream respon
   assert.ok(ctx.llm.timeToFirstTokenMs >= 25);
   assert.equal(ctx.llm.timeToFirstTokenMs, ctx.llm.upstreamResponseTimeMs);
 });
+
+test('R-BAL-6: chash keys from consumer, cookie, arg_ vars and templates; missing key falls back to the client IP', async (t) => {
+  const mocks = await setup(t, 3);
+  const conf = (balancer: any) => ({ balancer: { algorithm: 'chash', ...balancer }, instances: mocks.map((m, i) => ({ name: `i${i}`, provider: 'openai', weight: 1, auth: {}, override: { endpoint: m.url } })) });
+  const served = async (h: Harness, headers: Record<string, string> = {}, q = '') => {
+    const before = mocks.map((m) => m.count());
+    await postJson(h.url + '/anything' + q, CHAT, headers);
+    return mocks.findIndex((m, i) => m.count() > before[i]!);
+  };
+  const pinned = async (h: Harness, headers: Record<string, string> = {}, q = '') => {
+    const first = await served(h, headers, q);
+    for (let i = 0; i < 3; i++) assert.equal(await served(h, headers, q), first);
+  };
+  await pinned(await harness(t, aiProxyMulti, conf({ hash_on: 'consumer' }), { consumer: 'john' }));
+  await pinned(await harness(t, aiProxyMulti, conf({ hash_on: 'cookie', key: 'session' })), { cookie: 'a=1; session=xyz' });
+  await pinned(await harness(t, aiProxyMulti, conf({ key: 'arg_user' })), {}, '?user=carol');
+  await pinned(await harness(t, aiProxyMulti, conf({ hash_on: 'vars_combinations', key: '$arg_user-$arg_team' })), {}, '?user=a&team=b');
+  await pinned(await harness(t, aiProxyMulti, conf({ hash_on: 'header', key: 'x-missing' })));
+});
+
+test('R-VAR-2 R-RSP-14: options.stream makes the request ai_stream; a stream without usage leaves tokens 0 and no response text', async (t) => {
+  const [m] = await setup(t, 1);
+  m!.reply({ sse: sseChat('gpt-4', ['a'], null) });
+  const h = await harness(t, aiProxyMulti, { logging: { payloads: true }, instances: [{ name: 's', provider: 'openai', weight: 1, auth: {}, options: { stream: true }, override: { endpoint: m!.url } }] });
+  const r = await postJson(h.url + '/anything', CHAT);
+  assert.match(r.text, /\[DONE\]/);
+  await h.logged(1);
+  const llm = h.contexts[0]!.llm;
+  assert.equal(llm.requestType, 'ai_stream');
+  assert.deepEqual([llm.promptTokens, llm.completionTokens, llm.totalTokens, llm.rawUsage, llm.responseText], [0, 0, 0, undefined, undefined]);
+  assert.deepEqual(m!.requests[0]!.body.stream_options, { include_usage: true });
+});
+
+test('R-REQ-3 R-FB-5: an unsupported protocol is not subject to fallback', async (t) => {
+  const [a, b] = await setup(t, 2);
+  const h = await harness(t, aiProxyMulti, {
+    fallback_strategy: ['http_429', 'http_5xx'],
+    instances: [
+      { name: 'ds', provider: 'deepseek', weight: 1, priority: 1, auth: {}, override: { endpoint: a!.url } },
+      { name: 'oa', provider: 'openai', weight: 1, auth: {}, override: { endpoint: b!.url } },
+    ],
+  });
+  const r = await postJson(h.url + '/anything', { input: 'x' });
+  assert.equal(r.status, 400);
+  assert.equal(r.text, 'provider deepseek does not support openai-embeddings protocol (supported: openai-chat)');
+  assert.equal(a!.count() + b!.count(), 0);
+});
