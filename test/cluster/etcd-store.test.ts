@@ -160,3 +160,34 @@ test('CONTRACT, R-GEN-16: etcd down -> reads keep the snapshot, writes reject fa
   await waitFor(() => b.snapshot().has('/apisix/routes/3'), 1000, 'the put after reconnect on node b');
   assert.ok(b.snapshot().has('/apisix/routes/1'));
 });
+
+test('R-GEN-16: etcd replaced by an empty one (revisions start again): the nodes converge on its content', async (t) => {
+  const a = new EtcdStore(config(etcd.url, '/wiped'));
+  const b = new EtcdStore(config(etcd.url, '/wiped'));
+  t.after(async () => {
+    await a.close();
+    await b.close();
+  });
+  await a.open();
+  await b.open();
+  for (let i = 0; i < 5; i++) await a.put(`/apisix/routes/old${i}`, { id: `old${i}`, uri: '/old' });
+  await waitFor(() => b.snapshot().size === 5, 1000, 'the puts');
+  const { rmSync } = await import('node:fs');
+  const path = await import('node:path');
+  await etcd.stop('SIGKILL');
+  rmSync(path.join(etcd.dataDir, 'data'), { recursive: true, force: true });
+  await etcd.start();
+  await waitFor(() => a.snapshot().size === 0 && b.snapshot().size === 0, 5000, 'the resync to the empty etcd');
+  let ok = false;
+  for (let i = 0; i < 50 && !ok; i++) {
+    try {
+      await a.put('/apisix/routes/new', { id: 'new', uri: '/new' });
+      ok = true;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  assert.ok(ok);
+  await waitFor(() => b.snapshot().has('/apisix/routes/new'), 1000, 'a write to the new etcd on the other node');
+  assert.equal(b.snapshot().get('/apisix/routes/new')!.createdIndex, a.snapshot().get('/apisix/routes/new')!.createdIndex);
+});
