@@ -40,6 +40,7 @@ export async function runStart(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);
+  watchNpmParent(handler);
 
   const { startGateway } = await import('../app.js');
   let gateway: Awaited<ReturnType<typeof startGateway>>;
@@ -61,4 +62,22 @@ export async function runStart(argv: string[]): Promise<number> {
   }
   log.info('stopped');
   return 0;
+}
+
+/**
+ * Under `npx switchyard start` / `npm start` the process tree is
+ * npm -> sh -> node, and npm does not pass a SIGTERM on: sh dies and this
+ * process would be left running, holding the ports. When started by npm,
+ * losing the parent is treated as SIGTERM.
+ */
+function watchNpmParent(stop: (sig: NodeJS.Signals) => void): void {
+  if (!process.env.npm_command && !process.env.npm_lifecycle_event) return;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    log.warn(`the npm process that started switchyard (pid ${parent}) is gone: stopping as on SIGTERM`);
+    stop('SIGTERM');
+  }, 500);
+  timer.unref();
 }

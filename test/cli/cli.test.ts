@@ -147,3 +147,26 @@ test('R-GEN-14 an empty admin key is generated, printed once on stdout, persiste
   assert.deepEqual(JSON.parse(readFileSync(path.join(gw.dir, 'data', 'admin_keys.json'), 'utf8')), { admin: key });
   assert.equal(await again.stop(), 0);
 });
+
+test('R-GEN-18 started by npm (npm -> sh -> node): when the parent dies without passing the signal on, the gateway stops', async (t) => {
+  const dir = tempDir(t);
+  const f = writeConfig(dir, YAML.stringify(defaultTestConfig()));
+  // `; exit $?` keeps sh as the parent (no exec), as npm's `sh -c` does
+  const sh = spawn('sh', ['-c', `"${process.execPath}" "${CLI}" start -c "${f}"; exit $?`], {
+    cwd: dir, env: { ...process.env, npm_command: 'exec' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  sh.stderr.setEncoding('utf8').on('data', (d) => (err += d));
+  const closed = new Promise<void>((r) => sh.stderr.once('close', () => r()));
+  t.after(() => sh.kill('SIGKILL'));
+  const until = async (re: RegExp, ms: number) => {
+    const deadline = Date.now() + ms;
+    while (!re.test(err) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    assert.match(err, re);
+  };
+  await until(/switchyard started with/, 15_000);
+  sh.kill('SIGKILL');
+  await until(/\[info\] stopped/, 10_000);
+  assert.match(err, /the npm process that started switchyard \(pid \d+\) is gone/);
+  await closed; // the node process exited (it held the pipe)
+});
