@@ -4,7 +4,7 @@
 // plugin endpoints and schema validation.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GatewayConfig } from '../config/types.js';
-import type { ConfigStore, StoredItem } from '../store/types.js';
+import type { ConfigStore, StoredItem, PutOptions } from '../store/types.js';
 import { StoreUnavailableError } from '../store/types.js';
 import type { JsonObject, Reply } from '../core/types.js';
 import { sendReply } from '../core/respond.js';
@@ -288,8 +288,29 @@ interface Ctx {
   segs: string[];
 }
 
+/** every failure of a store call counts as "store unavailable" (503), whatever its class */
+function guardStore(inner: ConfigStore): Pick<ConfigStore, 'get' | 'list' | 'put' | 'delete' | 'nextId' | 'snapshot'> {
+  const wrap = <A extends unknown[], R>(fn: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
+    try {
+      return await fn(...a);
+    } catch (e) {
+      if (e instanceof StoreUnavailableError) throw e;
+      throw new StoreUnavailableError((e as Error)?.message ?? String(e));
+    }
+  };
+  return {
+    get: wrap((k: string) => inner.get(k)),
+    list: wrap((p: string) => inner.list(p)),
+    put: wrap((k: string, v: JsonObject, o?: PutOptions) => inner.put(k, v, o)),
+    delete: wrap((keys: string[]) => inner.delete(keys)),
+    nextId: wrap(() => inner.nextId()),
+    snapshot: () => inner.snapshot(),
+  };
+}
+
 export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigStore }) {
-  const { config, store } = deps;
+  const { config } = deps;
+  const store = guardStore(deps.store);
   const admin = config.deployment.admin;
   const allowed = compileAllowList(admin.allow_admin);
   // writes are applied one at a time so that read-check-write sequences
