@@ -67,13 +67,17 @@ export function compileEntry(conf: EntryConfig): EntryBuilder {
   const format = conf.log_format && typeof conf.log_format === 'object' && Object.keys(conf.log_format).length
     ? conf.log_format
     : undefined;
+  // a log_format naming `$request_body` / `$response_body` needs the bodies kept
+  const formatText = format ? JSON.stringify(format) : '';
+  const wantsReqBody = formatText.includes('"$request_body"');
+  const wantsRespBody = formatText.includes('"$response_body"');
   return {
     conf,
     reqBodyExpr,
     respBodyExpr,
     async prepare(ctx) {
-      if (conf.include_resp_body) captureResponseBody(ctx, maxResp);
-      if (conf.include_req_body && (!reqBodyExpr || safeExpr(reqBodyExpr, ctx))) {
+      if (conf.include_resp_body || wantsRespBody) captureResponseBody(ctx, maxResp);
+      if (wantsReqBody || (conf.include_req_body && (!reqBodyExpr || safeExpr(reqBodyExpr, ctx)))) {
         try {
           await readRequestBody(ctx);
         } catch {
@@ -83,7 +87,7 @@ export function compileEntry(conf: EntryConfig): EntryBuilder {
     },
     build(ctx) {
       const r = redactionFor(ctx);
-      const entry = format ? customEntry(ctx, format, r) : defaultEntry(ctx, r);
+      const entry = format ? customEntry(ctx, format, r, maxReq) : defaultEntry(ctx, r);
       if (conf.include_req_body && (!reqBodyExpr || safeExpr(reqBodyExpr, ctx))) {
         const body = cachedRequestBody(ctx, maxReq);
         if (body !== undefined) {
@@ -289,10 +293,35 @@ export function defaultEntry(ctx: RequestContext, r: Redaction = redactionFor(ct
   return entry;
 }
 
-function formatValue(ctx: RequestContext, v: unknown, depth: number, r: Redaction): unknown {
+/**
+ * Names APISIX's log formats resolve to entry values rather than nginx
+ * variables (its log-util `log_vars`): `$request_headers`, `$url`, ...
+ */
+const LOG_VARS: Record<string, (ctx: RequestContext, r: Redaction, maxReq: number) => unknown> = {
+  url: (ctx, r) => (defaultEntry(ctx, r).request as Record<string, unknown>).url,
+  request_headers: (ctx, r) => requestHeaders(ctx, r),
+  request_querystring: (ctx, r) => queryObject(ctx, r),
+  request_body: (ctx, _r, max) => cachedRequestBody(ctx, max),
+  response_status: (ctx) => ctx.status,
+  response_headers: (ctx) => responseHeaders(ctx),
+  response_size: (ctx) => num(safeVar(ctx, 'bytes_sent')),
+  response_body: (ctx) => capturedResponseBody(ctx),
+  upstream: (ctx) => safeVar(ctx, 'upstream_addr'),
+  consumer_username: (ctx) => ctx.consumer?.username,
+  client_ip: (ctx) => ctx.clientIp,
+  start_time: (ctx) => ctx.startEpochMs,
+  version: () => VERSION,
+  latency: (ctx) => latencies(ctx).latency,
+  upstream_latency: (ctx) => latencies(ctx).upstream,
+  apisix_latency: (ctx) => latencies(ctx).apisix,
+};
+
+function formatValue(ctx: RequestContext, v: unknown, depth: number, r: Redaction, maxReq: number): unknown {
   if (typeof v === 'string') {
     if (v.startsWith('$')) {
       const name = canonicalVariable(v.slice(1));
+      const special = LOG_VARS[name];
+      if (special) return special(ctx, r, maxReq) ?? undefined;
       return redactedVar(name, safeVar(ctx, name), r);
     }
     return v;
@@ -301,7 +330,7 @@ function formatValue(ctx: RequestContext, v: unknown, depth: number, r: Redactio
     if (depth >= MAX_DEPTH) return {};
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      const val = formatValue(ctx, x, depth + 1, r);
+      const val = formatValue(ctx, x, depth + 1, r, maxReq);
       if (val !== undefined) out[k] = val;
     }
     return out;
@@ -310,8 +339,13 @@ function formatValue(ctx: RequestContext, v: unknown, depth: number, r: Redactio
 }
 
 /** R-LOG-2 */
-export function customEntry(ctx: RequestContext, format: Record<string, unknown>, r: Redaction = redactionFor(ctx)): Record<string, unknown> {
-  const out = formatValue(ctx, format, 0, r) as Record<string, unknown>;
+export function customEntry(
+  ctx: RequestContext,
+  format: Record<string, unknown>,
+  r: Redaction = redactionFor(ctx),
+  maxReqBody = DEFAULT_MAX_BODY_BYTES,
+): Record<string, unknown> {
+  const out = formatValue(ctx, format, 0, r, maxReqBody) as Record<string, unknown>;
   out.route_id = ctx.routeId ?? 'no-matched';
   out.service_id = ctx.serviceId ?? '';
   return out;

@@ -95,3 +95,31 @@ test('R-LOG-7: schema — path is required, match holds at most 20 expressions',
   assert.equal(tooMany.status, 400);
   assert.match(tooMany.body.error_msg, /match/);
 });
+
+test('R-LOG-2: log_format also knows APISIX log-util names ($request_headers, $response_body, $url, $upstream, ...)', async (t) => {
+  const upstream = await startUpstream();
+  const gw = await startGateway();
+  t.after(async () => { await gw.kill(); await upstream.close(); });
+  const file = path.join(gw.dir, 'vars.log');
+  assert.equal((await gw.admin('PUT', '/apisix/admin/routes/v', {
+    uri: '/v', methods: ['POST'],
+    upstream: { type: 'roundrobin', nodes: { [`127.0.0.1:${upstream.port}`]: 1 } },
+    plugins: { 'file-logger': { path: file, log_format: {
+      url: '$url', headers: '$request_headers', qs: '$request_querystring', req: '$request_body', resp: '$response_body',
+      status: '$response_status', up: '$upstream', ver: '$version', lat: '$latency',
+    } } },
+  })).status, 201);
+  await (await fetch(`${gw.proxyUrl}/v?k=1&apikey=s`, { method: 'POST', body: 'payload', headers: { 'x-h': '1', authorization: 'Bearer s' } })).text();
+  await until(() => readLines(file).length === 1, 3000, 'the line');
+  const [e] = readLines(file);
+  assert.match(e.url, /^http:\/\/127\.0\.0\.1:\d+\/v\?k=1$/);
+  assert.equal(e.headers['x-h'], '1');
+  assert.equal(e.headers.authorization, undefined);
+  assert.deepEqual(e.qs, { k: '1' });
+  assert.equal(e.req, 'payload');
+  assert.equal(e.resp, 'hello world\n');
+  assert.equal(e.status, 200);
+  assert.equal(e.up, `127.0.0.1:${upstream.port}`);
+  assert.equal(typeof e.ver, 'string');
+  assert.equal(typeof e.lat, 'number');
+});
