@@ -47,7 +47,7 @@ test('CONTRACT R-GEN-4 version prints the package version', async () => {
   assert.equal(r.stdout, `${pkg.version}\n`);
 });
 
-test('CONTRACT usage errors exit 2 with a usage line', async () => {
+test('R-GEN-12 CONTRACT usage errors exit 2 with a usage line', async () => {
   for (const args of [[], ['frobnicate'], ['start', '--bogus'], ['validate', '-c'], ['version', 'extra']]) {
     const r = await cli(args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
@@ -96,14 +96,14 @@ test('R-GEN-13 validate and start apply environment substitution', async (t) => 
   assert.match(r.stderr, /apisix\.node_listen: expected a port number/);
 });
 
-test('CONTRACT start: a bad configuration exits 1 with a message naming the key', async (t) => {
+test('R-GEN-12 CONTRACT start: a bad configuration exits 1 with a message naming the key', async (t) => {
   const dir = tempDir(t);
   const r = await cli(['start', '-c', writeConfig(dir, 'apisix: {control: {port: -5}}')], { cwd: dir });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /invalid configuration .*apisix\.control\.port: expected integer 0-65535, got -5/);
 });
 
-test('CONTRACT start: a port in use exits 1 with a clear message', async (t) => {
+test('R-GEN-12 CONTRACT start: a port in use exits 1 with a clear message', async (t) => {
   const dir = tempDir(t);
   const blocker = net.createServer();
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));

@@ -71,7 +71,7 @@ test('R-ALOG-3 the default access_log_format is APISIX\'s', () => {
   );
 });
 
-test('CONTRACT every documented key is read', () => {
+test('R-GEN-19 CONTRACT every documented key is read', () => {
   const { config, warnings } = parse(`
 apisix:
   node_listen:
@@ -141,7 +141,7 @@ plugin_attr:
   });
 });
 
-test('CONTRACT node_listen as a single int; relative paths resolve against the working directory', () => {
+test('R-GEN-15 R-ALOG-1 CONTRACT node_listen as a single int; relative paths resolve against the working directory', () => {
   const { config } = parse('apisix: {node_listen: 8080}\ndeployment: {local: {data_dir: ./state}}\nnginx_config: {http: {access_log: ../logs/a.log}}');
   assert.deepEqual(config.apisix.node_listen, [{ ip: '0.0.0.0', port: 8080 }]);
   assert.equal(config.deployment.data_dir, '/srv/gw/state');
@@ -267,7 +267,7 @@ test('R-GEN-12 YAML syntax errors and unreadable files are ConfigErrors', () => 
   assert.throws(() => loadConfig('/nonexistent/config.yaml'), /cannot read \/nonexistent\/config\.yaml: no such file/);
 });
 
-test('CONTRACT the shipped conf/config.yaml loads without warnings: empty admin key, local store, default ports', (t) => {
+test('R-GEN-14 R-GEN-15 CONTRACT the shipped conf/config.yaml loads without warnings: empty admin key, local store, default ports', (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-conf-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const { config, warnings } = loadConfig(path.join(REPO_ROOT, 'conf/config.yaml'), { cwd: dir, env: {} });
