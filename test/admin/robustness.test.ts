@@ -30,7 +30,7 @@ function wrapStore(inner: ConfigStore, put: ConfigStore['put']): ConfigStore {
   });
 }
 
-test('CONTRACT store unavailable: writes answer 503 with error_msg, reads still work', async (t) => {
+test('CONTRACT R-GEN-16 store unavailable: writes answer 503 with error_msg, reads still work', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-admin-store-'));
   const inner = new LocalStore(dir);
   const store = wrapStore(inner, async () => {
@@ -47,7 +47,7 @@ test('CONTRACT store unavailable: writes answer 503 with error_msg, reads still 
   assert.equal((await h.call('GET', '/apisix/admin/routes')).status, 200);
 });
 
-test('CONTRACT a hanging store write answers 503 within 5 seconds', async (t) => {
+test('CONTRACT R-GEN-16 a hanging store write answers 503 within 5 seconds', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-admin-store-'));
   const inner = new LocalStore(dir);
   const store = wrapStore(inner, () => new Promise(() => undefined));

@@ -173,7 +173,7 @@ test('R-RES-8 global rules: plugins required, duplicate plugin rejected', async 
   assert.equal((await h.call('PUT', '/apisix/admin/global_rules/2', { plugins: { 'key-auth': {} } })).status, 201);
 });
 
-test('validateResource is usable without HTTP (sync)', () => {
+test('R-DECL-14 R-RES-2 validateResource is usable without HTTP (sync)', () => {
   const store = new Map<string, any>([['/apisix/upstreams/u1', { nodes: {} }]]);
   const lookup = (k: string) => store.get(k);
   assert.deepEqual(validateResource('routes', 'r', { id: 'r', uri: '/a', upstream_id: 'u1' }, lookup), { ok: true, value: { id: 'r', uri: '/a', upstream_id: 'u1' } });
