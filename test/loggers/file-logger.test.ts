@@ -63,7 +63,7 @@ test('R-LOG-7 R-LOG-2: match filters entries, log_format shapes them, include_re
     plugins: {
       'file-logger': {
         path: file,
-        match: [['arg_log', '==', 'yes'], ['uri', '==', '/m/always']],
+        match: [['arg_log', '==', 'yes'], [['uri', '==', '/m/always'], ['request_method', '==', 'GET']]],
         log_format: { uri: '$uri', status: '$status', ua: '$http_user_agent' },
         include_resp_body: true,
         include_resp_body_expr: [['arg_body', '==', '1']],
