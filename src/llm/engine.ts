@@ -45,10 +45,13 @@ export function detectProtocol(path: string, body: unknown): Protocol | undefine
   return undefined;
 }
 
-/** R-REQ-7 step 2 */
+/**
+ * R-REQ-7 step 2, plus `expect` (curl sends `Expect: 100-continue` for
+ * bodies over 1 KiB; the body is already read, and undici refuses the header)
+ */
 const SKIP_HEADERS = new Set([
   'host', 'content-length', 'accept-encoding', 'connection', 'keep-alive', 'proxy-connection',
-  'transfer-encoding', 'te', 'trailer', 'upgrade',
+  'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect',
 ]);
 
 /**

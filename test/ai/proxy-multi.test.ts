@@ -464,3 +464,17 @@ test('R-REQ-3 R-FB-5: an unsupported protocol is not subject to fallback', async
   assert.equal(r.text, 'provider deepseek does not support openai-embeddings protocol (supported: openai-chat)');
   assert.equal(a!.count() + b!.count(), 0);
 });
+
+test('R-REQ-7: a client `Expect: 100-continue` (curl, bodies over 1 KiB) is served and not forwarded', async (t) => {
+  const [m] = await setup(t, 1);
+  const h = await harness(t, aiProxyMulti, { instances: [{ name: 'e', provider: 'openai', weight: 1, auth: {}, override: { endpoint: m!.url } }] });
+  const payload = JSON.stringify({ messages: [{ role: 'user', content: 'x'.repeat(4000) }] });
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = http.request(h.url + '/anything', { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), expect: '100-continue' } }, (resp) => { resp.resume(); resolve(resp.statusCode!); });
+    req.on('continue', () => req.end(payload));
+    req.on('error', reject);
+  });
+  assert.equal(status, 200);
+  assert.equal(m!.requests[0]!.headers.expect, undefined);
+  assert.equal(m!.requests[0]!.body.messages[0].content.length, 4000);
+});
