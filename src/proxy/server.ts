@@ -22,6 +22,9 @@ const UNAVAILABLE: Reply = pageError(503);
 
 type Phase = 'rewrite' | 'access';
 
+/** a Host header nginx would accept: a name or IPv4, or a bracketed IPv6, with an optional port */
+const VALID_HOST = /^(?:\[[0-9A-Za-z:.%]+\]|[^\s/\\[\]@?#]*)(?::\d*)?$/;
+
 /** R-ADM-60 `_meta.error_response` */
 function withErrorResponse(p: CompiledPlugin, r: Reply): Reply {
   if (p.errorResponse === undefined || r.status < 400) return r;
@@ -62,6 +65,8 @@ export function createProxyHandler(opts: { holder: RuntimeHolder; accessLog: Acc
 
   async function pipeline(ctx: ProxyContext, rt: Runtime): Promise<void> {
     if (!ctx.pathValid) return send(ctx, BAD_REQUEST);
+    const hostHeader = ctx.req.headers.host;
+    if (hostHeader !== undefined && !VALID_HOST.test(hostHeader)) return send(ctx, BAD_REQUEST);
     const route = rt.router.match(ctx);
     const globals = rt.globalChain;
     let reply: Reply | undefined;

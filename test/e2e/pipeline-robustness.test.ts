@@ -110,4 +110,5 @@ test('R-GEN-11 R-GEN-17 a few hundred malformed requests leave the proxy alive a
   assert.equal(r.json.body, 'still fine');
   assert.equal((await req(gw.proxyUrl + '/nope')).status, 404);
   assert.doesNotMatch(gw.stderr(), /uncaught|unhandled/i);
+  if (process.env.SHOW_STDERR) console.log(gw.stderr());
 });

@@ -350,3 +350,19 @@ async function freePort(): Promise<number> {
 }
 
 export type { RequestContext };
+
+test('R-RTE-1 R-GEN-11 undecodable paths and malformed Host headers answer 400', async () => {
+  const port = Number(new URL(h.url).port);
+  const raw = (payload: string) =>
+    new Promise<string>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      let out = '';
+      s.on('data', (d) => (out += d));
+      s.on('connect', () => s.write(payload));
+      s.on('close', () => resolve(out));
+      setTimeout(() => s.destroy(), 500);
+    });
+  assert.match(await raw('GET /%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 400 /);
+  assert.match(await raw('GET /echo/x HTTP/1.1\r\nHost: [::1\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 400 /);
+  assert.match(await raw('GET /echo/x HTTP/1.1\r\nHost: [::1]:80\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /);
+});
