@@ -13,6 +13,7 @@ export interface InProcGateway {
   gw: Gateway;
   dir: string;
   proxyUrl: string;
+  adminUrl: string;
   metricsUrl?: string;
   admin(method: string, p: string, body?: unknown): Promise<{ status: number; body: any; text: string }>;
   stop(): Promise<void>;
@@ -36,6 +37,7 @@ export async function startInProcess(extra: Record<string, unknown> = {}): Promi
     gw,
     dir,
     proxyUrl: a('proxy')!,
+    adminUrl,
     metricsUrl: a('prometheus'),
     async admin(method, p, body) {
       const res = await fetch(adminUrl + p, {

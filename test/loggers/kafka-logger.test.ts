@@ -9,7 +9,9 @@ import type { ProducerRecord } from 'kafkajs';
 import { setKafkaProducerFactory, type KafkaLoggerConf } from '../../src/plugins/kafka-logger/index.js';
 import { startMockLlm } from '../helpers/mock-llm.js';
 import { startInProcess } from './inproc.js';
+import { ADMIN_KEY } from '../helpers/gateway.js';
 import { startUpstream, until } from './collector.js';
+import { pointAtMock, readFixture, runInProcess, writeYaml } from '../declarative/util.js';
 
 interface Captured {
   conf: KafkaLoggerConf;
@@ -105,6 +107,30 @@ test('R-SCN-8 R-LOG-6 R-LOG-20 R-LOG-21: seed "Send Request Log to Logger" — o
     const text = String(rec.messages[0]!.value);
     assert.ok(!text.includes('sk-openai') && !text.includes('sk-deepseek'), 'provider keys are never logged');
   }
+});
+
+test('R-SCN-8 R-DECL-13: the seed ADC file (switchyard sync) — same messages as the Admin API form', async (t) => {
+  const cap = captureProducers();
+  const mock = await startMockLlm();
+  const g = await startInProcess();
+  t.after(async () => { await g.stop(); await mock.close(); cap.restore(); });
+  const file = writeYaml(g.dir, 'adc.yaml', pointAtMock(readFixture('seed-8-kafka-logger.yaml'), mock.url));
+  const r = await runInProcess(['sync', '-f', file, '--server', g.adminUrl, '--token', ADMIN_KEY], { OPENAI_API_KEY: 'sk-o', DEEPSEEK_API_KEY: 'sk-d' });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const res = await fetch(`${g.proxyUrl}/anything`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: MESSAGES }) });
+  assert.equal(res.status, 200);
+  await res.text();
+  await until(() => cap.producers.some((p) => p.sends.length === 1), 5000, 'one message');
+  const rec = cap.producers.find((p) => p.sends.length)!.sends[0]!;
+  assert.equal(rec.topic, 'test2');
+  assert.equal(rec.messages[0]!.key, 'key1');
+  const entry = JSON.parse(String(rec.messages[0]!.value));
+  assert.equal(entry.llm_summary.prompt_tokens, 23);
+  assert.equal(entry.llm_summary.completion_tokens, 8);
+  assert.equal(entry.llm_summary.request_model, '');
+  assert.deepEqual(entry.llm_request, { messages: MESSAGES, stream: false });
+  assert.deepEqual(entry.llm_response_text, { content: '1+1 equals 2.' });
+  assert.equal(entry.request.uri, '/anything');
 });
 
 test('R-LOG-4 R-LOG-6: batching — batch_max_size entries per message as a JSON array, required_acks, inactive_timeout, retries', async (t) => {
