@@ -4,7 +4,7 @@
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { RequestContext } from '../core/types.js';
 import type { HealthService } from '../llm/health/types.js';
 import { VERSION } from '../core/version.js';
@@ -37,6 +37,7 @@ export function setHealthSource(h: Pick<HealthService, 'report'> | undefined): v
 const conn = { accepted: 0, active: 0 };
 let requestsTotal = 0;
 const seenSockets = new WeakSet<Socket>();
+const proxyServers = new Set<Server>();
 
 export class Metrics {
   readonly registry = new Registry();
@@ -111,13 +112,19 @@ export class Metrics {
       help: 'Number of HTTP connections',
       labelNames: ['state'],
       registers,
-      collect() {
+      async collect() {
+        // the proxy servers seen so far: their live connection count
+        let active = 0;
+        for (const srv of proxyServers) {
+          active += await new Promise<number>((resolve) => srv.getConnections((err, n) => resolve(err ? 0 : n)));
+        }
+        if (!proxyServers.size) active = conn.active;
         this.set({ state: 'accepted' }, conn.accepted);
         this.set({ state: 'handled' }, conn.accepted);
-        this.set({ state: 'active' }, conn.active);
+        this.set({ state: 'active' }, active);
         this.set({ state: 'reading' }, 0);
         this.set({ state: 'writing' }, 0);
-        this.set({ state: 'waiting' }, conn.active);
+        this.set({ state: 'waiting' }, active);
       },
     });
     const nodeInfo = new Gauge({
@@ -327,6 +334,19 @@ export function trackLlmAttempt(ctx: RequestContext, at: { node?: string; model?
 export function noteProxyRequest(ctx: RequestContext): void {
   requestsTotal++;
   const sock = ctx.req?.socket as Socket | undefined;
+  const srv = (sock as unknown as { server?: Server } | undefined)?.server;
+  if (srv && typeof srv.getConnections === 'function' && !proxyServers.has(srv)) {
+    proxyServers.add(srv);
+    // from now on every accepted connection counts, not only those that completed a request
+    srv.on('connection', (s: Socket) => {
+      if (seenSockets.has(s)) return;
+      seenSockets.add(s);
+      conn.accepted++;
+      conn.active++;
+      s.once('close', () => conn.active--);
+    });
+    srv.once('close', () => proxyServers.delete(srv));
+  }
   if (sock && !seenSockets.has(sock)) {
     seenSockets.add(sock);
     conn.accepted++;
