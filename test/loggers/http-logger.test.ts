@@ -124,6 +124,18 @@ test('R-LOG-2 R-LOG-5: log_format, concat_method new_line, batches by size; fail
   assert.deepEqual(a.nested.deep, { a: { b: { c: {} } } }, 'objects deeper than 5 levels become {}');
   assert.equal(a.route_id, '2');
   assert.equal(a.service_id, '');
+
+  // a Global Rule logs requests that matched no route: route_id "no-matched"
+  const global = await startCollector();
+  t.after(() => global.close());
+  assert.equal((await gw.admin('PUT', '/apisix/admin/global_rules/1', { plugins: { 'http-logger': { uri: global.url, batch_max_size: 1 } } })).status, 201);
+  const nf = await fetch(`${gw.proxyUrl}/no/such/route`);
+  assert.equal(nf.status, 404);
+  await nf.text();
+  await global.waitFor(1);
+  const g = JSON.parse(global.received[0]!.body);
+  assert.equal(g.route_id, 'no-matched');
+  assert.equal(g.response.status, 404);
 });
 
 test('R-LOG-4 R-GEN-18: pending batches are flushed on SIGTERM; a hanging collector does not slow requests', async (t) => {
