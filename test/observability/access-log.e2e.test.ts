@@ -80,6 +80,17 @@ test('R-SCN-7 R-ALOG-7 R-ALOG-1 R-ALOG-2: seed format — AI chat, AI stream and
   assert.match(plain, /"GET \/plain\?x=1 HTTP\/1\.1" 200 12 /);
   assert.match(plain, new RegExp(` 127\\.0\\.0\\.1:${upstream.port} 200 \\d+\\.\\d{3} "http://`));
   assert.match(notFound, /"GET \/nowhere HTTP\/1\.1" 404 \d+ .* - - - "-:\/\/--" "-" "traditional_http" "0" "" ""  "0" "0"$/);
+
+  // R-ALOG-2: the client goes away before the response: the line is still written, status 499
+  mock.reply({ delayMs: 3000, json: chatCompletion('gpt-4') });
+  const ac = new AbortController();
+  const gone = fetch(`${gw.proxyUrl}/anything`, { method: 'POST', signal: ac.signal, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4', messages }) }).catch(() => undefined);
+  const n = mock.requests.length;
+  await until(() => mock.requests.length > n, 3000, 'the upstream request');
+  ac.abort();
+  await gone;
+  await until(() => lines(file).length >= 6, 3000, 'the line of the aborted request');
+  assert.match(lines(file)[5]!, /"POST \/anything HTTP\/1\.1" 499 0 .* "ai_chat" "\d+" "gpt-4" "gpt-4"  "0" "0"$/);
 });
 
 test('R-ALOG-1 R-ALOG-5 R-ALOG-6: stdout target, enable_access_log false; unknown variables warned and rendered "-"', async (t) => {
