@@ -254,10 +254,9 @@ export class ProxyContext implements RequestContext {
   }
 
   get status(): number {
-    if (this._status) return this._status;
     if (this.res.headersSent) return this.res.statusCode;
     if (this.aborted) return 499;
-    return 0;
+    return this._status;
   }
 
   set status(v: number) {
@@ -313,6 +312,11 @@ export class ProxyContext implements RequestContext {
    * Hooks the response so that headers of extraResponseHeaders are added and
    * body bytes are counted even when a plugin writes to `res` itself.
    */
+  /** true when res.write/end count body bytes themselves */
+  get instrumented(): boolean {
+    return this._instrumented;
+  }
+
   instrumentResponse(): void {
     if (this._instrumented) return;
     this._instrumented = true;

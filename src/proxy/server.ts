@@ -60,7 +60,8 @@ export function createProxyHandler(opts: { holder: RuntimeHolder; accessLog: Acc
 
   const send = (ctx: ProxyContext, reply: Reply): void => {
     if (ctx.res.headersSent || ctx.aborted) return;
-    ctx.bodyBytesSent += sendReply(ctx.res, reply, ctx.extraHeadersIfAny);
+    const n = sendReply(ctx.res, reply, ctx.extraHeadersIfAny);
+    if (!ctx.instrumented) ctx.bodyBytesSent += n;
   };
 
   async function pipeline(ctx: ProxyContext, rt: Runtime): Promise<void> {

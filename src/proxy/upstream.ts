@@ -137,7 +137,8 @@ function hasRequestBody(ctx: ProxyContext): boolean {
 export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): Promise<void> {
   const res = ctx.res;
   if (up.nodes.length === 0) {
-    ctx.bodyBytesSent += sendReply(res, pageError(502), ctx.extraHeadersIfAny);
+    const n = sendReply(res, pageError(502), ctx.extraHeadersIfAny);
+    if (!ctx.instrumented) ctx.bodyBytesSent += n;
     return;
   }
   const qs = ctx.forwardQueryString();
@@ -220,7 +221,8 @@ export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): 
     rec.time = (performance.now() - t0) / 1000;
     return;
   }
-  ctx.bodyBytesSent += sendReply(res, pageError(lastStatus), ctx.extraHeadersIfAny);
+  const n = sendReply(res, pageError(lastStatus), ctx.extraHeadersIfAny);
+  if (!ctx.instrumented) ctx.bodyBytesSent += n;
 }
 
 function relay(ctx: ProxyContext, body: Readable): Promise<void> {
@@ -239,7 +241,7 @@ function relay(ctx: ProxyContext, body: Readable): Promise<void> {
     };
     res.on('close', onClose);
     body.on('data', (chunk: Buffer) => {
-      ctx.bodyBytesSent += chunk.length;
+      if (!ctx.instrumented) ctx.bodyBytesSent += chunk.length;
       if (!res.write(chunk)) {
         body.pause();
         res.once('drain', () => body.resume());

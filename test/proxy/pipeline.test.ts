@@ -366,3 +366,36 @@ test('R-RTE-1 R-GEN-11 undecodable paths and malformed Host headers answer 400',
   assert.match(await raw('GET /echo/x HTTP/1.1\r\nHost: [::1\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 400 /);
   assert.match(await raw('GET /echo/x HTTP/1.1\r\nHost: [::1]:80\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /);
 });
+
+test('R-PIPE-10 a plugin with a proxy phase sends the request itself (upstream unused); extra headers and byte counts apply', async () => {
+  const calls: string[] = [];
+  (plugins as Map<string, PluginDef>).set('t-proxy', {
+    name: 't-proxy',
+    priority: 1050,
+    schema: { type: 'object' },
+    access(ctx) {
+      ctx.extraResponseHeaders['x-quota'] = '7';
+    },
+    async proxy(ctx) {
+      calls.push('proxy');
+      if (ctx.headers['x-reply']) return jsonError(429, { error_msg: 'nope' });
+      ctx.res.writeHead(200, { 'content-type': 'text/plain' });
+      ctx.res.write('abc');
+      ctx.res.end('de');
+    },
+  });
+  put('/apisix/routes/px', { uri: '/px', plugins: { 't-proxy': {} }, upstream: { nodes: { [up.hostPort]: 1 } } });
+  const n = up.requests.length;
+  let r = await req(h.url + '/px');
+  assert.equal(r.text, 'abcde');
+  assert.equal(r.headers.get('x-quota'), '7');
+  assert.equal(up.requests.length, n);
+  await waitFor(() => h.logged.at(-1)?.getVar('uri') === '/px');
+  assert.equal(h.logged.at(-1)!.getVar('body_bytes_sent'), 5);
+  r = await req(h.url + '/px', { headers: { 'x-reply': '1' } });
+  assert.equal(r.status, 429);
+  assert.equal(r.headers.get('x-quota'), '7');
+  assert.deepEqual(r.json, { error_msg: 'nope' });
+  await waitFor(() => h.logged.length > 0 && h.logged.at(-1)!.status === 429);
+  assert.equal(h.logged.at(-1)!.getVar('body_bytes_sent'), Buffer.byteLength(r.text));
+});
