@@ -1,6 +1,6 @@
 // Runs the real gateway (src/app.ts) inside the test process, for tests that
 // must observe a client library at its boundary (the kafkajs producer).
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -50,6 +50,9 @@ export async function startInProcess(extra: Record<string, unknown> = {}): Promi
       try { parsed = JSON.parse(text); } catch { /* text */ }
       return { status: res.status, body: parsed, text };
     },
-    stop: () => gw.stop(5000),
+    async stop() {
+      await gw.stop(5000);
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
