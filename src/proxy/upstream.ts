@@ -3,7 +3,8 @@
 // (502/504 pages), retries on another node before any response byte,
 // X-APISIX-Upstream-Status on 5xx. Each attempt is recorded in
 // ctx.upstreamAttempts (R-VAR-3/4).
-import { Pool, errors as undiciErrors } from 'undici';
+import { Pool, buildConnector, errors as undiciErrors } from 'undici';
+import { isIP } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { CompiledUpstream, UpstreamNode } from '../runtime/compile.js';
@@ -41,16 +42,30 @@ class AbortHook {
 }
 let hookInstalled = false;
 
+/** `ip:port` of the last connection per node `host:port` (for `$upstream_addr`) */
+const peers = new Map<string, string>();
+
 function poolFor(up: CompiledUpstream, node: UpstreamNode): Pool {
   const origin = `${up.scheme}://${node.addr}`;
   const key = `${origin}|${up.timeout.connect}`;
   let p = pools.get(key);
   if (!p) {
+    const connector = buildConnector({ timeout: up.timeout.connect, rejectUnauthorized: false });
+    const addr = node.addr;
+    const named = !isIP(node.host);
     p = new Pool(origin, {
-      connect: { timeout: up.timeout.connect, rejectUnauthorized: false },
       keepAliveTimeout: 60_000,
       keepAliveMaxTimeout: 600_000,
       pipelining: 1,
+      connect(opts, cb) {
+        connector(opts, (err, socket) => {
+          if (!err && socket && named && socket.remoteAddress) {
+            const ip = socket.remoteAddress.includes(':') ? `[${socket.remoteAddress}]` : socket.remoteAddress;
+            peers.set(addr, `${ip}:${socket.remotePort}`);
+          }
+          cb(err as any, socket as any);
+        });
+      },
     });
     pools.set(key, p);
     if (!hookInstalled) {
@@ -202,6 +217,8 @@ export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): 
     }
 
     rec.status = response.statusCode;
+    const peer = peers.get(node.addr);
+    if (peer) rec.addr = peer;
     const out: Record<string, string | string[]> = {};
     const extraHop = connectionTokens(response.headers);
     for (const k in response.headers) {

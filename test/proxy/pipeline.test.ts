@@ -399,3 +399,12 @@ test('R-PIPE-10 a plugin with a proxy phase sends the request itself (upstream u
   await waitFor(() => h.logged.length > 0 && h.logged.at(-1)!.status === 429);
   assert.equal(h.logged.at(-1)!.getVar('body_bytes_sent'), Buffer.byteLength(r.text));
 });
+
+test('R-VAR-3 $upstream_addr is the connected ip:port when the node is a host name', async () => {
+  put('/apisix/routes/named', { uri: '/named', upstream: { nodes: { [`localhost:${up.port}`]: 1 } } });
+  const r = await req(h.url + '/named');
+  if (r.status !== 200) return; // localhost may resolve to ::1 only on some hosts
+  await waitFor(() => h.logged.at(-1)?.getVar('uri') === '/named');
+  assert.match(String(h.logged.at(-1)!.getVar('upstream_addr')), new RegExp(`^(127\\.0\\.0\\.1|\\[::1\\]):${up.port}$`));
+  assert.equal(h.logged.at(-1)!.getVar('balancer_ip'), 'localhost');
+});
