@@ -18,6 +18,7 @@ import { compileIpMatcher } from '../proxy/ip.js';
 import { compileHosts, Router, type RouteMatchSpec } from '../proxy/router.js';
 import { compileTemplate } from '../proxy/template.js';
 import { createPicker, type Picker } from '../llm/balancer/index.js';
+import { GroupSelector } from '../llm/balancer/groups.js';
 import type { CompileCache } from './cache.js';
 import type { ConsumerIndex } from './consumers.js';
 
@@ -45,6 +46,8 @@ export interface UpstreamNode {
   addr: string;
   /** Host header value for pass_host: node */
   hostHeader: string;
+  /** node priority (array form): lower priorities are used only when higher ones failed */
+  priority: number;
 }
 
 export interface CompiledUpstream {
@@ -238,7 +241,7 @@ function toMs(sec: unknown, dflt: number): number {
 function parseNodes(nodes: unknown, scheme: string): UpstreamNode[] {
   const dfltPort = scheme === 'https' ? 443 : 80;
   const out: UpstreamNode[] = [];
-  const add = (hostRaw: string, port: number, weight: number) => {
+  const add = (hostRaw: string, port: number, weight: number, priority = 0) => {
     const host = hostRaw.startsWith('[') && hostRaw.endsWith(']') ? hostRaw.slice(1, -1) : hostRaw;
     const hostPart = host.includes(':') ? `[${host}]` : host;
     out.push({
@@ -247,12 +250,13 @@ function parseNodes(nodes: unknown, scheme: string): UpstreamNode[] {
       weight,
       addr: `${hostPart}:${port}`,
       hostHeader: port === dfltPort ? hostPart : `${hostPart}:${port}`,
+      priority,
     });
   };
   if (Array.isArray(nodes)) {
     for (const n of nodes as Array<Record<string, unknown>>) {
       if (!n || typeof n.host !== 'string') continue;
-      add(n.host, typeof n.port === 'number' ? n.port : dfltPort, typeof n.weight === 'number' ? n.weight : 1);
+      add(n.host, typeof n.port === 'number' ? n.port : dfltPort, typeof n.weight === 'number' ? n.weight : 1, typeof n.priority === 'number' ? n.priority : 0);
     }
   } else if (nodes && typeof nodes === 'object') {
     for (const [k, w] of Object.entries(nodes as Record<string, unknown>)) {
@@ -273,7 +277,14 @@ export function compileUpstream(up: JsonObject): CompiledUpstream {
   const scheme = up.scheme === 'https' ? 'https' : 'http';
   const nodes = parseNodes(up.nodes, scheme).filter((n) => n.weight > 0);
   const type = up.type === 'chash' ? 'chash' : 'roundrobin';
-  const picker = createPicker(type, nodes.map((n) => n.addr), nodes.map((n) => n.weight));
+  let picker: Picker;
+  if (nodes.some((n) => n.priority !== nodes[0]!.priority)) {
+    // priority groups (highest first), a weighted picker inside each
+    const sel = new GroupSelector(nodes.map((n, index) => ({ index, name: n.addr, priority: n.priority, weight: n.weight })), type);
+    picker = { pick: (tried, key) => sel.pick(tried, key)?.index };
+  } else {
+    picker = createPicker(type, nodes.map((n) => n.addr), nodes.map((n) => n.weight));
+  }
   const t = (up.timeout ?? {}) as { connect?: number; send?: number; read?: number };
   let hashKey: CompiledUpstream['hashKey'];
   if (type === 'chash') {

@@ -166,6 +166,10 @@ test('a plugin configuration that fails to compile is logged and its route answe
 
 test('R-RES-9 R-UPS-4 R-UPS-6 upstream compilation: node forms, default ports, timeouts, retries', () => {
   const a = compileUpstream({ nodes: { 'a.example:8080': 2, 'b.example': 1, '[::1]:9000': 1, 'zero:1': 0 } });
+  const prio = compileUpstream({ nodes: [{ host: 'low', port: 1, weight: 1, priority: -1 }, { host: 'high', port: 1, weight: 1, priority: 10 }] });
+  assert.equal(prio.picker.pick(new Set()), 1, 'the higher priority node first');
+  assert.equal(prio.picker.pick(new Set([1])), 0, 'then the lower one');
+  assert.equal(prio.picker.pick(new Set([0, 1])), undefined);
   assert.deepEqual(a.nodes.map((n) => [n.host, n.port, n.weight, n.addr, n.hostHeader]), [
     ['a.example', 8080, 2, 'a.example:8080', 'a.example:8080'],
     ['b.example', 80, 1, 'b.example:80', 'b.example'],
