@@ -5,7 +5,7 @@ import { startGateway } from '../helpers/gateway.js';
 import { startUpstream, req } from '../proxy/harness.js';
 
 const up = await startUpstream();
-const gw = await startGateway();
+const gw = await startGateway({ env: { SWITCHYARD_E2E_KEY: 'key-from-env' } });
 after(async () => {
   await gw.stop();
   await up.close();
@@ -136,4 +136,14 @@ test('R-RTE-2 R-RTE-4 ordering and methods through the Admin API', async () => {
     await a.close();
     await b.close();
   }
+});
+
+test('R-SEC-1 a Credential key given as $env:// reference is resolved by the gateway process', async () => {
+  await admin('PUT', '/apisix/admin/consumers', { username: 'envuser' });
+  await admin('PUT', '/apisix/admin/consumers/envuser/credentials/env-cred', { plugins: { 'key-auth': { key: '$env://SWITCHYARD_E2E_KEY' } } });
+  const r = await req(P('/ka'), { headers: { apikey: 'key-from-env' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.json.headers['x-consumer-username'], 'envuser');
+  const stored = await gw.admin('GET', '/apisix/admin/consumers/envuser/credentials/env-cred');
+  assert.equal(stored.body.value.plugins['key-auth'].key, '$env://SWITCHYARD_E2E_KEY', 'R-SEC-4 stored as written');
 });
