@@ -13,7 +13,7 @@ import { jsonError, pageError } from '../core/errors.js';
 import { sendReply } from '../core/respond.js';
 import { consumerChain, type PluginChain, type Runtime, type RuntimeRoute } from '../runtime/compile.js';
 import { ProxyContext } from './context.js';
-import { proxyToUpstream } from './upstream.js';
+import { proxyToUpstream, prunePools } from './upstream.js';
 
 const NOT_FOUND: Reply = jsonError(404, { error_msg: '404 Route Not Found' });
 const BAD_REQUEST: Reply = pageError(400);
@@ -57,6 +57,8 @@ export interface ProxyHandler {
 export function createProxyHandler(opts: { holder: RuntimeHolder; accessLog: AccessLog; log: Logger }): ProxyHandler {
   const { holder, accessLog, log } = opts;
   let inFlight = 0;
+  // drop upstream connection pools the new configuration no longer uses
+  holder.onSwap?.((rt) => prunePools(rt.routes.map((r) => r.upstream)));
 
   const send = (ctx: ProxyContext, reply: Reply): void => {
     if (ctx.res.headersSent || ctx.aborted) return;

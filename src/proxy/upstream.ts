@@ -47,7 +47,7 @@ const peers = new Map<string, string>();
 
 function poolFor(up: CompiledUpstream, node: UpstreamNode): Pool {
   const origin = `${up.scheme}://${node.addr}`;
-  const key = `${origin}|${up.timeout.connect}`;
+  const key = poolKey(up, node);
   let p = pools.get(key);
   if (!p) {
     const connector = buildConnector({ timeout: up.timeout.connect, rejectUnauthorized: false });
@@ -74,6 +74,25 @@ function poolFor(up: CompiledUpstream, node: UpstreamNode): Pool {
     }
   }
   return p;
+}
+
+function poolKey(up: CompiledUpstream, node: UpstreamNode): string {
+  return `${up.scheme}://${node.addr}|${up.timeout.connect}`;
+}
+
+/**
+ * Close the pools no upstream of the current configuration uses any more
+ * (after a configuration swap). `close()` lets requests in flight finish.
+ */
+export function prunePools(upstreams: Iterable<CompiledUpstream | undefined>): void {
+  if (pools.size === 0) return;
+  const keep = new Set<string>();
+  for (const up of upstreams) if (up) for (const n of up.nodes) keep.add(poolKey(up, n));
+  for (const [k, p] of pools) {
+    if (keep.has(k)) continue;
+    pools.delete(k);
+    p.close().catch(() => {});
+  }
 }
 
 export async function closeUpstreamPools(): Promise<void> {
