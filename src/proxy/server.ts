@@ -102,7 +102,7 @@ export function createProxyHandler(opts: { holder: RuntimeHolder; accessLog: Acc
     const consumer = ctx.consumer;
     if (consumer) {
       if ((consumer as { broken?: boolean }).broken) return send(ctx, UNAVAILABLE);
-      if (consumer.plugins.length) {
+      if (consumer.plugins.length || (consumer as { disabled?: string[] }).disabled?.length) {
         const merged = consumerChain(route, consumer);
         chain = merged.chain;
         ctx.plugins = chain.all;
