@@ -408,3 +408,29 @@ test('R-VAR-3 $upstream_addr is the connected ip:port when the node is a host na
   assert.match(String(h.logged.at(-1)!.getVar('upstream_addr')), new RegExp(`^(127\\.0\\.0\\.1|\\[::1\\]):${up.port}$`));
   assert.equal(h.logged.at(-1)!.getVar('balancer_ip'), 'localhost');
 });
+
+test('R-UPS-4 node choice: weighted roundrobin and chash by header', async () => {
+  const a = await startUpstream((_q, res) => res.end('A'));
+  const b = await startUpstream((_q, res) => res.end('B'));
+  try {
+    put('/apisix/routes/rr', { uri: '/rr', upstream: { type: 'roundrobin', nodes: { [a.hostPort]: 2, [b.hostPort]: 1 } } });
+    const seen: string[] = [];
+    for (let i = 0; i < 6; i++) seen.push((await req(h.url + '/rr')).text);
+    assert.equal(seen.filter((x) => x === 'A').length, 4);
+    assert.equal(seen.filter((x) => x === 'B').length, 2);
+
+    put('/apisix/routes/ch', { uri: '/ch', upstream: { type: 'chash', hash_on: 'header', key: 'X-User', nodes: { [a.hostPort]: 1, [b.hostPort]: 1 } } });
+    const per = new Map<string, Set<string>>();
+    for (const user of ['u1', 'u2', 'u3', 'u4']) {
+      for (let i = 0; i < 3; i++) {
+        const t = (await req(h.url + '/ch', { headers: { 'x-user': user } })).text;
+        if (!per.has(user)) per.set(user, new Set());
+        per.get(user)!.add(t);
+      }
+    }
+    for (const [user, nodes] of per) assert.equal(nodes.size, 1, `${user} always goes to the same node`);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
