@@ -1,6 +1,11 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import https from 'node:https';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { plugins } from '../../src/plugins/registry.js';
 import type { PluginDef, RequestContext } from '../../src/core/types.js';
 import { jsonError } from '../../src/core/errors.js';
@@ -432,5 +437,30 @@ test('R-UPS-4 node choice: weighted roundrobin and chash by header', async () =>
   } finally {
     await a.close();
     await b.close();
+  }
+});
+
+test('R-RES-9 scheme https upstream (self-signed certificate accepted, SNI from the node)', async (t) => {
+  let key: Buffer, cert: Buffer;
+  try {
+    const dir = mkdtempSync(path.join(tmpdir(), 'sy-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'k.pem'), '-out', path.join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    key = readFileSync(path.join(dir, 'k.pem'));
+    cert = readFileSync(path.join(dir, 'c.pem'));
+  } catch {
+    return t.skip('openssl not available');
+  }
+  const srv = https.createServer({ key, cert }, (q, res) => res.end(`tls ${q.headers.host}`));
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  try {
+    put('/apisix/routes/tls', { uri: '/tls', upstream: { scheme: 'https', pass_host: 'node', nodes: { [`127.0.0.1:${port}`]: 1 } } });
+    const r = await req(h.url + '/tls');
+    assert.equal(r.status, 200);
+    assert.equal(r.text, `tls 127.0.0.1:${port}`);
+    assert.equal(h.logged.at(-1)?.getVar('upstream_scheme') ?? 'https', 'https');
+  } finally {
+    srv.closeAllConnections();
+    await new Promise<void>((r) => srv.close(() => r()));
   }
 });
