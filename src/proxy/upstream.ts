@@ -247,7 +247,8 @@ export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): 
     }
     const extra = ctx.extraHeadersIfAny;
     if (extra) for (const k in extra) out[k.toLowerCase()] = extra[k]!;
-    if (response.statusCode >= 500) out['x-apisix-upstream-status'] = String(response.statusCode);
+    // R-UPS-7, as APISIX: the whole $upstream_status when the last one is 5xx
+    if (response.statusCode >= 500) out['x-apisix-upstream-status'] = String(ctx.getVar('upstream_status'));
     if (res.headersSent || ctx.aborted) {
       response.body.destroy();
       return;
@@ -257,7 +258,8 @@ export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): 
     rec.time = (performance.now() - t0) / 1000;
     return;
   }
-  const n = sendReply(res, pageError(lastStatus), ctx.extraHeadersIfAny);
+  const tried5xx = ctx.upstreamAttempts.length > 0 ? { 'X-APISIX-Upstream-Status': String(ctx.getVar('upstream_status')) } : undefined;
+  const n = sendReply(res, pageError(lastStatus, tried5xx), ctx.extraHeadersIfAny);
   if (!ctx.instrumented) ctx.bodyBytesSent += n;
 }
 

@@ -260,6 +260,7 @@ test('R-UPS-6 connection failure 502, timeout 504, retry on another node', async
   let r = await req(h.url + '/dead');
   assert.equal(r.status, 502);
   assert.match(r.text, /502 Bad Gateway/);
+  assert.equal(r.headers.get('x-apisix-upstream-status'), '502');
   assert.equal(h.logged.at(-1)!.getVar('upstream_status'), '502');
 
   const hang = await startUpstream(() => {});
