@@ -84,6 +84,11 @@ export interface ContextRuntime {
 }
 
 const kAddr = Symbol('switchyard.addrs');
+
+/** `::ffff:1.2.3.4` (IPv4 on a dual-stack listener) reads as `1.2.3.4`, as in nginx */
+function unmapV4(ip: string): string {
+  return ip.length > 7 && ip.startsWith('::ffff:') && ip.indexOf('.') > 0 ? ip.slice(7) : ip;
+}
 interface SocketAddrs {
   remoteIp: string;
   remotePort: number;
@@ -166,9 +171,9 @@ export class ProxyContext implements RequestContext {
     const sock = req.socket as typeof req.socket & { [kAddr]?: SocketAddrs };
     // addresses are cached per connection: they are gone once the socket closes
     const a = (sock[kAddr] ??= {
-      remoteIp: sock.remoteAddress ?? '',
+      remoteIp: unmapV4(sock.remoteAddress ?? ''),
       remotePort: sock.remotePort ?? 0,
-      localIp: sock.localAddress ?? '',
+      localIp: unmapV4(sock.localAddress ?? ''),
       localPort: sock.localPort ?? 0,
     });
     this.addrs = a;
