@@ -253,7 +253,12 @@ export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): 
       response.body.destroy();
       return;
     }
-    res.writeHead(response.statusCode, out);
+    try {
+      res.writeHead(response.statusCode, out);
+    } catch (err) {
+      response.body.destroy();
+      throw err;
+    }
     await relay(ctx, response.body);
     rec.time = (performance.now() - t0) / 1000;
     return;
