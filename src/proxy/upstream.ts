@@ -157,6 +157,28 @@ function isTimeout(err: unknown): boolean {
   );
 }
 
+/**
+ * The client's body as undici pulls it; when the upstream does not take the
+ * next chunk within the send timeout (R-UPS-6) the attempt is aborted.
+ */
+async function* timedBody(src: Readable, ms: number, state: { timedOut: boolean }, abort: () => void): AsyncGenerator<Buffer> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    for await (const chunk of src) {
+      timer = setTimeout(() => {
+        state.timedOut = true;
+        abort();
+      }, ms);
+      timer.unref();
+      yield chunk as Buffer;
+      clearTimeout(timer);
+      timer = undefined;
+    }
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
 function hasRequestBody(ctx: ProxyContext): boolean {
   const h = ctx.req.headers;
   if (h['transfer-encoding'] !== undefined) return true;
@@ -200,11 +222,12 @@ export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): 
     ctx.balancerIp = node.host;
     ctx.balancerPort = node.port;
 
-    let body: Buffer | Readable | undefined;
-    if (ctx.bodyBuffered) body = await ctx.body();
-    else if (withBody) body = ctx.req;
-
+    let body: Buffer | Readable | AsyncIterable<Buffer> | undefined;
     const hook = new AbortHook();
+    const sendState = { timedOut: false };
+    if (ctx.bodyBuffered) body = await ctx.body();
+    else if (withBody) body = timedBody(ctx.req, up.timeout.send, sendState, hook.fire);
+
     ctx.setAbortCallback(hook.fire);
     const t0 = performance.now();
     const rec = { addr: node.addr, status: 0, time: 0 };
@@ -215,7 +238,7 @@ export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): 
         path,
         method: method as any,
         headers,
-        body,
+        body: body as any,
         headersTimeout: up.timeout.read,
         bodyTimeout: up.timeout.read,
         signal: hook as any,
@@ -226,7 +249,7 @@ export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): 
         rec.status = 499;
         return;
       }
-      const timeout = isTimeout(err);
+      const timeout = sendState.timedOut || isTimeout(err);
       rec.status = lastStatus = timeout ? 504 : 502;
       ctx.log.error(`upstream ${up.scheme}://${node.addr}${path} ${timeout ? 'timed out' : 'failed'}: ${(err as Error).message}${(err as any)?.cause?.message ? ' (' + (err as any).cause.message + ')' : ''}`);
       // retry only when the request body can be sent again

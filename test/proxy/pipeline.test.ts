@@ -2,6 +2,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import https from 'node:https';
+import http from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -463,5 +464,23 @@ test('R-RES-9 scheme https upstream (self-signed certificate accepted, SNI from 
   } finally {
     srv.closeAllConnections();
     await new Promise<void>((r) => srv.close(() => r()));
+  }
+});
+
+test('R-UPS-6 send timeout: an upstream that stops taking the request body answers 504', async () => {
+  const stuck = http.createServer(() => {
+    /* never reads the body, never answers */
+  });
+  await new Promise<void>((r) => stuck.listen(0, '127.0.0.1', r));
+  const port = (stuck.address() as net.AddressInfo).port;
+  try {
+    put('/apisix/routes/sendto', { uri: '/send-timeout', timeout: { connect: 2, send: 0.5, read: 30 }, upstream: { nodes: { [`127.0.0.1:${port}`]: 1 } } });
+    const t0 = Date.now();
+    const r = await req(h.url + '/send-timeout', { method: 'POST', body: Buffer.alloc(64 * 1024 * 1024, 97) }).catch((e) => ({ status: -1, text: String(e) }) as any);
+    assert.equal(r.status, 504, r.text);
+    assert.ok(Date.now() - t0 < 15_000);
+  } finally {
+    stuck.closeAllConnections();
+    await new Promise<void>((r) => stuck.close(() => r()));
   }
 });
