@@ -14,6 +14,8 @@ import { sendReply } from '../core/respond.js';
 import { onShutdown } from '../core/lifecycle.js';
 
 const pools = new Map<string, Pool>();
+/** request bodies up to this size are buffered when a retry is possible */
+const RETRY_BUFFER_MAX = 1024 * 1024;
 
 /**
  * The EventEmitter-shaped abort signal undici accepts: far cheaper than an
@@ -204,6 +206,12 @@ export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): 
   const path = (q < 0 ? rawPath : rawPath.slice(0, q)) + (qs ? '?' + qs : '');
   const method = ctx.method;
   const withBody = hasRequestBody(ctx);
+  // a small body is read first when another node may have to be tried, so a
+  // retry can send it again (nginx buffers request bodies by default)
+  if (withBody && !ctx.bodyBuffered && up.retries > 0 && up.nodes.length > 1) {
+    const cl = Number(ctx.req.headers['content-length']);
+    if (cl > 0 && cl <= RETRY_BUFFER_MAX) await ctx.body();
+  }
   const tried = new Set<number>();
   const hashKey = up.hashKey ? up.hashKey(ctx) : undefined;
   const maxAttempts = 1 + up.retries;

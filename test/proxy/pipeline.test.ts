@@ -275,8 +275,9 @@ test('R-UPS-6 connection failure 502, timeout 504, retry on another node', async
   }
 
   put('/apisix/routes/e3', { uri: '/retry', upstream: { nodes: [{ host: '127.0.0.1', port: dead, weight: 100 }, { host: '127.0.0.1', port: up.port, weight: 1 }] } });
-  r = await req(h.url + '/retry');
+  r = await req(h.url + '/retry', { method: 'POST', body: 'retry me' });
   assert.equal(r.status, 200);
+  assert.equal(r.json.body, 'retry me', 'a small body is sent again on the retry');
   const ctx = h.logged.at(-1)!;
   assert.equal(ctx.getVar('upstream_status'), '502, 200');
   assert.match(String(ctx.getVar('upstream_response_time')), /^\d+\.\d{3}, \d+\.\d{3}$/);
