@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import { startGateway, type GatewayProcess } from '../test/helpers/gateway.js';
 
@@ -27,8 +28,19 @@ const BODY = JSON.stringify({ messages: [{ role: 'system', content: 'You are a m
 const STREAM_BODY = JSON.stringify({ messages: [{ role: 'user', content: 'What is 1+1?' }], stream: true });
 const HEADERS = { 'content-type': 'application/json' };
 
-async function startMock(): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, [path.join(here, 'mock-upstream.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux) */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
+}
+
+async function startMock(script = 'mock-upstream.js', args: string[] = []): Promise<{ url: string; proc: ChildProcess }> {
+  const proc = spawn(process.execPath, [path.join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('mock did not start')), 10_000);
@@ -146,8 +158,20 @@ async function main(): Promise<void> {
     const P = '/v1/chat/completions';
 
     await closedLoop(gwPool, P, 2, CONCURRENCY); // warm-up (JIT, pools)
+    const gwCpu0 = cpuSeconds(gw.proc.pid);
     const thr = await closedLoop(gwPool, P, DURATION, CONCURRENCY);
+    const gwCpuPerReq = ((cpuSeconds(gw.proc.pid) - gwCpu0) / (thr.count + thr.errors)) * 1e6;
     const direct = await closedLoop(mockPool, P, Math.min(3, DURATION), CONCURRENCY);
+
+    // the floor: a bare node:http + undici proxy on the same machine and load
+    const baseline = await startMock('baseline-proxy.js', [mock.url]);
+    const basePool = new Pool(baseline.url, { connections: CONCURRENCY, pipelining: 1 });
+    await closedLoop(basePool, P, 2, CONCURRENCY);
+    const baseCpu0 = cpuSeconds(baseline.proc.pid);
+    const base = await closedLoop(basePool, P, Math.min(4, DURATION), CONCURRENCY);
+    const baseCpuPerReq = ((cpuSeconds(baseline.proc.pid) - baseCpu0) / (base.count + base.errors)) * 1e6;
+    await basePool.close();
+    baseline.proc.kill('SIGTERM');
 
     await fixedRate(mockPool, P, RATE, 1);
     const dLat = await fixedRate(mockPool, P, RATE, RATE_SECONDS);
@@ -165,7 +189,16 @@ async function main(): Promise<void> {
       node: process.version,
       cpus: os.cpus().length,
       loadavg_at_start: loadStart,
-      throughput: { through_switchyard_rps: Math.round(thr.rps), direct_to_mock_rps: Math.round(direct.rps), concurrency: CONCURRENCY, seconds: DURATION, errors: thr.errors },
+      throughput: {
+        through_switchyard_rps: Math.round(thr.rps),
+        through_bare_node_proxy_rps: Math.round(base.rps),
+        direct_to_mock_rps: Math.round(direct.rps),
+        switchyard_cpu_us_per_request: Math.round(gwCpuPerReq),
+        bare_node_proxy_cpu_us_per_request: Math.round(baseCpuPerReq),
+        concurrency: CONCURRENCY,
+        seconds: DURATION,
+        errors: thr.errors,
+      },
       latency_at_fixed_rate: {
         rate_rps: RATE,
         seconds: RATE_SECONDS,
@@ -191,7 +224,8 @@ async function main(): Promise<void> {
       total_seconds: Math.round((Date.now() - started) / 100) / 10,
     };
     console.log(`switchyard bench (${process.version}, ${os.cpus().length} CPUs, load average at start ${loadStart.join(' ')})`);
-    console.log(`  throughput (non-streaming, ${CONCURRENCY} in flight, ${DURATION}s): ${report.throughput.through_switchyard_rps} req/s through switchyard; ${report.throughput.direct_to_mock_rps} req/s direct to the mock`);
+    console.log(`  throughput (non-streaming, ${CONCURRENCY} in flight, ${DURATION}s): ${report.throughput.through_switchyard_rps} req/s through switchyard; ${report.throughput.direct_to_mock_rps} req/s direct to the mock; ${report.throughput.through_bare_node_proxy_rps} req/s through a bare node:http+undici proxy`);
+    console.log(`  CPU per proxied request: switchyard ${report.throughput.switchyard_cpu_us_per_request} µs, bare node:http+undici proxy ${report.throughput.bare_node_proxy_cpu_us_per_request} µs`);
     console.log(`  added latency at ${RATE} req/s: p50 ${report.latency_at_fixed_rate.added_ms.p50} ms, p99 ${report.latency_at_fixed_rate.added_ms.p99} ms (direct p50 ${report.latency_at_fixed_rate.direct_ms.p50} ms, via switchyard p50 ${report.latency_at_fixed_rate.switchyard_ms.p50} ms)`);
     console.log(`  added latency, one request at a time: p50 ${report.sequential.added_ms_p50} ms, p99 ${report.sequential.added_ms_p99} ms`);
     console.log(`  streams: added time to first byte p50 ${report.stream_ttfb.added_ms_p50} ms, p99 ${report.stream_ttfb.added_ms_p99} ms`);
