@@ -2,7 +2,7 @@
 // request headers and the header / query-string names an auth plugin reads
 // (key-auth `header` and `query`, default `apikey`) are left out of logger
 // entries and rendered as absent by the access log; they are also removed
-// from the query part of `$request`, `$request_uri`, `$args`.
+// from the query part of `$request`, `$request_uri`, `$upstream_uri`, `$args`.
 import type { RequestContext } from '../core/types.js';
 
 const BASE_HEADERS = ['authorization', 'proxy-authorization', 'x-api-key', 'api-key', 'apikey'];
@@ -102,6 +102,7 @@ export function redactedVar(name: string, value: string | number | undefined, r:
     case 'request':
       return redactRequestLine(value, r);
     case 'request_uri':
+    case 'upstream_uri':
       return redactUri(value, r);
     case 'args':
     case 'query_string':

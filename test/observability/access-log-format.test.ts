@@ -89,11 +89,11 @@ test('R-ALOG-7 R-SCN-7: the seed format for an AI chat request and for a traditi
 });
 
 test('R-ALOG-4: credentials are never written: auth headers and key-auth query arguments are redacted', () => {
-  const f = compileAccessLogFormat('"$http_authorization" "$http_apikey" "$request" "$request_uri" "$args" "$arg_apikey" "$arg_a"');
+  const f = compileAccessLogFormat('"$http_authorization" "$http_apikey" "$request" "$request_uri" "$args" "$arg_apikey" "$arg_a" "$upstream_uri"');
   const line = f.render(getter({
     http_authorization: 'Bearer secret', http_apikey: 'k', request: 'GET /p?a=1&apikey=k HTTP/1.1',
-    request_uri: '/p?apikey=k&a=1', args: 'apikey=k', arg_apikey: 'k', arg_a: '1',
+    request_uri: '/p?apikey=k&a=1', args: 'apikey=k', arg_apikey: 'k', arg_a: '1', upstream_uri: '/p?apikey=k&a=1',
   }));
-  assert.equal(line, '"-" "-" "GET /p?a=1 HTTP/1.1" "/p?a=1" "" "-" "1"');
+  assert.equal(line, '"-" "-" "GET /p?a=1 HTTP/1.1" "/p?a=1" "" "-" "1" "/p?a=1"');
   assert.ok(!line.includes('secret'));
 });
