@@ -8,19 +8,19 @@
 // Logger fields (R-APM-20, R-LOG-20/21) are built by the loggers from ctx.llm.
 import type { RequestContext, Reply, CompileEnv } from '../core/types.js';
 import { jsonError, pageError, textError } from '../core/errors.js';
-import { SERVER_HEADER } from '../core/version.js';
 import { resolveSecret } from '../core/secrets.js';
 import { compileTemplate, type CompiledTemplate } from '../proxy/template.js';
-import { targetProtocol, type Protocol } from './providers/index.js';
-import { compileInstance, resolveTarget, type CompiledInstance } from './instance.js';
+import type { Protocol } from './providers/index.js';
+import { compileInstance, instanceProtocol, resolveTarget, type CompiledInstance } from './instance.js';
 import { GroupSelector, exhaustedMessage } from './balancer/groups.js';
 import type { HealthHandle, HealthTarget } from './health/types.js';
-import { classifyError, peerAddr, UpstreamCall, type TransportConf } from './transport.js';
+import { acquireTransport, classifyError, UpstreamCall, type Transport, type TransportConf } from './transport.js';
 import { SseParser } from './sse.js';
 import { newUsage, usageFromBody, usageFromEvent, type UsageAcc } from './usage.js';
 import { anthropicRequestToOpenai, openaiResponseToAnthropic, OpenaiToAnthropicStream } from './convert/anthropic.js';
 import { openaiEmbeddingsToVertex, vertexPredictionsToOpenai } from './convert/vertex.js';
 import { getGcpAccessToken } from './gcp-token.js';
+import { lastPeer } from '../core/peer-addr.js';
 import { normalizeChecks } from '../plugins/ai-proxy-multi/checks-schema.js';
 import { trackLlmAttempt } from '../observability/metrics.js';
 
@@ -81,7 +81,11 @@ export function buildHeaders(clientHeaders: Record<string, string | string[] | u
     if (v === undefined || SKIP_HEADERS.has(k)) continue;
     h[k] = v;
   }
-  for (const [k, v] of inst.authHeaders) h[k] = inst.hasSecretRefs ? resolveSecret(v) : v;
+  const auth = inst.authHeaders;
+  for (let i = 0; i < auth.length; i++) {
+    const [k, v] = auth[i]!;
+    h[k] = inst.hasSecretRefs ? resolveSecret(v) : v;
+  }
   h['content-type'] = 'application/json';
   return h;
 }
@@ -123,6 +127,9 @@ type AttemptResult =
   | { kind: 'reply'; reply: Reply }
   | { kind: 'failed'; status: number; fallback: Reply };
 
+/** the attempt relayed a response (or the client left): shared, never modified */
+const DONE: AttemptResult = Object.freeze({ kind: 'done' });
+
 export class LlmEngine {
   readonly instances: CompiledInstance[];
   private readonly strategy: Set<Strategy>;
@@ -134,6 +141,8 @@ export class LlmEngine {
   private readonly hashTemplate?: CompiledTemplate;
   readonly logSummaries: boolean;
   readonly logPayloads: boolean;
+  private readonly transport: Transport;
+  private destroyed = false;
 
   constructor(conf: any, env: Partial<CompileEnv> | undefined, readonly opts: EngineOptions) {
     const t: TransportConf = {
@@ -144,7 +153,14 @@ export class LlmEngine {
       ssl_verify: conf.ssl_verify ?? true,
     };
     const base = `${env?.parentKey ?? ''}#${env?.confHash ?? ''}`;
-    this.instances = (conf.instances as any[]).map((inst, i) => compileInstance(inst, i, t, base));
+    // one transport for all instances (they share the settings), released in destroy()
+    const transport = (this.transport = acquireTransport(t));
+    try {
+      this.instances = (conf.instances as any[]).map((inst, i) => compileInstance(inst, i, t, base, transport));
+    } catch (e) {
+      transport.release();
+      throw e;
+    }
     this.strategy = normalizeStrategy(conf.fallback_strategy);
     this.logSummaries = conf.logging?.summaries === true;
     this.logPayloads = conf.logging?.payloads === true;
@@ -177,6 +193,9 @@ export class LlmEngine {
 
   destroy(): void {
     this.health?.destroy();
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.transport.release();
   }
 
   private computeHashKey(ctx: RequestContext): string {
@@ -317,7 +336,7 @@ export class LlmEngine {
 
   /** one attempt; 'failed' only when the strategy covers the failure */
   private async attempt(ctx: RequestContext, st: ReqState, inst: CompiledInstance): Promise<AttemptResult> {
-    const tp = targetProtocol(inst.provider, st.protocol);
+    const tp = instanceProtocol(inst, st.protocol);
     if ('error' in tp) return { kind: 'reply', reply: textError(400, tp.error) };
     let base = st.body;
     if (tp.converted) {
@@ -353,9 +372,9 @@ export class LlmEngine {
     ctx.upstreamUri = target.pathWithQuery;
 
     const res = ctx.res;
-    if (res.destroyed) return { kind: 'done' };
+    if (res.destroyed) return DONE;
     const t0 = performance.now();
-    const attemptRec = { addr: peerAddr(target.host, target.port), status: 0, time: 0 };
+    const attemptRec = { addr: target.named ? lastPeer(target.addrKey) ?? target.addrKey : target.addrKey, status: 0, time: 0 };
     ctx.upstreamAttempts.push(attemptRec);
     // R-PROM-5: one in-flight attempt in apisix_llm_active_connections until it ends
     const releaseActive = trackLlmAttempt(ctx, { node: inst.name });
@@ -363,9 +382,9 @@ export class LlmEngine {
       releaseActive();
       attemptRec.status = status;
       attemptRec.time = Math.round(performance.now() - t0) / 1000;
-      attemptRec.addr = peerAddr(target.host, target.port);
+      if (target.named) attemptRec.addr = lastPeer(target.addrKey) ?? target.addrKey;
     };
-    const call = new UpstreamCall(inst.dispatcher, {
+    const call = new UpstreamCall(inst.transport, {
       origin: target.origin,
       path: target.pathWithQuery,
       method: 'POST',
@@ -382,14 +401,14 @@ export class LlmEngine {
       clientGone = true;
       call.abort(new Error('client closed the connection'));
     };
-    res.once('close', onClose);
+    res.on('close', onClose);
     try {
       try {
         await call.head;
       } catch (e) {
         if (clientGone) {
           finishRec(499);
-          return { kind: 'done' };
+          return DONE;
         }
         const c = classifyError(e);
         finishRec(c.kind === 'timeout' ? 504 : 502);
@@ -418,11 +437,13 @@ export class LlmEngine {
     return { kind: 'reply', reply: pageError(status) };
   }
 
-  private responseHeaders(ctx: RequestContext, contentType: string | undefined, length?: number): Record<string, string | number> {
-    const extra = ctx.extraResponseHeaders;
+  /**
+   * The relayed response's own headers. `Server` is set by the listener and
+   * the extra headers (R-RL-13 quotas) by ctx.instrumentResponse() before the
+   * proxy phase runs, both on `res` itself, so they are not repeated here.
+   */
+  private responseHeaders(contentType: string | undefined, length?: number): Record<string, string | number> {
     const h: Record<string, string | number> = {};
-    for (const k in extra) h[k] = extra[k]!;
-    if (!ctx.res.hasHeader('server')) h.server = SERVER_HEADER;
     if (contentType !== undefined) h['content-type'] = contentType;
     if (length !== undefined) h['content-length'] = length;
     return h;
@@ -451,7 +472,7 @@ export class LlmEngine {
         error: (e) => {
           if (io.isGone()) {
             finishRec(499);
-            return resolve({ kind: 'done' });
+            return resolve(DONE);
           }
           const c = classifyError(e);
           finishRec(c.kind === 'timeout' ? 504 : 502);
@@ -495,10 +516,10 @@ export class LlmEngine {
           const res = ctx.res;
           if (!res.headersSent && !res.destroyed) {
             ctx.status = status;
-            res.writeHead(status, this.responseHeaders(ctx, outType, outBuf.length));
+            res.writeHead(status, this.responseHeaders(outType, outBuf.length));
             res.end(outBuf);
           }
-          resolve({ kind: 'done' });
+          resolve(DONE);
         },
       });
     });
@@ -522,7 +543,7 @@ export class LlmEngine {
       if (headWritten) return;
       headWritten = true;
       ctx.status = status;
-      res.writeHead(status, this.responseHeaders(ctx, converter ? 'text/event-stream' : contentType));
+      res.writeHead(status, this.responseHeaders(converter ? 'text/event-stream' : contentType));
       res.flushHeaders();
     };
     if (!converter) writeHead();
@@ -580,13 +601,13 @@ export class LlmEngine {
             writeHead();
           }
           if (!res.destroyed) res.end();
-          done({ kind: 'done' });
+          done(DONE);
         },
         error: (e) => {
           llm.upstreamResponseTimeMs = Math.round(performance.now() - t0);
           if (io.isGone()) {
             finishRec(status);
-            return done({ kind: 'done' });
+            return done(DONE);
           }
           const c = classifyError(e);
           finishRec(c.kind === 'timeout' ? 504 : 502);
@@ -597,7 +618,7 @@ export class LlmEngine {
           // R-RSP-15: close the client connection without the terminating chunk
           ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: upstream stream failed after the response started: ${c.message}`);
           res.destroy();
-          done({ kind: 'done' });
+          done(DONE);
         },
       });
     });
@@ -610,10 +631,4 @@ function firstNonSpace(b: Buffer): number {
     if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return c;
   }
   return -1;
-}
-
-/** true when the engine accepted the request in access (used by tests) */
-export function engineStateOf(ctx: RequestContext): { instance: string; tried: number[] } | undefined {
-  const st = states.get(ctx);
-  return st ? { instance: st.current.name, tried: [...st.tried] } : undefined;
 }

@@ -1,8 +1,8 @@
 // An ai-proxy-multi instance compiled once per configuration change:
 // provider, endpoint parts, auth, options, transport (R-REQ-4..12).
-import type { Dispatcher } from 'undici';
-import { getProvider, type ProviderDef, type Protocol, type ProviderConf } from './providers/index.js';
-import { transportFor, type TransportConf } from './transport.js';
+import { getProvider, targetProtocol, type ProviderDef, type Protocol, type ProviderConf } from './providers/index.js';
+import { acquireTransport, type Transport, type TransportConf } from './transport.js';
+import { isIP } from 'node:net';
 import { isSecretRef, resolveSecret } from '../core/secrets.js';
 import type { GcpAuthConf } from './gcp-token.js';
 
@@ -40,13 +40,16 @@ export interface CompiledInstance {
   rawAuth?: { header?: Record<string, string>; query?: Record<string, string> };
   gcpCacheKey: string;
   checks?: Record<string, unknown>;
-  dispatcher: Dispatcher;
+  /** shared per setting tuple; the engine releases it when destroyed */
+  transport: Transport;
   timeout: number;
   keepalive: boolean;
   /** the endpoint host/port (R-HC-3, $balancer_port) */
   hostInfo?: { scheme: 'http' | 'https'; host: string; port: number };
   /** per target protocol: resolved origin/path/query (when it does not depend on the model) */
   targets: Map<Protocol, ResolvedTarget | undefined>;
+  /** per client protocol: the provider's target protocol (targetProtocol, cached) */
+  protocols: Map<Protocol, TargetProtocol>;
 }
 
 export interface ResolvedTarget {
@@ -58,6 +61,10 @@ export interface ResolvedTarget {
   pathWithQuery: string;
   /** $upstream_host: host with :port when not the scheme default */
   hostHeader: string;
+  /** "host:port", the key of the last connected peer (R-VAR-4 $upstream_addr) */
+  addrKey: string;
+  /** the host is a name (not an IP address): $upstream_addr names the resolved peer */
+  named: boolean;
 }
 
 const ENDPOINT_RE = /^(https?):\/\/([^:/]+):?(\d*)(\/?.*)$/;
@@ -85,7 +92,7 @@ export function parseEndpoint(url: string): Endpoint | undefined {
   };
 }
 
-export function compileInstance(inst: any, index: number, t: TransportConf, cacheKeyBase: string): CompiledInstance {
+export function compileInstance(inst: any, index: number, t: TransportConf, cacheKeyBase: string, transport?: Transport): CompiledInstance {
   const provider = getProvider(inst.provider);
   const authHeaders: [string, string][] = Object.entries((inst.auth?.header ?? {}) as Record<string, string>).map(([k, v]) => [k.toLowerCase(), v]);
   const authQuery: [string, string][] = Object.entries((inst.auth?.query ?? {}) as Record<string, string>);
@@ -110,10 +117,11 @@ export function compileInstance(inst: any, index: number, t: TransportConf, cach
     rawAuth: inst.auth,
     gcpCacheKey: `${cacheKeyBase}#${inst.name}`,
     checks: inst.checks,
-    dispatcher: transportFor(t),
+    transport: transport ?? acquireTransport(t),
     timeout: t.timeout,
     keepalive: t.keepalive,
     targets: new Map(),
+    protocols: new Map(),
   };
   c.hostInfo = instanceHost(c);
   return c;
@@ -161,11 +169,26 @@ export function resolveTarget(c: CompiledInstance, protocol: Protocol, model: st
   const qs = query.length ? '?' + new URLSearchParams(query).toString() : '';
   const defPort = scheme === 'https' ? 443 : 80;
   const hostHeader = port === defPort ? host : `${host}:${port}`;
-  const t: ResolvedTarget = { scheme, host, port, origin: `${scheme}://${hostHeader}`, pathWithQuery: path + qs, hostHeader };
+  const t: ResolvedTarget = {
+    scheme, host, port, origin: `${scheme}://${hostHeader}`, pathWithQuery: path + qs, hostHeader,
+    addrKey: `${host}:${port}`, named: !isIP(host),
+  };
   if (!modelDependent && !c.hasQueryRefs) c.targets.set(protocol, t);
   return t;
 }
 
 export function resolvePairs(pairs: [string, string][]): [string, string][] {
   return pairs.map(([k, v]) => [k, resolveSecret(v)]);
+}
+
+export type TargetProtocol = ReturnType<typeof targetProtocol>;
+
+/** targetProtocol(c.provider, client), computed once per instance and client protocol */
+export function instanceProtocol(c: CompiledInstance, client: Protocol): TargetProtocol {
+  let tp = c.protocols.get(client);
+  if (tp === undefined) {
+    tp = targetProtocol(c.provider, client);
+    c.protocols.set(client, tp);
+  }
+  return tp;
 }

@@ -1,9 +1,12 @@
 // Upstream HTTP for the AI plugins: one undici Agent (a Pool per origin
 // inside) per transport setting tuple, shared by every configuration that
 // uses the same settings, so connections are reused across configuration
-// changes (R-REQ-10..12).
+// changes (R-REQ-10..12). Each compiled engine holds its Transport; when no
+// configuration holds a setting tuple any more its Agent is closed (after the
+// requests still running on it), and all Agents close at shutdown (R-GEN-18).
 import { Agent, buildConnector, errors as undiciErrors, type Dispatcher } from 'undici';
-import { isIP } from 'node:net';
+import { onShutdown } from '../core/lifecycle.js';
+import { notePeer } from '../core/peer-addr.js';
 
 export interface TransportConf {
   /** ms: connect, each write, each wait for data (R-REQ-10) */
@@ -11,50 +14,113 @@ export interface TransportConf {
   keepalive: boolean;
   /** ms idle before a pooled connection is closed (R-REQ-11) */
   keepalive_timeout: number;
-  /** idle connections kept per origin; undici has no separate idle cap, see transportFor */
+  /** idle connections kept per origin; undici has no separate idle cap, see Transport */
   keepalive_pool: number;
   ssl_verify: boolean;
 }
 
-const agents = new Map<string, Agent>();
-/** last connected peer per "host:port" (for $upstream_addr, R-VAR-4) */
-const peers = new Map<string, string>();
+/** transports some configuration holds, by setting tuple */
+const held = new Map<string, Transport>();
+/** transports with an open Agent (held or not) */
+const open = new Set<Transport>();
+let hookInstalled = false;
 
 /**
- * The dispatcher for these settings. `keepalive_pool` bounds nothing in
+ * The dispatcher for one setting tuple. `keepalive_pool` bounds nothing in
  * undici terms (it has no idle-only cap); concurrency per origin is unbounded
- * so that long streams never queue behind each other.
+ * so that long streams never queue behind each other. The Agent opens on
+ * first use and closes once no configuration holds the transport and no
+ * request runs on it; a request of an old configuration that starts after
+ * that reopens it (and it closes again when that request ends).
  */
-export function transportFor(t: TransportConf): Dispatcher {
-  const key = `${t.timeout}|${t.keepalive}|${t.keepalive_timeout}|${t.keepalive_pool}|${t.ssl_verify}`;
-  let a = agents.get(key);
-  if (!a) {
+export class Transport {
+  private agent: Agent | undefined;
+  /** compiled configurations holding this transport */
+  holders = 0;
+  /** requests dispatched and not finished */
+  private active = 0;
+
+  constructor(readonly key: string, private readonly conf: TransportConf) {}
+
+  /** the dispatcher for one request; pair with `end()` */
+  begin(): Dispatcher {
+    this.active++;
+    return this.agent ?? this.openAgent();
+  }
+
+  /** the request that `begin()` returned a dispatcher for has finished */
+  end(): void {
+    this.active--;
+    this.closeIfUnused();
+  }
+
+  /** a configuration that acquired this transport is gone */
+  release(): void {
+    if (this.holders > 0 && --this.holders === 0 && held.get(this.key) === this) held.delete(this.key);
+    this.closeIfUnused();
+  }
+
+  /** true while an Agent is open (for tests) */
+  get isOpen(): boolean {
+    return this.agent !== undefined;
+  }
+
+  /** close the Agent now (shutdown): requests in flight finish first */
+  close(): Promise<void> {
+    const a = this.agent;
+    this.agent = undefined;
+    open.delete(this);
+    return a ? a.close() : Promise.resolve();
+  }
+
+  private closeIfUnused(): void {
+    if (this.holders === 0 && this.active <= 0 && this.agent) this.close().catch(() => {});
+  }
+
+  private openAgent(): Agent {
+    const t = this.conf;
     const connector = buildConnector({ rejectUnauthorized: t.ssl_verify, timeout: t.timeout });
-    a = new Agent({
+    const a = new Agent({
       keepAliveTimeout: t.keepalive_timeout,
       keepAliveMaxTimeout: Math.max(t.keepalive_timeout, 600_000),
       headersTimeout: t.timeout,
       bodyTimeout: t.timeout,
       connect(opts, cb) {
         connector(opts, (err, socket) => {
-          if (!err && socket) {
-            const port = opts.port || (opts.protocol === 'https:' ? '443' : '80');
-            if (socket.remoteAddress) peers.set(`${opts.hostname}:${port}`, `${socket.remoteAddress}:${socket.remotePort}`);
-          }
+          if (!err && socket) notePeer(`${opts.hostname}:${opts.port || (opts.protocol === 'https:' ? '443' : '80')}`, socket);
           cb(err as any, socket as any);
         });
       },
     });
-    agents.set(key, a);
+    this.agent = a;
+    open.add(this);
+    if (!hookInstalled) {
+      hookInstalled = true;
+      onShutdown(closeTransports);
+    }
+    return a;
   }
-  return a;
 }
 
-/** `ip:port` of the last connection to host:port, or `host:port` when unknown */
-export function peerAddr(host: string, port: number): string {
-  const k = `${host}:${port}`;
-  if (isIP(host)) return k;
-  return peers.get(k) ?? k;
+function transportKey(t: TransportConf): string {
+  return `${t.timeout}|${t.keepalive}|${t.keepalive_timeout}|${t.keepalive_pool}|${t.ssl_verify}`;
+}
+
+/** the shared transport for these settings; the caller calls `release()` when its configuration is gone */
+export function acquireTransport(t: TransportConf): Transport {
+  const key = transportKey(t);
+  let tr = held.get(key);
+  if (!tr) {
+    tr = new Transport(key, t);
+    held.set(key, tr);
+  }
+  tr.holders++;
+  return tr;
+}
+
+/** number of open Agents (for tests) */
+export function openTransportCount(): number {
+  return open.size;
 }
 
 export type FailureKind = 'timeout' | 'error';
@@ -73,10 +139,11 @@ export function classifyError(err: unknown): { kind: FailureKind; status: 504 | 
   return { kind: timeout ? 'timeout' : 'error', status: timeout ? 504 : 500, message: `${e?.message ?? String(e)}${cause}` };
 }
 
+/** close every Agent (shutdown hook); requests in flight finish first */
 export async function closeTransports(): Promise<void> {
-  const all = [...agents.values()];
-  agents.clear();
-  await Promise.allSettled(all.map((a) => a.close()));
+  const all = [...open];
+  hookInstalled = false;
+  await Promise.allSettled(all.map((t) => t.close()));
 }
 
 export interface ResponseSink {
@@ -104,14 +171,28 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   private ended = false;
   private failed?: Error;
   private abortReason?: Error;
+  private transport: Transport | undefined;
 
-  constructor(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions) {
+  constructor(transport: Transport, opts: Dispatcher.DispatchOptions) {
     this.head = new Promise<UpstreamCall>((res, rej) => {
       this.resolveHead = res;
       this.rejectHead = rej;
     });
     this.head.catch(() => {});
-    dispatcher.dispatch(opts, this);
+    this.transport = transport;
+    try {
+      transport.begin().dispatch(opts, this);
+    } catch (e) {
+      this.onResponseError(undefined as unknown as Dispatcher.DispatchController, e as Error);
+    }
+  }
+
+  /** the request is over (response complete or failed): the transport may close */
+  private settle(): void {
+    const t = this.transport;
+    if (!t) return;
+    this.transport = undefined;
+    t.end();
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -133,11 +214,13 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.settle();
     if (this.sink) this.sink.end();
     else this.ended = true;
   }
 
   onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    this.settle();
     if (!this.started) return this.rejectHead(err);
     if (this.sink) this.sink.error(err);
     else this.failed = err;

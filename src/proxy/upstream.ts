@@ -12,6 +12,7 @@ import type { ProxyContext } from './context.js';
 import { pageError } from '../core/errors.js';
 import { sendReply } from '../core/respond.js';
 import { onShutdown } from '../core/lifecycle.js';
+import { lastPeer, notePeer } from '../core/peer-addr.js';
 
 const pools = new Map<string, Pool>();
 /** request bodies up to this size are buffered when a retry is possible */
@@ -44,9 +45,6 @@ class AbortHook {
 }
 let hookInstalled = false;
 
-/** `ip:port` of the last connection per node `host:port` (for `$upstream_addr`) */
-const peers = new Map<string, string>();
-
 function poolFor(up: CompiledUpstream, node: UpstreamNode): Pool {
   const origin = `${up.scheme}://${node.addr}`;
   const key = poolKey(up, node);
@@ -61,10 +59,8 @@ function poolFor(up: CompiledUpstream, node: UpstreamNode): Pool {
       pipelining: 1,
       connect(opts, cb) {
         connector(opts, (err, socket) => {
-          if (!err && socket && named && socket.remoteAddress) {
-            const ip = socket.remoteAddress.includes(':') ? `[${socket.remoteAddress}]` : socket.remoteAddress;
-            peers.set(addr, `${ip}:${socket.remotePort}`);
-          }
+          // `$upstream_addr` (R-VAR-4): the peer a named node resolved to
+          if (!err && socket && named) notePeer(addr, socket);
           cb(err as any, socket as any);
         });
       },
@@ -267,7 +263,7 @@ export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): 
     }
 
     rec.status = response.statusCode;
-    const peer = peers.get(node.addr);
+    const peer = lastPeer(node.addr);
     if (peer) rec.addr = peer;
     const out: Record<string, string | string[]> = {};
     const extraHop = connectionTokens(response.headers);

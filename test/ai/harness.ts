@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { PluginDef, RequestContext, Reply, LlmState, CompileEnv } from '../../src/core/types.js';
 import { validateSchema } from '../../src/schema/validate.js';
 import { sendReply } from '../../src/core/respond.js';
+import { SERVER_HEADER } from '../../src/core/version.js';
 import type { HealthService } from '../../src/llm/health/types.js';
 
 export interface Harness {
@@ -79,6 +80,14 @@ export async function startHarness(def: PluginDef, conf: unknown, opts: HarnessO
       consumer: opts.consumer ? { username: opts.consumer, plugins: [] } : undefined,
     };
     if (opts.instanceHasQuota) ctx.instanceHasQuota = (n: string) => opts.instanceHasQuota!(n, ctx);
+    // as the real core: the listener sets Server, and ctx.instrumentResponse()
+    // adds the extra response headers (R-RL-13) when the plugin writes the head
+    res.setHeader('Server', SERVER_HEADER);
+    const writeHead = res.writeHead;
+    res.writeHead = function (this: http.ServerResponse, ...args: any[]) {
+      if (!this.headersSent) for (const k in ctx.extraResponseHeaders) this.setHeader(k, ctx.extraResponseHeaders[k]);
+      return (writeHead as any).apply(this, args);
+    } as any;
     contexts.push(ctx);
     let reply: Reply | void | undefined;
     try {
