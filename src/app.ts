@@ -28,6 +28,20 @@ export interface Gateway {
 }
 
 const GRACE_MS = 30_000;
+/** after the grace period aborted requests still get this long to run their log phase */
+const ABORT_SETTLE_MS = 1_000;
+
+/** resolves when no proxy request is in flight, or after `ms` (with a warning) */
+async function waitDrained(proxy: { drained(): Promise<void>; readonly inFlight: number }, ms: number): Promise<void> {
+  if (proxy.inFlight === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(true), ms);
+  });
+  const late = await Promise.race([proxy.drained().then(() => false), timedOut]);
+  clearTimeout(timer);
+  if (late) log.warn(`stopping with ${proxy.inFlight} request(s) not yet logged`);
+}
 
 function listen(handler: Handler, addr: ListenAddr, keepAliveTimeout = 60_000): Promise<http.Server> {
   const server = http.createServer({ keepAliveTimeout, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
@@ -105,6 +119,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
       const idleSweep = setInterval(() => {
         for (const s of servers) s.server.closeIdleConnections();
       }, 100);
+      const deadline = Date.now() + graceMs;
       const timer = setTimeout(() => {
         log.warn('grace period over: aborting requests still in flight');
         for (const s of servers) s.server.closeAllConnections();
@@ -112,6 +127,11 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
       await Promise.all(closed);
       clearTimeout(timer);
       clearInterval(idleSweep);
+      // connections are gone, but the log phases (logger entries, access log
+      // lines) of the last requests may still run: wait for them before the
+      // runtime, the access log and the logger batches are closed (R-GEN-18,
+      // R-LOG-4); aborted requests get a short settle window past the grace
+      await waitDrained(proxy, Math.max(deadline - Date.now(), ABORT_SETTLE_MS));
       holder.close();
       health.close();
       await accessLog.close();

@@ -72,6 +72,24 @@ export interface ConsumerInfo {
   credentialId?: string;
 }
 
+/** The consumer lookup of one compiled configuration (R-KA-4, R-KA-8); built in src/runtime/compile.ts. */
+export interface ConsumerIndex {
+  /** the consumer whose key-auth key equals `key` (R-KA-4) */
+  findByKey(key: string): (ConsumerInfo & { broken?: boolean }) | undefined;
+  findByName(username: string): (ConsumerInfo & { broken?: boolean }) | undefined;
+  readonly size: number;
+}
+
+/** What the compiled configuration a request runs with exposes to it (R-GEN-10). */
+export interface ContextRuntime {
+  readonly generation: number;
+  /** consumers of that configuration, for auth plugins */
+  readonly consumers?: ConsumerIndex;
+}
+
+/** R-PROM-3 `response_source` */
+export type ResponseSource = 'upstream' | 'apisix' | 'nginx';
+
 /**
  * The request context. One per proxy request; plugins share state only through it.
  * Implemented in src/proxy/context.ts.
@@ -112,6 +130,14 @@ export interface RequestContext {
   serviceId?: string;
   serviceName?: string;
   consumer?: ConsumerInfo;
+  /** the compiled configuration this request runs with (R-GEN-10); undefined outside the proxy */
+  readonly runtime?: ContextRuntime;
+  /**
+   * Where the response came from (R-PROM-3 `response_source`), when the
+   * server knows it: set for gateway-produced replies and for responses of
+   * the proxy phase. Unset: derived from the upstream attempts.
+   */
+  responseSource?: ResponseSource;
 
   /** LLM facts (defaults per R-VAR-1) */
   readonly llm: LlmState;
@@ -122,7 +148,11 @@ export interface RequestContext {
 
   /** headers added to whatever response is finally sent (quota headers R-RL-13) */
   readonly extraResponseHeaders: Record<string, string>;
-  /** extra fields for logger entries (llm_summary, llm_request, ...) */
+  /**
+   * Extra top-level members a plugin wants in logger entries (R-LOG): copied
+   * into every entry built by src/observability/log-entry.ts. The built-in
+   * plugins write none (the LLM members are built from `llm`).
+   */
   readonly logFields: Record<string, unknown>;
 
   /**

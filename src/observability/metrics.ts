@@ -215,20 +215,26 @@ function serviceLabel(ctx: RequestContext, preferName: boolean): string {
   return str(preferName ? ctx.serviceName || ctx.serviceId : ctx.serviceId);
 }
 
-/** `upstream` (relayed), `apisix` (gateway-produced), `nginx` (transport failure while proxying) */
+/**
+ * R-PROM-3 `response_source`: `upstream` (relayed from an upstream or LLM),
+ * `apisix` (produced by the gateway), `nginx` (the gateway's page for a
+ * transport failure while proxying). The proxy server sets
+ * `ctx.responseSource` for gateway replies and AI-plugin responses; plain
+ * proxying leaves it unset and it is derived from the attempts: a transport
+ * failure is recorded with the status the client gets (R-VAR-4) and answered
+ * with the default error page (text/html).
+ */
 export function responseSource(ctx: RequestContext): string {
-  const explicit = ctx.logFields?.response_source;
-  if (typeof explicit === 'string' && explicit) return explicit;
+  const explicit = ctx.responseSource;
+  if (explicit) return explicit;
   const attempts = ctx.upstreamAttempts;
   const last = attempts.length ? attempts[attempts.length - 1] : undefined;
   if (!last) return 'apisix';
-  if (last.status === ctx.status) {
-    // R-VAR-4: a failed attempt is recorded as 502/504 and the gateway answers with its own page
-    if ((last.status === 502 || last.status === 504) && (!last.addr || last.addr === '-')) return 'nginx';
-    if ((last.status === 502 || last.status === 504) && /^text\/html/.test(String(ctx.res.getHeader('content-type') ?? ''))) return 'nginx';
-    return 'upstream';
-  }
-  return 'apisix';
+  const status = ctx.status;
+  if (last.status !== status) return 'apisix';
+  if (status >= 500 && (!last.addr || last.addr === '-')) return 'nginx';
+  if ((status === 502 || status === 504) && /^text\/html/.test(String(ctx.res.getHeader('content-type') ?? ''))) return 'nginx';
+  return 'upstream';
 }
 
 function num(v: string | number | undefined): number {

@@ -5,10 +5,21 @@ import { hostname as osHostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
 import type {
-  CompiledPlugin, ConsumerInfo, LlmState, RequestContext, UpstreamAttempt,
+  CompiledPlugin, ConsumerInfo, ContextRuntime, LlmState, RequestContext, ResponseSource, UpstreamAttempt,
 } from '../core/types.js';
 import type { Logger } from '../core/log.js';
-import { normalizePath } from './router.js';
+import { pageError } from '../core/errors.js';
+import { sendReply } from '../core/respond.js';
+import { matchedHostPattern, normalizePath, type HostMatcher } from './router.js';
+
+/** nginx's client_body_timeout: the longest wait between two reads of the request body */
+export const DEFAULT_CLIENT_BODY_TIMEOUT_MS = 60_000;
+
+/** `code` of the error body() rejects with when the client stalled */
+export const BODY_TIMEOUT_CODE = 'ECLIENTBODYTIMEOUT';
+
+/** the 408 of a body read timeout (R-GEN-3); the connection is closed after it, as nginx does */
+const BODY_TIMEOUT_REPLY = pageError(408, { Connection: 'close' });
 
 const HOSTNAME = osHostname();
 const EMPTY_PLUGINS: CompiledPlugin[] = [];
@@ -78,10 +89,7 @@ function defaultLlm(): LlmState {
   };
 }
 
-/** What the runtime exposes to the request (consumer lookup for auth plugins). */
-export interface ContextRuntime {
-  readonly generation: number;
-}
+export type { ContextRuntime };
 
 const kAddr = Symbol('switchyard.addrs');
 
@@ -128,6 +136,13 @@ export class ProxyContext implements RequestContext {
   balancerIp?: string;
   balancerPort?: number;
   instanceHasQuota?: (instanceName: string) => Promise<boolean>;
+  responseSource?: ResponseSource;
+  /** the uri pattern of the matched route that matched (`matched_uri`, R-PROM-3) */
+  matchedUri?: string;
+  /** host patterns of the matched route (`matched_host` is the one that matched) */
+  matchedHosts?: HostMatcher;
+  /** longest wait between two reads of the body in body() (0: none) */
+  bodyTimeoutMs = DEFAULT_CLIENT_BODY_TIMEOUT_MS;
   plugins: CompiledPlugin[] = EMPTY_PLUGINS;
   bodyBytesSent = 0;
   /** true once the client went away before the response completed */
@@ -286,22 +301,51 @@ export class ProxyContext implements RequestContext {
         const chunks: Buffer[] = [];
         let len = 0;
         let settled = false;
+        // nginx's client_body_timeout: measured between two reads, not for the whole
+        // body, so a large body that keeps arriving never times out (R-GEN-17)
+        const ms = this.bodyTimeoutMs;
+        let timer: NodeJS.Timeout | undefined;
+        const onTimeout = () => {
+          timer = undefined;
+          if (settled) return;
+          settled = true;
+          this.log.warn(`client timed out (${ms} ms) while sending the request body: ${this.method} ${this.uri}`);
+          chunks.length = 0;
+          const res = this.res;
+          if (!res.headersSent && !this.aborted) {
+            this.responseSource = 'apisix';
+            const n = sendReply(res, BODY_TIMEOUT_REPLY, this._extra);
+            if (!this._instrumented) this.bodyBytesSent += n;
+          } else if (!res.writableEnded) res.destroy();
+          reject(Object.assign(new Error('client timed out while sending the request body'), { code: BODY_TIMEOUT_CODE }));
+        };
+        if (ms > 0) timer = setTimeout(onTimeout, ms);
+        const clear = () => {
+          if (timer) clearTimeout(timer);
+          timer = undefined;
+        };
         req.on('data', (c: Buffer) => {
+          if (settled) return;
           chunks.push(c);
           len += c.length;
+          if (timer) timer.refresh();
         });
         req.once('end', () => {
+          clear();
+          if (settled) return;
           settled = true;
           this._bodyLength = len;
           this._bodyBuf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, len);
           resolve(this._bodyBuf);
         });
         req.once('error', (e) => {
+          clear();
           if (settled) return;
           settled = true;
           reject(e);
         });
         req.once('close', () => {
+          clear();
           if (settled) return;
           settled = true;
           reject(new Error('client closed the connection while sending the body'));
@@ -381,6 +425,8 @@ export class ProxyContext implements RequestContext {
       case 'apisix_request_id': return this.requestId;
       case 'route_id': return this.routeId;
       case 'route_name': return this.routeName;
+      case 'matched_uri': return this.matchedUri;
+      case 'matched_host': return this.matchedHosts ? matchedHostPattern(this.matchedHosts, this.host) : undefined;
       case 'service_id': return this.serviceId;
       case 'service_name': return this.serviceName;
       case 'consumer_name': return this.consumer?.username;

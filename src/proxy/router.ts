@@ -14,6 +14,8 @@ export interface HostMatcher {
   exact: ReadonlySet<string>;
   /** `*.example.com` stored as `.example.com` */
   suffixes: readonly string[];
+  /** the configured pattern of each suffix (`*.example.com`), for `matched_host` */
+  suffixPatterns?: readonly string[];
 }
 
 export interface RouteMatchSpec {
@@ -33,6 +35,8 @@ export interface MatchRequest {
   method: string;
   clientIp: string;
   getVar(name: string): string | number | undefined;
+  /** set by match(): the uri pattern of the matched route that matched (`matched_uri`) */
+  matchedUri?: string;
 }
 
 interface Candidate<R> {
@@ -40,6 +44,8 @@ interface Candidate<R> {
   /** 0 exact, 1 parametric, 2 prefix */
   kind: number;
   literalLen: number;
+  /** the route's uri pattern this candidate stands for */
+  pattern: string;
   /** full check for parametric patterns */
   check?: (path: string) => boolean;
 }
@@ -48,15 +54,27 @@ export function compileHosts(list: readonly string[] | undefined): HostMatcher |
   if (!list || list.length === 0) return undefined;
   const exact = new Set<string>();
   const suffixes: string[] = [];
+  const suffixPatterns: string[] = [];
   let any = false;
   for (const raw of list) {
     const h = String(raw).toLowerCase();
     if (h === '*') any = true;
-    else if (h.startsWith('*.')) suffixes.push(h.slice(1));
-    else if (h.startsWith('*')) suffixes.push(h.slice(1));
-    else exact.add(h);
+    else if (h.startsWith('*')) {
+      suffixes.push(h.slice(1));
+      suffixPatterns.push(h);
+    } else exact.add(h);
   }
-  return { any, exact, suffixes };
+  return { any, exact, suffixes, suffixPatterns };
+}
+
+/** the host pattern of `m` that `host` matched (`matched_host`), undefined when none */
+export function matchedHostPattern(m: HostMatcher, host: string): string | undefined {
+  if (m.exact.has(host)) return host;
+  for (let i = 0; i < m.suffixes.length; i++) {
+    const s = m.suffixes[i]!;
+    if (host.length > s.length && host.endsWith(s)) return m.suffixPatterns?.[i] ?? '*' + s;
+  }
+  return m.any ? '*' : undefined;
 }
 
 export function hostMatches(m: HostMatcher, host: string): boolean {
@@ -126,16 +144,16 @@ export class Router<R extends RouteMatchSpec> {
         if (typeof pattern !== 'string' || pattern === '') continue;
         if (hasParam(pattern)) {
           const lit = pattern.slice(0, pattern.indexOf('/:') + 1);
-          push(this.prefix, lit, { route, kind: 1, literalLen: lit.length, check: compileParamPattern(pattern) });
+          push(this.prefix, lit, { route, kind: 1, literalLen: lit.length, pattern, check: compileParamPattern(pattern) });
         } else if (pattern.endsWith('*')) {
           // `/blog/*`, `/blog*`, also `/blog/*name`
           const lit = pattern.slice(0, pattern.length - 1);
-          push(this.prefix, lit, { route, kind: 2, literalLen: lit.length });
+          push(this.prefix, lit, { route, kind: 2, literalLen: lit.length, pattern });
         } else if (/\/\*[A-Za-z0-9_]+$/.test(pattern)) {
           const lit = pattern.slice(0, pattern.lastIndexOf('*'));
-          push(this.prefix, lit, { route, kind: 2, literalLen: lit.length });
+          push(this.prefix, lit, { route, kind: 2, literalLen: lit.length, pattern });
         } else {
-          push(this.exact, pattern, { route, kind: 0, literalLen: pattern.length });
+          push(this.exact, pattern, { route, kind: 0, literalLen: pattern.length, pattern });
         }
       }
     }
@@ -163,17 +181,25 @@ export class Router<R extends RouteMatchSpec> {
   /**
    * The matched route: the first candidate whose conditions hold among the
    * routes that have hosts, else the first among the host-less ones (R-RTE-3).
+   * Sets `req.matchedUri` to the route's uri pattern that matched.
    */
   match(req: MatchRequest): R | undefined {
     const path = req.uri;
     let fallback: R | undefined;
+    let fallbackPattern: string | undefined;
     const ex = this.exact.get(path);
     if (ex) {
       for (let i = 0; i < ex.length; i++) {
-        const r = ex[i]!.route;
-        const m = this.check(r, req, fallback === undefined);
-        if (m === 1) return r;
-        if (m === 2) fallback = r;
+        const c = ex[i]!;
+        const m = this.check(c.route, req, fallback === undefined);
+        if (m === 1) {
+          req.matchedUri = c.pattern;
+          return c.route;
+        }
+        if (m === 2) {
+          fallback = c.route;
+          fallbackPattern = c.pattern;
+        }
       }
     }
     const lengths = this.lengths;
@@ -186,10 +212,17 @@ export class Router<R extends RouteMatchSpec> {
         const c = list[i]!;
         if (c.check && !c.check(path)) continue;
         const m = this.check(c.route, req, fallback === undefined);
-        if (m === 1) return c.route;
-        if (m === 2) fallback = c.route;
+        if (m === 1) {
+          req.matchedUri = c.pattern;
+          return c.route;
+        }
+        if (m === 2) {
+          fallback = c.route;
+          fallbackPattern = c.pattern;
+        }
       }
     }
+    if (fallback !== undefined) req.matchedUri = fallbackPattern;
     return fallback;
   }
 

@@ -12,7 +12,7 @@ import type { CompiledPlugin, Reply } from '../core/types.js';
 import { jsonError, pageError } from '../core/errors.js';
 import { sendReply } from '../core/respond.js';
 import { consumerChain, type PluginChain, type Runtime, type RuntimeRoute } from '../runtime/compile.js';
-import { ProxyContext } from './context.js';
+import { BODY_TIMEOUT_CODE, DEFAULT_CLIENT_BODY_TIMEOUT_MS, ProxyContext } from './context.js';
 import { proxyToUpstream, prunePools } from './upstream.js';
 
 const NOT_FOUND: Reply = jsonError(404, { error_msg: '404 Route Not Found' });
@@ -52,11 +52,45 @@ export interface ProxyHandler {
   handler(req: IncomingMessage, res: ServerResponse): void;
   /** requests started and not yet logged */
   readonly inFlight: number;
+  /** resolves once no request is in flight (all log phases and access log lines done) */
+  drained(): Promise<void>;
 }
 
-export function createProxyHandler(opts: { holder: RuntimeHolder; accessLog: AccessLog; log: Logger }): ProxyHandler {
+export interface ProxyHandlerOptions {
+  holder: RuntimeHolder;
+  accessLog: AccessLog;
+  log: Logger;
+  /**
+   * Longest wait between two reads of a request body (nginx's
+   * client_body_timeout, 60 s). Internal: not a config.yaml key; the
+   * environment variable SWITCHYARD_CLIENT_BODY_TIMEOUT_MS overrides the
+   * default (tests).
+   */
+  clientBodyTimeoutMs?: number;
+}
+
+function bodyTimeoutFromEnv(): number {
+  const raw = process.env.SWITCHYARD_CLIENT_BODY_TIMEOUT_MS;
+  const n = raw === undefined || raw === '' ? NaN : Number(raw);
+  return Number.isFinite(n) && n >= 0 ? n : DEFAULT_CLIENT_BODY_TIMEOUT_MS;
+}
+
+/** `matched_uri` / `matched_host` of the matched route (R-PROM-3) */
+function noteMatch(ctx: ProxyContext, route: RuntimeRoute): void {
+  if (route.hosts) ctx.matchedHosts = route.hosts;
+}
+
+export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
   const { holder, accessLog, log } = opts;
+  const bodyTimeoutMs = opts.clientBodyTimeoutMs ?? bodyTimeoutFromEnv();
   let inFlight = 0;
+  let waiters: Array<() => void> = [];
+  const done = (): void => {
+    if (--inFlight > 0 || waiters.length === 0) return;
+    const list = waiters;
+    waiters = [];
+    for (const w of list) w();
+  };
   // drop upstream connection pools the new configuration no longer uses
   holder.onSwap?.((rt) => prunePools(rt.routes.map((r) => r.upstream)));
 
@@ -64,6 +98,7 @@ export function createProxyHandler(opts: { holder: RuntimeHolder; accessLog: Acc
     if (ctx.res.headersSent || ctx.aborted) return;
     const n = sendReply(ctx.res, reply, ctx.extraHeadersIfAny);
     if (!ctx.instrumented) ctx.bodyBytesSent += n;
+    ctx.responseSource ??= 'apisix';
   };
 
   async function pipeline(ctx: ProxyContext, rt: Runtime): Promise<void> {
@@ -82,6 +117,7 @@ export function createProxyHandler(opts: { holder: RuntimeHolder; accessLog: Acc
       if (ctx.res.headersSent || ctx.aborted) return;
     }
     if (!route) return send(ctx, NOT_FOUND);
+    noteMatch(ctx, route);
     ctx.routeId = route.id;
     ctx.routeName = route.name;
     ctx.serviceId = route.serviceId;
@@ -121,14 +157,23 @@ export function createProxyHandler(opts: { holder: RuntimeHolder; accessLog: Acc
       if (ctx.res.headersSent || ctx.aborted) return;
     }
 
-    // 5. proxy: the AI plugin (R-PIPE-9/10) or plain upstream (R-UPS)
-    const pp = chain.proxy;
+    // 5. proxy: the AI plugin (R-PIPE-9/10) or plain upstream (R-UPS); an AI
+    // plugin whose `_meta.filter` is false counts as absent (R-ADM-60)
+    let pp = chain.proxy;
+    if (pp?.filter && !pp.filter(ctx)) pp = proxyFallback(chain, pp, ctx);
     if (pp) {
       ctx.instrumentResponse();
       let r = pp.def.proxy!(ctx, pp.conf);
       if (r && typeof (r as Promise<unknown>).then === 'function') r = await r;
-      if (isReply(r)) send(ctx, r);
-      else if (!ctx.res.headersSent && !ctx.aborted) {
+      if (isReply(r)) {
+        // R-PROM-3: the gateway's own page for a transport failure (the last
+        // attempt carries the status the client gets) is `nginx`
+        const attempts = ctx.upstreamAttempts;
+        const last = attempts.length ? attempts[attempts.length - 1] : undefined;
+        if (last && last.status === r.status && r.status >= 500 && r.kind === 'page' && !ctx.res.headersSent && !ctx.aborted) ctx.responseSource = 'nginx';
+        send(ctx, r);
+      } else if (ctx.res.headersSent) ctx.responseSource ??= ctx.upstreamAttempts.length ? 'upstream' : 'apisix';
+      else if (!ctx.aborted) {
         log.error(`plugin ${pp.def.name} proxy phase sent nothing`);
         send(ctx, INTERNAL);
       }
@@ -136,6 +181,16 @@ export function createProxyHandler(opts: { holder: RuntimeHolder; accessLog: Acc
     }
     if (route.upstream) return proxyToUpstream(ctx, route.upstream);
     return send(ctx, UNAVAILABLE);
+  }
+
+  /** the next proxy-phase plugin of the chain whose filter holds (R-ADM-60), if any */
+  function proxyFallback(chain: PluginChain, skipped: CompiledPlugin, ctx: ProxyContext): CompiledPlugin | undefined {
+    for (const p of chain.all) {
+      if (p === skipped || !p.def.proxy) continue;
+      if (p.filter && !p.filter(ctx)) continue;
+      return p;
+    }
+    return undefined;
   }
 
   async function runLog(ctx: ProxyContext, rt: Runtime): Promise<void> {
@@ -165,7 +220,7 @@ export function createProxyHandler(opts: { holder: RuntimeHolder; accessLog: Acc
       } catch (err) {
         log.error(`access log failed: ${(err as Error)?.message ?? err}`);
       }
-      inFlight--;
+      done();
     };
     if (rt.globalChain.log.length === 0 && !ctx.plugins.some((p) => p.def.log)) return after();
     runLog(ctx, rt).then(after, (err) => {
@@ -182,10 +237,11 @@ export function createProxyHandler(opts: { holder: RuntimeHolder; accessLog: Acc
     } catch (err) {
       log.error(`no runtime: ${(err as Error)?.message ?? err}`);
       sendReply(res, INTERNAL);
-      inFlight--;
+      done();
       return;
     }
     const ctx = new ProxyContext(req, res, log, rt);
+    ctx.bodyTimeoutMs = bodyTimeoutMs;
     let closed = false;
     let settled = false;
     const maybeFinish = () => {
@@ -202,7 +258,10 @@ export function createProxyHandler(opts: { holder: RuntimeHolder; accessLog: Acc
         maybeFinish();
       },
       (err) => {
-        log.error(`request ${ctx.method} ${ctx.uri} failed: ${(err as Error)?.stack ?? err}`);
+        // a stalled request body was already answered 408 (and logged) by the context
+        if ((err as { code?: string })?.code !== BODY_TIMEOUT_CODE) {
+          log.error(`request ${ctx.method} ${ctx.uri} failed: ${(err as Error)?.stack ?? err}`);
+        }
         if (!res.headersSent && !ctx.aborted) send(ctx, INTERNAL);
         else if (!res.writableEnded) res.destroy();
         settled = true;
@@ -215,6 +274,10 @@ export function createProxyHandler(opts: { holder: RuntimeHolder; accessLog: Acc
     handler,
     get inFlight() {
       return inFlight;
+    },
+    drained() {
+      if (inFlight === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => waiters.push(resolve));
     },
   };
 }

@@ -5,17 +5,10 @@
 // next request by the time the Admin API answered. Requests keep the Runtime
 // they started with.
 import type { ConfigStore } from '../store/types.js';
-import type { SharedState } from '../state/types.js';
-import type { HealthService } from '../llm/health/types.js';
-import type { Logger } from '../core/log.js';
 import { CompileCache } from './cache.js';
-import { compileRuntime, type Runtime } from './compile.js';
+import { compileRuntime, type Runtime, type RuntimeEnv } from './compile.js';
 
-export interface RuntimeEnv {
-  state: SharedState;
-  health: HealthService;
-  log: Logger;
-}
+export type { RuntimeEnv };
 
 export class RuntimeHolder {
   private rt: Runtime;
