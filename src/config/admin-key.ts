@@ -10,7 +10,8 @@ import type { GatewayConfig } from './types.js';
 
 export const ADMIN_KEYS_FILE = 'admin_keys.json';
 
-function readKeys(file: string): Record<string, string> {
+/** the generated keys kept in an admin_keys.json ({} when the file does not exist; throws when it is unreadable) */
+export function readAdminKeys(file: string): Record<string, string> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -57,7 +58,7 @@ export function ensureAdminKeys(config: GatewayConfig, print: (line: string) => 
   const file = path.join(config.deployment.data_dir, ADMIN_KEYS_FILE);
   let stored: Record<string, string>;
   try {
-    stored = readKeys(file);
+    stored = readAdminKeys(file);
   } catch (err) {
     throw new Error(`cannot read the generated admin keys in ${file}: ${(err as Error).message}`);
   }

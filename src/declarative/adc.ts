@@ -42,6 +42,17 @@ class Ctx {
     if (!Array.isArray(v)) this.fail(path, `expected a list, got ${typeName(v)}`);
     return v;
   }
+  /** a list that may be left out (absent or null: empty) */
+  optionalList(v: unknown, path: string): unknown[] {
+    return v === undefined || v === null ? [] : this.list(v, path);
+  }
+  /** `obj[key]`, a non-empty string not in `seen` (then added to it); `what` names the kind in the error */
+  uniqueName(obj: Record<string, unknown>, key: string, path: string, what: string, seen: Set<string>): string {
+    const name = this.string(obj[key], join(path, key));
+    if (seen.has(name)) this.fail(path, `Duplicate ${what} "${name}" was found in ${this.file}`);
+    seen.add(name);
+    return name;
+  }
   string(v: unknown, path: string): string {
     if (typeof v !== 'string' || v === '') this.fail(path, `expected a non-empty string, got ${typeName(v)}`);
     return v;
@@ -104,14 +115,12 @@ export function parseAdc(doc: unknown, file: string, env: NodeJS.ProcessEnv = pr
   const resources: Resource[] = [];
 
   const serviceNames = new Set<string>();
-  const services = top.services === undefined || top.services === null ? [] : ctx.list(top.services, 'services');
+  const services = ctx.optionalList(top.services, 'services');
   services.forEach((raw, i) => {
     const path = `services[${i}]`;
     const s = ctx.object(raw, path);
     ctx.keys(s, path, SERVICE_KEYS, SERVICE_UNSUPPORTED);
-    const name = ctx.string(s.name, join(path, 'name'));
-    if (serviceNames.has(name)) ctx.fail(path, `Duplicate service "${name}" was found in ${file}`);
-    serviceNames.add(name);
+    const name = ctx.uniqueName(s, 'name', path, 'service', serviceNames);
     const id = s.id !== undefined ? ctx.id(s.id, join(path, 'id')) : sha1(name);
     const value: JsonObject = { id, name };
     meta(ctx, s, path, value);
@@ -121,15 +130,13 @@ export function parseAdc(doc: unknown, file: string, env: NodeJS.ProcessEnv = pr
     resources.push({ kind: 'service', id, value, source: { file, path, adc: true } });
 
     const routeNames = new Set<string>();
-    const routes = s.routes === undefined || s.routes === null ? [] : ctx.list(s.routes, join(path, 'routes'));
+    const routes = ctx.optionalList(s.routes, join(path, 'routes'));
     routes.forEach((rraw, j) => {
       const rpath = `${path}.routes[${j}]`;
       const r = ctx.object(rraw, rpath);
       if (r.uri !== undefined) ctx.fail(join(rpath, 'uri'), 'unknown key "uri" (ADC routes use "uris")');
       ctx.keys(r, rpath, ROUTE_KEYS);
-      const rname = ctx.string(r.name, join(rpath, 'name'));
-      if (routeNames.has(rname)) ctx.fail(rpath, `Duplicate route "${rname}" was found in ${file}`);
-      routeNames.add(rname);
+      const rname = ctx.uniqueName(r, 'name', rpath, 'route', routeNames);
       if (r.uris === undefined) ctx.fail(join(rpath, 'uris'), 'property "uris" is required');
       const rid = r.id !== undefined ? ctx.id(r.id, join(rpath, 'id')) : sha1(`${name}.${rname}`);
       const rv: JsonObject = { id: rid, name: rname };
@@ -145,28 +152,24 @@ export function parseAdc(doc: unknown, file: string, env: NodeJS.ProcessEnv = pr
   });
 
   const usernames = new Set<string>();
-  const consumers = top.consumers === undefined || top.consumers === null ? [] : ctx.list(top.consumers, 'consumers');
+  const consumers = ctx.optionalList(top.consumers, 'consumers');
   consumers.forEach((raw, i) => {
     const path = `consumers[${i}]`;
     const c = ctx.object(raw, path);
     ctx.keys(c, path, CONSUMER_KEYS);
-    const username = ctx.string(c.username, join(path, 'username'));
-    if (usernames.has(username)) ctx.fail(path, `Duplicate consumer "${username}" was found in ${file}`);
-    usernames.add(username);
+    const username = ctx.uniqueName(c, 'username', path, 'consumer', usernames);
     const value: JsonObject = { username };
     meta(ctx, c, path, value);
     if (c.plugins !== undefined) value.plugins = plugins(ctx, c.plugins, join(path, 'plugins'));
     resources.push({ kind: 'consumer', id: username, value, source: { file, path, adc: true } });
 
     const credNames = new Set<string>();
-    const creds = c.credentials === undefined || c.credentials === null ? [] : ctx.list(c.credentials, join(path, 'credentials'));
+    const creds = ctx.optionalList(c.credentials, join(path, 'credentials'));
     creds.forEach((craw, j) => {
       const cpath = `${path}.credentials[${j}]`;
       const cr = ctx.object(craw, cpath);
       ctx.keys(cr, cpath, CREDENTIAL_KEYS);
-      const cname = ctx.string(cr.name, join(cpath, 'name'));
-      if (credNames.has(cname)) ctx.fail(cpath, `Duplicate credential "${cname}" was found in ${file}`);
-      credNames.add(cname);
+      const cname = ctx.uniqueName(cr, 'name', cpath, 'credential', credNames);
       const type = ctx.string(cr.type, join(cpath, 'type'));
       if (type !== 'key-auth') ctx.fail(join(cpath, 'type'), `credential type "${type}" is not supported by switchyard`);
       const config = cr.config === undefined ? {} : ctx.object(cr.config, join(cpath, 'config'));

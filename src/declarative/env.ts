@@ -3,6 +3,7 @@
 //   value or ""; `\${NAME}` -> the literal `${NAME}`.
 //   Standalone (R-DECL-22): `${{NAME}}` / `${{NAME:=default}}` in the raw text
 //   before parsing; an unset variable without default is an error.
+import { substituteRefs } from '../config/env.js';
 import { DeclarativeError, isObject } from './model.js';
 
 const ADC_REF = /(\\?)\$\{(\w+)\}/g;
@@ -29,20 +30,10 @@ export function escapeAdcString(s: string): string {
   return s.includes('${') ? s.replace(/\$\{(\w+)\}/g, (_m, name: string) => '\\${' + name + '}') : s;
 }
 
-const STANDALONE_REF = /\$\{\{\s*(\w+)\s*(?::=([^}]*?))?\s*\}\}/g;
-
 export function substituteStandalone(text: string, file: string, env: NodeJS.ProcessEnv): string {
-  if (!text.includes('${{')) return text;
-  return text
-    .split('\n')
-    .map((line, i) => {
-      if (/^\s*#/.test(line) || !line.includes('${{')) return line;
-      return line.replace(STANDALONE_REF, (_m, name: string, def: string | undefined) => {
-        const v = env[name];
-        if (v !== undefined) return v;
-        if (def !== undefined) return def;
-        throw new DeclarativeError(file, `line ${i + 1}`, `environment variable ${name} is not set and \${{${name}}} has no default`);
-      });
-    })
-    .join('\n');
+  return substituteRefs(
+    text,
+    env,
+    (name, line) => new DeclarativeError(file, `line ${line}`, `environment variable ${name} is not set and \${{${name}}} has no default`),
+  );
 }

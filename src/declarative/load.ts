@@ -44,15 +44,6 @@ export function parseDeclarative(text: string, file: string, format?: Format, en
   return { format: fmt, resources: parseStandalone(doc, file).resources };
 }
 
-const DUP_WORD: Record<string, string> = {
-  service: 'service',
-  route: 'route',
-  consumer: 'consumer',
-  credential: 'credential',
-  upstream: 'upstream',
-  global_rule: 'global_rule',
-};
-
 function dupName(r: Resource): string {
   if (r.kind === 'consumer') return r.id;
   if (r.kind === 'credential') return `${r.username}/${typeof r.value.name === 'string' ? r.value.name : r.id}`;
@@ -71,7 +62,7 @@ export function mergeResources(sets: Resource[][]): Resource[] {
       if (prev) {
         const file = r.source?.file ?? '';
         const where = prev.source && prev.source.file !== file ? ` (also in ${prev.source.file})` : '';
-        throw new DeclarativeError(file, r.source?.path ?? '', `Duplicate ${DUP_WORD[r.kind]} "${dupName(r)}" was found in ${file}${where}`);
+        throw new DeclarativeError(file, r.source?.path ?? '', `Duplicate ${r.kind} "${dupName(r)}" was found in ${file}${where}`);
       }
       byKey.set(key, r);
       out.push(r);

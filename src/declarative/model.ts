@@ -1,12 +1,13 @@
 // The declarative model: what a file (ADC or standalone) declares, as Admin
 // API resources, and the errors that name the file and the path (R-DECL-14).
 import { createHash } from 'node:crypto';
+import type { ResourceKind as AdminKind } from '../admin/validate.js';
 import type { JsonObject } from '../core/types.js';
 
 export type ResourceKind = 'upstream' | 'service' | 'route' | 'consumer' | 'credential' | 'global_rule';
 
 /** Admin API collection per kind (credentials live under their consumer). */
-export const COLLECTION: Record<ResourceKind, string> = {
+export const COLLECTION: Record<ResourceKind, AdminKind> = {
   upstream: 'upstreams',
   service: 'services',
   route: 'routes',
@@ -63,15 +64,6 @@ export function adminPath(r: Pick<Resource, 'kind' | 'id' | 'username'>): string
   return '/apisix/admin' + resourceKey(r).slice('/apisix'.length);
 }
 
-const KIND_WORD: Record<ResourceKind, string> = {
-  upstream: 'upstream',
-  service: 'service',
-  route: 'route',
-  consumer: 'consumer',
-  credential: 'credential',
-  global_rule: 'global_rule',
-};
-
 /** the name shown in change lines: `route "ai-proxy-multi-route"` */
 export function displayName(r: Resource): string {
   const v = r.value;
@@ -82,7 +74,7 @@ export function displayName(r: Resource): string {
 }
 
 export function describe(r: Resource): string {
-  return `${KIND_WORD[r.kind]} "${displayName(r)}"`;
+  return `${r.kind} "${displayName(r)}"`;
 }
 
 export function isObject(v: unknown): v is Record<string, unknown> {

@@ -3,13 +3,13 @@
 // resources as the Admin API would (everything before changing anything),
 // diff against the running state, apply in a safe order, roll back what was
 // applied when a write fails (R-DECL-14, R-DECL-30, R-DECL-31).
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { GatewayConfig } from '../config/types.js';
 import type { JsonObject } from '../core/types.js';
-import { ADMIN_KEYS_FILE } from '../config/admin-key.js';
+import { ADMIN_KEYS_FILE, readAdminKeys } from '../config/admin-key.js';
+import { DEFAULT_CONFIG_FILE } from '../config/defaults.js';
 import { loadConfig } from '../config/load.js';
-import { validateResource, type ResourceKind as AdminKind } from '../admin/validate.js';
+import { validateResource } from '../admin/validate.js';
 import { AdminClient } from './admin-client.js';
 import { changeLine, computeDiff, type Change } from './diff.js';
 import { dumpResources, type DumpResult } from './dump.js';
@@ -33,8 +33,8 @@ export function adminKeyOf(config: GatewayConfig): string | undefined {
   if (!entry) return undefined;
   if (entry.key) return entry.key;
   try {
-    const stored = JSON.parse(readFileSync(path.join(config.deployment.data_dir, ADMIN_KEYS_FILE), 'utf8')) as Record<string, string>;
-    return typeof stored[entry.name] === 'string' ? stored[entry.name] : undefined;
+    const key = readAdminKeys(path.join(config.deployment.data_dir, ADMIN_KEYS_FILE))[entry.name];
+    return typeof key === 'string' ? key : undefined;
   } catch {
     return undefined;
   }
@@ -48,14 +48,14 @@ export function targetFromConfig(file: string): Target {
   return { url: `http://${hostFor(a.ip)}:${a.port}`, key: adminKeyOf(config) };
 }
 
-const ADMIN_KIND: Record<Resource['kind'], AdminKind> = {
-  upstream: 'upstreams',
-  service: 'services',
-  route: 'routes',
-  consumer: 'consumers',
-  credential: 'credentials',
-  global_rule: 'global_rules',
-};
+/** the target of the sync/dump command line: `--server` (and `--token`) when given, else the config file's Admin API */
+export function targetFromOptions(opts: { config?: string; server?: string; token?: string }): Target {
+  const target: Target = opts.server
+    ? { url: opts.server.replace(/\/+$/, ''), key: opts.token }
+    : targetFromConfig(opts.config ?? DEFAULT_CONFIG_FILE);
+  if (opts.token !== undefined) target.key = opts.token;
+  return target;
+}
 
 /** the field an Admin API error is about, as a path suffix */
 function fieldOf(r: Resource, msg: string): string {
@@ -81,7 +81,7 @@ export function validateAll(resources: Resource[]): DeclarativeError[] {
     resources.filter((r) => resourceKey(r).startsWith(prefix)).map((r) => ({ key: resourceKey(r), value: r.value as JsonObject }));
   const errors: DeclarativeError[] = [];
   for (const r of resources) {
-    const res = validateResource(ADMIN_KIND[r.kind], r.id, r.value, lookup, { list });
+    const res = validateResource(COLLECTION[r.kind], r.id, r.value, lookup, { list });
     if (!res.ok) {
       const src = r.source ?? { file: '', path: `${COLLECTION[r.kind]}/${r.id}` };
       errors.push(new DeclarativeError(src.file, src.path + fieldOf(r, res.error_msg), res.error_msg));
