@@ -10,6 +10,17 @@ export const USAGE = `usage: switchyard <command> [options]
 
 export class UsageError extends Error {}
 
+/** where a command writes (tests run the commands in-process with their own) */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export const processIo: Io = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+};
+
 export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
@@ -19,9 +30,15 @@ export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(
 }
 
 /** prints the problem and the usage line; returns the exit code 2 */
-export function usageError(message: string): number {
-  process.stderr.write(`switchyard: ${message}\n${USAGE}\n`);
+export function usageError(message: string, io: Io = processIo): number {
+  io.err(`switchyard: ${message}\n${USAGE}\n`);
   return 2;
+}
+
+/** `-h` / `--help`: the usage on stdout; returns the exit code 0 */
+export function printUsage(io: Io = processIo): number {
+  io.out(`${USAGE}\n`);
+  return 0;
 }
 
 export const configOption = { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } as const;

@@ -2,40 +2,29 @@
 // R-DECL-31): the running configuration as a file `sync` reads back with no
 // changes. ADC YAML; when some resource has no ADC form (e.g. a Route without
 // a Service, created through the Admin API) the whole dump is APISIX
-// standalone YAML instead, with a warning on stderr.
+// standalone YAML instead, with a warning on stderr. `-h` prints the usage.
 import { writeFileSync } from 'node:fs';
-import { DEFAULT_CONFIG_FILE } from '../config/defaults.js';
-import { dump, targetFromConfig, type Target } from '../declarative/sync.js';
-import { parseOptions } from './args.js';
-import { usage, type Io } from './sync.js';
+import { dump, targetFromOptions } from '../declarative/sync.js';
+import { parseOptions, printUsage, processIo, usageError, type Io } from './args.js';
+import { formatError, targetOptions } from './sync.js';
 
 export function runDump(argv: string[]): Promise<number> {
-  return dumpMain(argv, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) });
+  return dumpMain(argv, processIo);
 }
 
 /** the command with its output streams injectable (tests run it in-process) */
 export async function dumpMain(argv: string[], io: Io): Promise<number> {
   let opts;
   try {
-    opts = parseOptions(argv, {
-      config: { type: 'string', short: 'c' },
-      output: { type: 'string', short: 'o' },
-      format: { type: 'string' },
-      server: { type: 'string' },
-      token: { type: 'string' },
-    });
+    opts = parseOptions(argv, { ...targetOptions, output: { type: 'string', short: 'o' } });
   } catch (err) {
-    return usage(io, (err as Error).message);
+    return usageError((err as Error).message, io);
   }
-  if (opts.format !== undefined && opts.format !== 'adc' && opts.format !== 'standalone') {
-    return usage(io, `dump: --format must be adc or standalone, got "${opts.format}"`);
-  }
+  if (opts.help) return printUsage(io);
+  const bad = formatError('dump', opts.format);
+  if (bad) return usageError(bad, io);
   try {
-    const target: Target = opts.server
-      ? { url: opts.server.replace(/\/+$/, ''), key: opts.token }
-      : targetFromConfig(opts.config ?? DEFAULT_CONFIG_FILE);
-    if (opts.token !== undefined) target.key = opts.token;
-    const result = await dump(target, opts.format as 'adc' | 'standalone' | undefined);
+    const result = await dump(targetFromOptions(opts), opts.format as 'adc' | 'standalone' | undefined);
     if (result.format === 'standalone' && opts.format === undefined) {
       io.err(
         `switchyard dump: writing APISIX standalone YAML: some resources have no ADC form (${result.obstacles.slice(0, 3).join('; ')}${result.obstacles.length > 3 ? '; ...' : ''})\n`,

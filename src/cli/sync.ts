@@ -1,19 +1,26 @@
 // `switchyard sync -f FILE [-f FILE...] [-c CONFIG] [--format adc|standalone] [--dry-run]`
 // (CONTRACT, R-DECL-30). Exit 0 on success (or no changes), 1 on any error
-// (nothing written), 2 on a usage error.
-import { DEFAULT_CONFIG_FILE } from '../config/defaults.js';
-import { SyncError, sync, targetFromConfig, type Target } from '../declarative/sync.js';
-import { USAGE, parseOptions } from './args.js';
+// (nothing written), 2 on a usage error; `-h` prints the usage and exits 0.
+import { SyncError, sync, targetFromOptions, type Target } from '../declarative/sync.js';
+import { parseOptions, printUsage, processIo, usageError, type Io } from './args.js';
 
-export interface Io {
-  out(text: string): void;
-  err(text: string): void;
+export type { Io };
+
+/** the options sync and dump share: where the Admin API is, and the file format */
+export const targetOptions = {
+  config: { type: 'string', short: 'c' },
+  format: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  // escape hatches (not in the contract): talk to another Admin API
+  server: { type: 'string' },
+  token: { type: 'string' },
+} as const;
+
+/** the problem with --format, if any */
+export function formatError(cmd: string, format: string | undefined): string | undefined {
+  if (format === undefined || format === 'adc' || format === 'standalone') return undefined;
+  return `${cmd}: --format must be adc or standalone, got "${format}"`;
 }
-
-const processIo: Io = {
-  out: (t) => process.stdout.write(t),
-  err: (t) => process.stderr.write(t),
-};
 
 export function runSync(argv: string[]): Promise<number> {
   return syncMain(argv, processIo);
@@ -24,28 +31,21 @@ export async function syncMain(argv: string[], io: Io, env: NodeJS.ProcessEnv = 
   let opts;
   try {
     opts = parseOptions(argv, {
+      ...targetOptions,
       file: { type: 'string', short: 'f', multiple: true },
-      config: { type: 'string', short: 'c' },
-      format: { type: 'string' },
       'dry-run': { type: 'boolean' },
-      // escape hatches (not in the contract): talk to another Admin API
-      server: { type: 'string' },
-      token: { type: 'string' },
     });
   } catch (err) {
-    return usage(io, (err as Error).message);
+    return usageError((err as Error).message, io);
   }
+  if (opts.help) return printUsage(io);
   const files = opts.file ?? [];
-  if (files.length === 0) return usage(io, 'sync: missing -f FILE');
-  if (opts.format !== undefined && opts.format !== 'adc' && opts.format !== 'standalone') {
-    return usage(io, `sync: --format must be adc or standalone, got "${opts.format}"`);
-  }
+  if (files.length === 0) return usageError('sync: missing -f FILE', io);
+  const bad = formatError('sync', opts.format);
+  if (bad) return usageError(bad, io);
   let target: Target;
   try {
-    target = opts.server
-      ? { url: opts.server.replace(/\/+$/, ''), key: opts.token }
-      : targetFromConfig(opts.config ?? DEFAULT_CONFIG_FILE);
-    if (opts.token !== undefined) target.key = opts.token;
+    target = targetFromOptions(opts);
   } catch (err) {
     io.err(`switchyard sync: ${(err as Error).message}\n`);
     return 1;
@@ -62,10 +62,4 @@ export async function syncMain(argv: string[], io: Io, env: NodeJS.ProcessEnv = 
     }
     return 1;
   }
-}
-
-/** a usage error: the problem and the usage text, exit code 2 */
-export function usage(io: Io, message: string): number {
-  io.err(`switchyard: ${message}\n${USAGE}\n`);
-  return 2;
 }

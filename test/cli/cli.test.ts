@@ -55,6 +55,23 @@ test('R-GEN-12 CONTRACT usage errors exit 2 with a usage line', async () => {
   }
 });
 
+test('CONTRACT -h/--help prints the usage and exits 0 for every command (start, validate, sync, dump)', async () => {
+  for (const cmd of ['start', 'validate', 'sync', 'dump']) {
+    for (const flag of ['-h', '--help']) {
+      const r = await cli([cmd, flag]);
+      assert.equal(r.code, 0, `${cmd} ${flag}: ${r.stderr}`);
+      assert.match(r.stdout, /^usage: switchyard <command>/, `${cmd} ${flag}`);
+      assert.match(r.stdout, /\n {2}sync -f FILE/, `${cmd} ${flag}`);
+      assert.equal(r.stderr, '', `${cmd} ${flag}`);
+    }
+  }
+  // help wins over a missing -f; a bad option is still a usage error
+  assert.equal((await cli(['sync', '-c', 'nope.yaml', '-h'])).code, 0);
+  const bad = await cli(['dump', '--help', '--bogus']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /usage: switchyard/);
+});
+
 test('R-GEN-12 validate: a good file exits 0; warnings for ignored APISIX keys are printed', async (t) => {
   const dir = tempDir(t);
   const f = writeConfig(dir, YAML.stringify({ ...defaultTestConfig(), graphql: { max_size: 1 } }));
