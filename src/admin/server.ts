@@ -12,6 +12,7 @@ import { jsonError, pageError, textError } from '../core/errors.js';
 import { pluginList, getPlugin } from '../plugins/registry.js';
 import { validateSchema } from '../schema/validate.js';
 import { log } from '../core/log.js';
+import { withTimeout } from '../core/timeout.js';
 import { compileAllowList, checkToken } from './auth.js';
 import { injectMeta } from './plugins.js';
 import { cjsonDecodeError } from './cjson.js';
@@ -158,12 +159,9 @@ function ttlError(query: URLSearchParams): Reply | undefined {
 // ---------------------------------------------------------------------------
 // helpers on the store
 
-function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreUnavailableError(`${what} timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+/** the error of a store call that did not finish within WRITE_DEADLINE_MS */
+function deadlineError(what: string): () => Error {
+  return () => new StoreUnavailableError(`${what} timed out after ${WRITE_DEADLINE_MS} ms`);
 }
 
 function itemOut(it: StoredItem) {
@@ -467,7 +465,7 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
   /** run one write under the write lock with the 5-second budget; store failures become 503 */
   async function write(fn: () => Promise<Reply>): Promise<Reply> {
     try {
-      return await withDeadline(serialize(fn), WRITE_DEADLINE_MS, 'configuration store write');
+      return await withTimeout(serialize(fn), WRITE_DEADLINE_MS, deadlineError('configuration store write'));
     } catch (e) {
       if (e instanceof HttpError) return e.reply;
       if (e instanceof StoreUnavailableError) return json(503, { error_msg: e.message });
@@ -478,7 +476,7 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
   /** reads get the same time budget: an unreachable store answers 503, never hangs */
   async function read(fn: () => Promise<Reply>): Promise<Reply> {
     try {
-      return await withDeadline(fn(), WRITE_DEADLINE_MS, 'configuration store read');
+      return await withTimeout(fn(), WRITE_DEADLINE_MS, deadlineError('configuration store read'));
     } catch (e) {
       if (e instanceof StoreUnavailableError) return json(503, { error_msg: e.message });
       throw e;

@@ -15,6 +15,7 @@ import { Redis, Cluster } from 'ioredis';
 import type { SharedState, WindowCounter } from './types.js';
 import type { Logger } from '../core/log.js';
 import { onShutdown } from '../core/lifecycle.js';
+import { withTimeout } from '../core/timeout.js';
 
 export interface RedisSettings {
   policy: 'redis' | 'redis-cluster';
@@ -117,15 +118,6 @@ class BurstLog {
   }
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new RedisUnavailableError(`${what} timed out after ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
 export function describeTarget(s: RedisSettings): string {
   if (s.policy === 'redis-cluster') return `redis cluster ${s.clusterName ?? ''} (${(s.clusterNodes ?? []).join(',')})`;
   return `redis ${s.host}:${s.port ?? 6379}`;
@@ -138,6 +130,9 @@ export function createRedisState(settings: RedisSettings, opts: RedisStateOption
   const burst = new BurstLog(opts.log, `${opts.label ?? 'shared state'}: ${target}`);
   let failing = false;
   let closed = false;
+  /** `p`, or a RedisUnavailableError after the command timeout */
+  const bounded = <T>(p: Promise<T>, what: string): Promise<T> =>
+    withTimeout(p, timeoutMs, () => new RedisUnavailableError(`${what} timed out after ${timeoutMs} ms`), { unref: true });
 
   const common = {
     connectTimeout: timeoutMs,
@@ -209,11 +204,11 @@ export function createRedisState(settings: RedisSettings, opts: RedisStateOption
           },
         );
       }
-      await withTimeout(connecting, timeoutMs, `connecting to ${target}`);
+      await bounded(connecting, `connecting to ${target}`);
       return;
     }
     // connecting / connect / reconnecting: wait for ready, bounded
-    await withTimeout(
+    await bounded(
       new Promise<void>((resolve, reject) => {
         const onReady = () => { cleanup(); resolve(); };
         const onEnd = () => { cleanup(); reject(new RedisUnavailableError(`${target} connection ended`)); };
@@ -227,7 +222,6 @@ export function createRedisState(settings: RedisSettings, opts: RedisStateOption
         client.once('end', onEnd);
         client.once('error', onError);
       }),
-      timeoutMs,
       `connecting to ${target}`,
     );
   };
@@ -235,7 +229,7 @@ export function createRedisState(settings: RedisSettings, opts: RedisStateOption
   const run = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {
       await ensureReady();
-      const v = await withTimeout(fn(), timeoutMs, what);
+      const v = await bounded(fn(), what);
       if (failing) {
         failing = false;
         burst.ok();
@@ -277,7 +271,7 @@ export function createRedisState(settings: RedisSettings, opts: RedisStateOption
       if (closed) return;
       closed = true;
       try {
-        if (client.status === 'ready') await withTimeout(client.quit().then(() => undefined), timeoutMs, 'quit');
+        if (client.status === 'ready') await bounded(client.quit().then(() => undefined), 'quit');
       } catch { /* fall through to disconnect */ }
       client.disconnect();
     },

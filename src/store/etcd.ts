@@ -21,7 +21,9 @@ import { Etcd3, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
 import type { GatewayConfig } from '../config/types.js';
 import type { JsonObject } from '../core/types.js';
 import { log } from '../core/log.js';
-import { StoreUnavailableError, type ChangeEvent, type ConfigStore, type PutOptions, type StoredItem } from './types.js';
+import { withTimeout } from '../core/timeout.js';
+import { CachedStore } from './cache.js';
+import { StoreUnavailableError, type PutOptions, type StoredItem } from './types.js';
 
 const LOGICAL_PREFIX = '/apisix';
 /** upper bound for one write (CONTRACT: 503 within 5 s) */
@@ -32,10 +34,6 @@ const WATCH_TIMEOUT_MS = 5000;
 
 /** item keys the store exposes (relative to the prefix) */
 const ITEM_KEY = /^\/(routes|services|upstreams|global_rules|consumers)\/[^/]+$|^\/consumers\/[^/]+\/credentials\/[^/]+$/;
-
-function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
 
 /** a cockatiel-compatible policy that just runs the call (no breaker, no retry) */
 const passThrough = {
@@ -77,12 +75,9 @@ function isUnavailable(err: unknown): boolean {
   );
 }
 
+/** `p`, or a StoreUnavailableError when etcd has not answered within `ms` */
 function timeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreUnavailableError(`etcd did not answer ${what} within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+  return withTimeout(p, ms, () => new StoreUnavailableError(`etcd did not answer ${what} within ${ms} ms`));
 }
 
 export interface EtcdStoreOptions {
@@ -90,15 +85,13 @@ export interface EtcdStoreOptions {
   writeTimeoutMs?: number;
 }
 
-export class EtcdStore implements ConfigStore {
+export class EtcdStore extends CachedStore {
   private readonly client: Etcd3;
   private readonly prefix: string;
-  private readonly items = new Map<string, StoredItem>();
   /** last revision applied per logical key (puts and deletes) */
   private readonly keyRev = new Map<string, number>();
   /** revision of the last full read: older events are already in it */
   private floor = 0;
-  private readonly listeners = new Set<(ev: ChangeEvent) => void>();
   private watcher?: Watcher;
   private connected = false;
   private reconnecting?: Promise<void>;
@@ -107,6 +100,7 @@ export class EtcdStore implements ConfigStore {
   private readonly openTimeoutMs: number;
 
   constructor(readonly config: GatewayConfig, opts: EtcdStoreOptions = {}) {
+    super();
     const etcd = config.deployment.etcd;
     this.prefix = etcd.prefix.replace(/\/+$/, '');
     const timeoutMs = Math.max(1, etcd.timeout) * 1000;
@@ -286,16 +280,6 @@ export class EtcdStore implements ConfigStore {
     if (this.items.delete(key)) this.emit({ type: 'delete', key, revision });
   }
 
-  private emit(ev: ChangeEvent): void {
-    for (const l of this.listeners) {
-      try {
-        l(ev);
-      } catch (err) {
-        log.error(`store change listener failed: ${(err as Error).stack ?? err}`);
-      }
-    }
-  }
-
   /** a write failed for lack of etcd: make sure the watch is being re-established */
   private suspect(): void {
     if (this.connected && this.watcher) this.lost(this.watcher, new Error('a request to etcd failed'));
@@ -332,20 +316,6 @@ export class EtcdStore implements ConfigStore {
   }
 
   // ---- ConfigStore -------------------------------------------------------
-
-  snapshot(): ReadonlyMap<string, StoredItem> {
-    return this.items;
-  }
-
-  async get(key: string): Promise<StoredItem | undefined> {
-    return this.items.get(key);
-  }
-
-  async list(prefix: string): Promise<StoredItem[]> {
-    const out: StoredItem[] = [];
-    for (const [k, v] of this.items) if (k.startsWith(prefix)) out.push(v);
-    return out.sort((a, b) => byteOrder(a.key, b.key));
-  }
 
   async put(key: string, value: JsonObject, opts: PutOptions = {}): Promise<StoredItem> {
     const etcdKey = this.toEtcd(key);
@@ -406,11 +376,6 @@ export class EtcdStore implements ConfigStore {
       this.client.kv.put({ key: Buffer.from(this.prefix + '/gen_id'), value: Buffer.from('1') }, this.callOptions(this.writeTimeoutMs)),
     );
     return String(Number(res.header.revision)).padStart(20, '0');
-  }
-
-  onChange(listener: (ev: ChangeEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
   }
 
   /** true while the watch is connected (for diagnostics) */

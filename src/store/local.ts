@@ -18,7 +18,8 @@ import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises
 import path from 'node:path';
 import { log } from '../core/log.js';
 import type { JsonObject } from '../core/types.js';
-import { StoreUnavailableError, type ChangeEvent, type ConfigStore, type PutOptions, type StoredItem } from './types.js';
+import { CachedStore } from './cache.js';
+import { StoreUnavailableError, type PutOptions, type StoredItem } from './types.js';
 
 type JournalRecord =
   | { op: 'put'; key: string; value: JsonObject; rev: number; created: number; exp?: number }
@@ -68,10 +69,6 @@ export const LOCK_FILE = 'store.lock';
 
 const MAX_TIMER = 2 ** 31 - 1;
 
-function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
 function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
   try {
@@ -87,12 +84,10 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-export class LocalStore implements ConfigStore {
+export class LocalStore extends CachedStore {
   readonly dir: string;
   private readonly compactEvery: number;
-  private readonly items = new Map<string, StoredItem>();
   private readonly expiry = new Map<string, number>();
-  private readonly listeners = new Set<(ev: ChangeEvent) => void>();
   private revision = 0;
   private idSeq = 0;
   private journal?: FileHandle;
@@ -107,6 +102,7 @@ export class LocalStore implements ConfigStore {
   private broken?: Error;
 
   constructor(dir: string, opts: LocalStoreOptions = {}) {
+    super();
     this.dir = path.resolve(dir);
     this.compactEvery = opts.compactEvery ?? 1000;
   }
@@ -226,16 +222,6 @@ export class LocalStore implements ConfigStore {
         if (emit && existed) this.emit({ type: 'delete', key, revision: rec.rev });
       }
       return undefined;
-    }
-  }
-
-  private emit(ev: ChangeEvent): void {
-    for (const l of this.listeners) {
-      try {
-        l(ev);
-      } catch (err) {
-        log.error(`store change listener failed: ${(err as Error).stack ?? err}`);
-      }
     }
   }
 
@@ -361,20 +347,6 @@ export class LocalStore implements ConfigStore {
     this.journalRecords = 0;
   }
 
-  snapshot(): ReadonlyMap<string, StoredItem> {
-    return this.items;
-  }
-
-  async get(key: string): Promise<StoredItem | undefined> {
-    return this.items.get(key);
-  }
-
-  async list(prefix: string): Promise<StoredItem[]> {
-    const out: StoredItem[] = [];
-    for (const [k, v] of this.items) if (k.startsWith(prefix)) out.push(v);
-    return out.sort((a, b) => byteOrder(a.key, b.key));
-  }
-
   put(key: string, value: JsonObject, opts: PutOptions = {}): Promise<StoredItem> {
     // a private copy: callers may keep mutating their object
     const copy = JSON.parse(JSON.stringify(value)) as JsonObject;
@@ -407,11 +379,6 @@ export class LocalStore implements ConfigStore {
       (v) => ({ op: 'id', seq: ++v.idSeq }),
       (rec) => String((rec as { seq: number }).seq).padStart(20, '0'),
     );
-  }
-
-  onChange(listener: (ev: ChangeEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
   }
 
   /** R-ADM-12: delete items whose ttl ran out; one timer for the earliest */
