@@ -13,6 +13,10 @@
 //   dead or slow collector costs at most that much memory: beyond it new
 //   entries are dropped and the drops are reported in the error log.
 // - Pending batches are flushed on graceful shutdown (R-GEN-18).
+//
+// `closeOnShutdown` and `batchLifecycle` give the loggers' per-configuration
+// resources (batch processor, connections, files) one close that runs once,
+// on shutdown or a while after the configuration was replaced (R-GEN-10).
 import type { Logger } from '../core/log.js';
 import { onShutdown } from '../core/lifecycle.js';
 
@@ -47,6 +51,47 @@ export interface BatchOptions<T> extends BatchConfig {
  * the 30 s a request may still run with the configuration it started with.
  */
 export const RETIRE_MS = 35_000;
+
+/**
+ * `close` made idempotent and registered as a shutdown hook; the hook is
+ * removed only once `close` finished, so that a shutdown racing a destroy
+ * still waits for it.
+ */
+export function closeOnShutdown(close: () => Promise<void>): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  const once = (): Promise<void> =>
+    (closing ??= (async () => {
+      try {
+        await close();
+      } finally {
+        unregister();
+      }
+    })());
+  const unregister = onShutdown(once);
+  return once;
+}
+
+export interface BatchLifecycle {
+  /** flush pending batches, then release the connection (shutdown, or a while after retire) */
+  close(): Promise<void>;
+  /** destroy: flush now, keep sending late entries of in-flight requests, close after RETIRE_MS */
+  retire(): void;
+}
+
+/** the close/retire pair of a logger configuration whose batches go through `release`-able connections */
+export function batchLifecycle<T>(batch: BatchProcessor<T>, release: () => Promise<unknown>): BatchLifecycle {
+  const close = closeOnShutdown(async () => {
+    await batch.close();
+    await release().catch(() => {});
+  });
+  return {
+    close,
+    retire() {
+      batch.retire();
+      setTimeout(() => void close(), RETIRE_MS).unref();
+    },
+  };
+}
 
 const ERROR_BURST = 10;
 const ERROR_WINDOW_MS = 10_000;

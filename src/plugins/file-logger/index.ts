@@ -8,8 +8,7 @@ import type { Logger } from '../../core/log.js';
 import { compileExpression, type Expression } from '../../proxy/expr.js';
 import { createLineSink, type LineSink } from '../../observability/line-sink.js';
 import { bodySchemaProperties, checkEntryConfig, compileEntry, type EntryBuilder, type EntryConfig } from '../../observability/log-entry.js';
-import { onShutdown } from '../../core/lifecycle.js';
-import { RETIRE_MS } from '../../observability/batch.js';
+import { closeOnShutdown, RETIRE_MS } from '../../observability/batch.js';
 
 export interface FileLoggerConf extends EntryConfig {
   path: string;
@@ -19,12 +18,8 @@ export interface FileLoggerConf extends EntryConfig {
 interface SharedFile {
   sink: LineSink;
   refs: number;
-  unregister: () => void;
-  closing: Promise<void> | undefined;
-}
-
-function closeShared(f: SharedFile): Promise<void> {
-  return (f.closing ??= f.sink.close().finally(() => f.unregister()));
+  /** close the file once (also on shutdown) */
+  close: () => Promise<void>;
 }
 
 const files = new Map<string, SharedFile>();
@@ -33,10 +28,8 @@ function acquire(file: string, log: Logger): SharedFile {
   let f = files.get(file);
   if (!f) {
     const sink = createLineSink(file, log, { label: 'file-logger' });
-    const shared: SharedFile = { sink, refs: 0, unregister: () => {}, closing: undefined };
-    shared.unregister = onShutdown(() => closeShared(shared));
-    files.set(file, shared);
-    f = shared;
+    f = { sink, refs: 0, close: closeOnShutdown(() => sink.close()) };
+    files.set(file, f);
   }
   f.refs++;
   return f;
@@ -48,7 +41,7 @@ function release(file: string, f: SharedFile): void {
   setTimeout(() => {
     if (f.refs > 0) return;
     if (files.get(file) === f) files.delete(file);
-    void closeShared(f);
+    void f.close();
   }, RETIRE_MS).unref();
 }
 

@@ -3,8 +3,7 @@
 import { Agent, request } from 'undici';
 import type { PluginDef } from '../../core/types.js';
 import type { Logger } from '../../core/log.js';
-import { onShutdown } from '../../core/lifecycle.js';
-import { BatchProcessor, batchSchemaProperties, RETIRE_MS, type BatchConfig } from '../../observability/batch.js';
+import { BatchProcessor, batchLifecycle, batchSchemaProperties, type BatchConfig, type BatchLifecycle } from '../../observability/batch.js';
 import { bodySchemaProperties, checkEntryConfig, compileEntry, type EntryBuilder, type EntryConfig } from '../../observability/log-entry.js';
 
 export interface HttpLoggerConf extends EntryConfig, BatchConfig {
@@ -15,15 +14,11 @@ export interface HttpLoggerConf extends EntryConfig, BatchConfig {
   ssl_verify?: boolean;
 }
 
-export interface CompiledHttpLogger {
+export interface CompiledHttpLogger extends BatchLifecycle {
   conf: HttpLoggerConf;
   entry: EntryBuilder;
   batch: BatchProcessor<Record<string, unknown>>;
   agent: Agent;
-  /** flush pending batches, then close the connections (shutdown, or a while after destroy) */
-  close(): Promise<void>;
-  /** destroy: flush now, keep sending late entries of in-flight requests, close after RETIRE_MS */
-  retire(): void;
 }
 
 export const httpLoggerSchema = {
@@ -88,21 +83,7 @@ export function compileHttpLogger(conf: HttpLoggerConf, log: Logger): CompiledHt
     log,
     flushOnShutdown: false,
   });
-  const compiled: CompiledHttpLogger = { conf, entry: compileEntry(conf), batch, agent, close: async () => {}, retire: () => {} };
-  let closing: Promise<void> | undefined;
-  const unregister = onShutdown(() => compiled.close());
-  compiled.close = () =>
-    (closing ??= (async () => {
-      await batch.close();
-      await agent.close().catch(() => {});
-      // unregistered only now, so that a shutdown racing a destroy still waits for this flush
-      unregister();
-    })());
-  compiled.retire = () => {
-    batch.retire();
-    setTimeout(() => void compiled.close(), RETIRE_MS).unref();
-  };
-  return compiled;
+  return { conf, entry: compileEntry(conf), batch, agent, ...batchLifecycle(batch, () => agent.close()) };
 }
 
 export const httpLogger: PluginDef<CompiledHttpLogger> = {

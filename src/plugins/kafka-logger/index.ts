@@ -5,8 +5,7 @@ import kafkajs from 'kafkajs';
 import type { ProducerRecord, SASLOptions } from 'kafkajs';
 import type { PluginDef, RequestContext } from '../../core/types.js';
 import type { Logger } from '../../core/log.js';
-import { onShutdown } from '../../core/lifecycle.js';
-import { BatchProcessor, batchSchemaProperties, RETIRE_MS, type BatchConfig } from '../../observability/batch.js';
+import { BatchProcessor, batchLifecycle, batchSchemaProperties, type BatchConfig, type BatchLifecycle } from '../../observability/batch.js';
 import { bodySchemaProperties, checkEntryConfig, compileEntry, readRequestBody, requestBodyIfRead, type EntryBuilder, type EntryConfig } from '../../observability/log-entry.js';
 import { redactionFor, redactRequestLine } from '../../observability/redact.js';
 
@@ -112,15 +111,12 @@ export function encodeKafkaBatch(entries: unknown[], conf: Pick<KafkaLoggerConf,
   return JSON.stringify(entries);
 }
 
-export interface CompiledKafkaLogger {
+/** `close` flushes pending batches, then disconnects */
+export interface CompiledKafkaLogger extends BatchLifecycle {
   conf: KafkaLoggerConf;
   entry: EntryBuilder;
   batch: BatchProcessor<unknown>;
   producer: KafkaProducerLike;
-  /** flush pending batches, then disconnect (shutdown, or a while after destroy) */
-  close(): Promise<void>;
-  /** destroy: flush now, keep sending late entries of in-flight requests, close after RETIRE_MS */
-  retire(): void;
 }
 
 export function compileKafkaLogger(conf: KafkaLoggerConf, log: Logger): CompiledKafkaLogger {
@@ -151,21 +147,7 @@ export function compileKafkaLogger(conf: KafkaLoggerConf, log: Logger): Compiled
     maxBuffered: conf.producer_max_buffering ?? 50000,
     flushOnShutdown: false,
   });
-  const compiled: CompiledKafkaLogger = { conf, entry: compileEntry(conf), batch, producer, close: async () => {}, retire: () => {} };
-  let closing: Promise<void> | undefined;
-  const unregister = onShutdown(() => compiled.close());
-  compiled.close = () =>
-    (closing ??= (async () => {
-      await batch.close();
-      await producer.disconnect().catch(() => {});
-      // unregistered only now, so that a shutdown racing a destroy still waits for this flush
-      unregister();
-    })());
-  compiled.retire = () => {
-    batch.retire();
-    setTimeout(() => void compiled.close(), RETIRE_MS).unref();
-  };
-  return compiled;
+  return { conf, entry: compileEntry(conf), batch, producer, ...batchLifecycle(batch, () => producer.disconnect()) };
 }
 
 const brokerSchema = {
