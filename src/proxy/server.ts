@@ -166,11 +166,10 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
       let r = pp.def.proxy!(ctx, pp.conf);
       if (r && typeof (r as Promise<unknown>).then === 'function') r = await r;
       if (isReply(r)) {
-        // R-PROM-3: the gateway's own page for a transport failure (the last
-        // attempt carries the status the client gets) is `nginx`
-        const attempts = ctx.upstreamAttempts;
-        const last = attempts.length ? attempts[attempts.length - 1] : undefined;
-        if (last && last.status === r.status && r.status >= 500 && r.kind === 'page' && !ctx.res.headersSent && !ctx.aborted) ctx.responseSource = 'nginx';
+        // R-PROM-3: the gateway's own error page after upstream attempts
+        // failed (transport failure, or nothing left to fall back to) is
+        // `nginx`; the attempts themselves keep R-VAR-4's 502/504 statuses
+        if (ctx.upstreamAttempts.length > 0 && r.status >= 500 && r.kind === 'page' && !ctx.res.headersSent && !ctx.aborted) ctx.responseSource = 'nginx';
         send(ctx, r);
       } else if (ctx.res.headersSent) ctx.responseSource ??= ctx.upstreamAttempts.length ? 'upstream' : 'apisix';
       else if (!ctx.aborted) {
