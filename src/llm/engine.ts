@@ -100,7 +100,10 @@ interface ReqState {
   hashKey?: string;
 }
 
-const states = new WeakMap<RequestContext, ReqState>();
+// the request's engine state lives on the context under a private symbol
+// (a WeakMap insertion per request cost more than the property)
+const kState = Symbol('switchyard.llmEngineState');
+type WithState = RequestContext & { [kState]?: ReqState };
 
 export interface EngineOptions {
   /** plugin name, for log lines */
@@ -296,7 +299,7 @@ export class LlmEngine {
     const protocol = detectProtocol(ctx.uri, body);
     if (!protocol) return textError(400, 'no matching AI protocol for the request');
     const st: ReqState = { engine: this, raw, body: body as Record<string, unknown>, protocol, tried, current: inst, hashKey };
-    states.set(ctx, st);
+    (ctx as WithState)[kState] = st;
     const llm = ctx.llm;
     const m = st.body.model;
     llm.requestModel = typeof m === 'string' ? m : '';
@@ -308,7 +311,7 @@ export class LlmEngine {
   }
 
   async proxy(ctx: RequestContext): Promise<Reply | undefined> {
-    const st = states.get(ctx);
+    const st = (ctx as WithState)[kState];
     if (!st || st.engine !== this) return undefined;
     const multi = this.instances.length > 1;
     for (let n = 0; n < this.instances.length; n++) {

@@ -1,7 +1,7 @@
 // nginx-style log formats (R-ALOG-3..6): compiled once into an array of
 // literal and variable parts; rendering is a loop over that array.
 import { canonicalVariable, isKnownVariable, LLM_VAR_DEFAULTS } from './vars.js';
-import { BASE_REDACTION, redactedVar, type Redaction } from './redact.js';
+import { BASE_REDACTION, redactQueryString, redactRequestLine, redactUri, type Redaction } from './redact.js';
 
 export type Escape = 'default' | 'json';
 type GetVar = (name: string) => string | number | undefined;
@@ -117,8 +117,21 @@ export function compileFormat(format: string, escape: Escape = 'default'): Compi
     if (!p.known) return () => '-';
     const name = p.name;
     const fallback = LLM_VAR_DEFAULTS[name];
+    // redactedVar (redact.ts) resolved at compile time: the credential header
+    // or query name this variable exposes, and which query redaction applies
+    const credHeader = name.startsWith('http_') ? name.slice(5).replace(/_/g, '-') : undefined;
+    const credArg = name.startsWith('arg_') ? name.slice(4) : undefined;
+    const redactQuery =
+      name === 'request' ? redactRequestLine
+      : name === 'request_uri' || name === 'upstream_uri' ? redactUri
+      : name === 'args' || name === 'query_string' ? redactQueryString
+      : undefined;
     return (getVar, r) => {
-      let v = redactedVar(name, getVar(name), r);
+      let v = getVar(name);
+      if (v !== undefined) {
+        if (credHeader !== undefined ? r.headers.has(credHeader) : credArg !== undefined && r.query.has(credArg)) v = undefined;
+        else if (redactQuery !== undefined && typeof v === 'string' && v !== '') v = redactQuery(v, r);
+      }
       if (v === undefined) {
         if (fallback === undefined) return absent;
         v = fallback;

@@ -49,6 +49,13 @@ export class Metrics {
   readonly llmPromptTokens: Counter<(typeof LLM_LABELS)[number]>;
   readonly llmCompletionTokens: Counter<(typeof LLM_LABELS)[number]>;
   readonly llmActive: Gauge<(typeof ACTIVE_LABELS)[number]>;
+  /**
+   * In-flight LLM attempts per label set (R-PROM-5), copied into `llmActive`
+   * when it is collected. Counting here instead of gauge.inc/dec saves
+   * prom-client's label validation and hashing twice per attempt: the
+   * decrement reuses the entry found by the increment.
+   */
+  readonly activeSeries = new Map<string, { labels: Labels<typeof ACTIVE_LABELS>; n: number }>();
 
   constructor(readonly conf: Required<Pick<MetricsConfig, 'metric_prefix'>> & MetricsConfig) {
     const p = (this.prefix = conf.metric_prefix);
@@ -93,11 +100,15 @@ export class Metrics {
       labelNames: LLM_LABELS,
       registers,
     });
+    const activeSeries = this.activeSeries;
     this.llmActive = new Gauge({
       name: `${p}llm_active_connections`,
       help: 'Number of active connections to LLM service',
       labelNames: ACTIVE_LABELS,
       registers,
+      collect() {
+        for (const e of activeSeries.values()) this.set(e.labels, e.n);
+      },
     });
     new Gauge({
       name: `${p}http_requests_total`,
@@ -312,27 +323,35 @@ export function recordRequest(ctx: RequestContext, opts: { preferName?: boolean 
  * more than once has no further effect.
  */
 export function trackLlmAttempt(ctx: RequestContext, at: { node?: string; model?: string } = {}): () => void {
-  const m = metrics();
-  const gauge = m.llmActive;
-  const labels: Labels<typeof ACTIVE_LABELS> = {
-    route: str(ctx.routeName),
-    route_id: str(ctx.routeId),
-    matched_uri: str(safeVar(ctx, 'matched_uri')),
-    matched_host: str(safeVar(ctx, 'matched_host')),
-    service: str(ctx.serviceName),
-    service_id: str(ctx.serviceId),
-    consumer: str(ctx.consumer?.username),
-    node: str(at.node ?? ctx.llm.instanceName),
-    request_type: ctx.llm.requestType === 'traditional_http' ? 'ai_chat' : ctx.llm.requestType,
-    request_llm_model: str(ctx.llm.requestModel),
-    llm_model: str(at.model ?? ctx.llm.model),
-  };
-  gauge.inc(labels, 1);
+  const series = metrics().activeSeries;
+  const route = str(ctx.routeName);
+  const route_id = str(ctx.routeId);
+  const matched_uri = str(safeVar(ctx, 'matched_uri'));
+  const matched_host = str(safeVar(ctx, 'matched_host'));
+  const service = str(ctx.serviceName);
+  const service_id = str(ctx.serviceId);
+  const consumer = str(ctx.consumer?.username);
+  const node = str(at.node ?? ctx.llm.instanceName);
+  const request_type = ctx.llm.requestType === 'traditional_http' ? 'ai_chat' : ctx.llm.requestType;
+  const request_llm_model = str(ctx.llm.requestModel);
+  const llm_model = str(at.model ?? ctx.llm.model);
+  const key = route + '\0' + route_id + '\0' + matched_uri + '\0' + matched_host + '\0' + service + '\0' + service_id + '\0' +
+    consumer + '\0' + node + '\0' + request_type + '\0' + request_llm_model + '\0' + llm_model;
+  let entry = series.get(key);
+  if (entry === undefined) {
+    entry = {
+      labels: { route, route_id, matched_uri, matched_host, service, service_id, consumer, node, request_type, request_llm_model, llm_model },
+      n: 0,
+    };
+    series.set(key, entry);
+  }
+  const e = entry;
+  e.n++;
   let done = false;
   return () => {
     if (done) return;
     done = true;
-    gauge.dec(labels, 1);
+    e.n--;
   };
 }
 

@@ -17,16 +17,21 @@ export interface Redaction {
 
 export const BASE_REDACTION: Redaction = { headers: new Set(BASE_HEADERS), query: new Set(BASE_QUERY) };
 
+// keyed by the plugin list, not the request: a route's compiled list is shared
+// by all its requests, so this is one lookup per request instead of a scan and
+// a WeakMap insertion
 const cache = new WeakMap<object, Redaction>();
 
 /** the names to hide for this request: the base set plus what its auth plugins read */
 export function redactionFor(ctx: Pick<RequestContext, 'plugins'> | undefined): Redaction {
   if (!ctx || !Array.isArray(ctx.plugins)) return BASE_REDACTION;
-  const hit = cache.get(ctx);
+  const plugins = ctx.plugins;
+  if (plugins.length === 0) return BASE_REDACTION;
+  const hit = cache.get(plugins);
   if (hit) return hit;
   let headers: Set<string> | undefined;
   let query: Set<string> | undefined;
-  for (const p of ctx.plugins) {
+  for (const p of plugins) {
     if (p?.def?.type !== 'auth') continue;
     const conf = p.conf as Record<string, unknown> | undefined;
     if (!conf || typeof conf !== 'object') continue;
@@ -38,7 +43,7 @@ export function redactionFor(ctx: Pick<RequestContext, 'plugins'> | undefined): 
     if (typeof q === 'string' && !BASE_REDACTION.query.has(q)) (query ??= new Set(BASE_QUERY)).add(q);
   }
   const r = headers || query ? { headers: headers ?? BASE_REDACTION.headers, query: query ?? BASE_REDACTION.query } : BASE_REDACTION;
-  cache.set(ctx, r);
+  cache.set(plugins, r);
   return r;
 }
 

@@ -69,6 +69,31 @@ export function timeIso8601(d: Date): string {
   return `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())}T${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}${tzOffset(d, true)}`;
 }
 
+// $time_local is rendered once per second, not per request (access log hot path)
+let timeLocalSec = -1;
+let timeLocalText = '';
+function timeLocalNow(): string {
+  const now = Date.now();
+  const sec = Math.floor(now / 1000);
+  if (sec !== timeLocalSec) {
+    timeLocalText = timeLocal(new Date(now));
+    timeLocalSec = sec;
+  }
+  return timeLocalText;
+}
+
+// `http_x_foo` → `x-foo`, remembered (variable names come from formats and
+// configuration, so the set is small; the bound only guards against misuse)
+const headerKeys = new Map<string, string>();
+function headerKeyOf(name: string): string {
+  let k = headerKeys.get(name);
+  if (k === undefined) {
+    k = name.slice(5).replace(/_/g, '-').toLowerCase();
+    if (headerKeys.size < 4096) headerKeys.set(name, k);
+  }
+  return k;
+}
+
 function headerValue(v: string | string[] | number | undefined): string | undefined {
   if (v === undefined) return undefined;
   if (Array.isArray(v)) return v.join(', ');
@@ -319,7 +344,10 @@ export class ProxyContext implements RequestContext {
           } else if (!res.writableEnded) res.destroy();
           reject(Object.assign(new Error('client timed out while sending the request body'), { code: BODY_TIMEOUT_CODE }));
         };
-        if (ms > 0) timer = setTimeout(onTimeout, ms);
+        // once the parser has the whole body (usually it came with the headers)
+        // there is no client to wait for: no timer, which saves a timer-list
+        // insertion per request
+        if (ms > 0 && !req.complete) timer = setTimeout(onTimeout, ms);
         const clear = () => {
           if (timer) clearTimeout(timer);
           timer = undefined;
@@ -418,7 +446,7 @@ export class ProxyContext implements RequestContext {
       case 'bytes_sent': return Math.max(0, (this.req.socket?.bytesWritten ?? 0) - this._bytesWrittenStart);
       case 'request_length': return this.requestLength();
       case 'request_time': return ((performance.now() - this.startTime) / 1000).toFixed(3);
-      case 'time_local': return timeLocal(new Date());
+      case 'time_local': return timeLocalNow();
       case 'time_iso8601': return timeIso8601(new Date());
       case 'msec': return (Date.now() / 1000).toFixed(3);
       case 'request_id':
@@ -463,7 +491,7 @@ export class ProxyContext implements RequestContext {
     }
     const c0 = name.charCodeAt(0);
     if (c0 === 104 /* h */ && name.startsWith('http_')) {
-      return headerValue(this.headers[name.slice(5).replace(/_/g, '-').toLowerCase()]);
+      return headerValue(this.headers[headerKeyOf(name)]);
     }
     if (c0 === 97 /* a */ && name.startsWith('arg_')) {
       const v = this.query.get(name.slice(4));
