@@ -94,24 +94,117 @@ function headerKeyOf(name: string): string {
   return k;
 }
 
+/**
+ * `socket.bytesWritten`, read once per request. The getter copies the write
+ * queue into a new array each time; when nothing is queued (the usual state
+ * when a request starts) its value is the internal `_bytesDispatched`, which
+ * is read directly (the getter remains the fallback).
+ */
+function bytesWrittenNow(sock: IncomingMessage['socket']): number {
+  const s = sock as unknown as { _writableState?: { length: number }; _pendingData?: unknown; _bytesDispatched?: unknown };
+  const ws = s._writableState;
+  if (ws !== undefined && ws.length === 0 && s._pendingData == null && typeof s._bytesDispatched === 'number') return s._bytesDispatched;
+  return sock.bytesWritten ?? 0;
+}
+
 function headerValue(v: string | string[] | number | undefined): string | undefined {
   if (v === undefined) return undefined;
   if (Array.isArray(v)) return v.join(', ');
   return String(v);
 }
 
-function defaultLlm(): LlmState {
-  return {
-    requestType: 'traditional_http',
-    requestModel: '',
-    model: '',
-    promptTokens: 0,
-    completionTokens: 0,
-    totalTokens: 0,
-    timeToFirstTokenMs: 0,
-    logSummaries: false,
-    logPayloads: false,
-  };
+/** the usage fields of LlmState that a relayed non-streamed response fills */
+export interface UsageFields {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  rawUsage?: Record<string, unknown>;
+  responseText?: string;
+}
+
+/**
+ * The request's LlmState. The usage of a non-streamed response can be left
+ * to be computed from its body when one of the usage fields is first read or
+ * written (deferUsage): most requests are logged without them, and parsing
+ * the response body was a visible share of a request's CPU.
+ */
+class RequestLlmState implements LlmState {
+  requestType: LlmState['requestType'] = 'traditional_http';
+  requestModel = '';
+  model = '';
+  declare instanceName?: string;
+  declare instancePort?: number;
+  declare provider?: string;
+  declare clientProtocol?: string;
+  timeToFirstTokenMs = 0;
+  declare upstreamResponseTimeMs?: number;
+  logSummaries = false;
+  logPayloads = false;
+  declare requestBody?: unknown;
+  declare rateLimitRejected?: boolean;
+  private _pending: (() => UsageFields) | undefined = undefined;
+  private _prompt = 0;
+  private _completion = 0;
+  private _total = 0;
+  private _raw: Record<string, unknown> | undefined = undefined;
+  private _text: string | undefined = undefined;
+
+  /** `compute` runs once, before any usage field is next read or written */
+  deferUsage(compute: () => UsageFields): void {
+    this._pending = compute;
+  }
+
+  private settle(): void {
+    const f = this._pending!;
+    this._pending = undefined;
+    const u = f();
+    this._prompt = u.promptTokens;
+    this._completion = u.completionTokens;
+    this._total = u.totalTokens;
+    this._raw = u.rawUsage;
+    this._text = u.responseText;
+  }
+
+  get promptTokens(): number {
+    if (this._pending) this.settle();
+    return this._prompt;
+  }
+  set promptTokens(v: number) {
+    if (this._pending) this.settle();
+    this._prompt = v;
+  }
+  get completionTokens(): number {
+    if (this._pending) this.settle();
+    return this._completion;
+  }
+  set completionTokens(v: number) {
+    if (this._pending) this.settle();
+    this._completion = v;
+  }
+  get totalTokens(): number {
+    if (this._pending) this.settle();
+    return this._total;
+  }
+  set totalTokens(v: number) {
+    if (this._pending) this.settle();
+    this._total = v;
+  }
+  get rawUsage(): Record<string, unknown> | undefined {
+    if (this._pending) this.settle();
+    return this._raw;
+  }
+  set rawUsage(v: Record<string, unknown> | undefined) {
+    if (this._pending) this.settle();
+    this._raw = v;
+  }
+  get responseText(): string | undefined {
+    if (this._pending) this.settle();
+    return this._text;
+  }
+  set responseText(v: string | undefined) {
+    if (this._pending) this.settle();
+    this._text = v;
+  }
 }
 
 export type { ContextRuntime };
@@ -219,7 +312,7 @@ export class ProxyContext implements RequestContext {
     this.addrs = a;
     this.clientIp = a.remoteIp;
     this.clientPort = a.remotePort;
-    this._bytesWrittenStart = sock.bytesWritten ?? 0;
+    this._bytesWrittenStart = bytesWrittenNow(sock);
   }
 
   get requestId(): string {
@@ -251,7 +344,7 @@ export class ProxyContext implements RequestContext {
   }
 
   get llm(): LlmState {
-    return (this._llm ??= defaultLlm());
+    return (this._llm ??= new RequestLlmState());
   }
 
   get upstreamAttempts(): UpstreamAttempt[] {

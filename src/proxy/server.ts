@@ -246,7 +246,8 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
     const maybeFinish = () => {
       if (closed && settled) finish(ctx, rt);
     };
-    res.once('close', () => {
+    // 'close' is emitted once per response: `on` spares once()'s wrapper
+    res.on('close', () => {
       if (!res.writableFinished) ctx.markAborted();
       closed = true;
       maybeFinish();
