@@ -437,9 +437,8 @@ export class ProxyContext implements RequestContext {
           } else if (!res.writableEnded) res.destroy();
           reject(Object.assign(new Error('client timed out while sending the request body'), { code: BODY_TIMEOUT_CODE }));
         };
-        // once the parser has the whole body (usually it came with the headers)
-        // there is no client to wait for: no timer, which saves a timer-list
-        // insertion per request
+        // when the parser already has the whole body (body() called after the
+        // request was read) there is no client to wait for: no timer
         if (ms > 0 && !req.complete) timer = setTimeout(onTimeout, ms);
         const clear = () => {
           if (timer) clearTimeout(timer);
