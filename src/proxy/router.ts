@@ -130,6 +130,12 @@ function hasParam(pattern: string): boolean {
   return pattern.includes('/:');
 }
 
+/** state of one match() call across buckets */
+interface Scan<R> {
+  fallback: R | undefined;
+  fallbackPattern: string | undefined;
+}
+
 export class Router<R extends RouteMatchSpec> {
   private readonly exact = new Map<string, Candidate<R>[]>();
   private readonly prefix = new Map<string, Candidate<R>[]>();
@@ -185,45 +191,41 @@ export class Router<R extends RouteMatchSpec> {
    */
   match(req: MatchRequest): R | undefined {
     const path = req.uri;
-    let fallback: R | undefined;
-    let fallbackPattern: string | undefined;
+    const scan: Scan<R> = { fallback: undefined, fallbackPattern: undefined };
     const ex = this.exact.get(path);
-    if (ex) {
-      for (let i = 0; i < ex.length; i++) {
-        const c = ex[i]!;
-        const m = this.check(c.route, req, fallback === undefined);
-        if (m === 1) {
-          req.matchedUri = c.pattern;
-          return c.route;
-        }
-        if (m === 2) {
-          fallback = c.route;
-          fallbackPattern = c.pattern;
-        }
-      }
-    }
+    if (ex && this.scanBucket(ex, req, path, scan)) return scan.fallback;
     const lengths = this.lengths;
     for (let li = 0; li < lengths.length; li++) {
       const len = lengths[li]!;
       if (len > path.length) continue;
       const list = this.prefix.get(len === path.length ? path : path.slice(0, len));
-      if (!list) continue;
-      for (let i = 0; i < list.length; i++) {
-        const c = list[i]!;
-        if (c.check && !c.check(path)) continue;
-        const m = this.check(c.route, req, fallback === undefined);
-        if (m === 1) {
-          req.matchedUri = c.pattern;
-          return c.route;
-        }
-        if (m === 2) {
-          fallback = c.route;
-          fallbackPattern = c.pattern;
-        }
+      if (list && this.scanBucket(list, req, path, scan)) return scan.fallback;
+    }
+    if (scan.fallback !== undefined) req.matchedUri = scan.fallbackPattern;
+    return scan.fallback;
+  }
+
+  /**
+   * Walks one bucket of candidates in order. Returns true (with the route in
+   * `scan.fallback`) on a host-bearing match; remembers the first host-less
+   * match in `scan` otherwise.
+   */
+  private scanBucket(list: readonly Candidate<R>[], req: MatchRequest, path: string, scan: Scan<R>): boolean {
+    for (let i = 0; i < list.length; i++) {
+      const c = list[i]!;
+      if (c.check && !c.check(path)) continue;
+      const m = this.check(c.route, req, scan.fallback === undefined);
+      if (m === 1) {
+        req.matchedUri = c.pattern;
+        scan.fallback = c.route;
+        return true;
+      }
+      if (m === 2) {
+        scan.fallback = c.route;
+        scan.fallbackPattern = c.pattern;
       }
     }
-    if (fallback !== undefined) req.matchedUri = fallbackPattern;
-    return fallback;
+    return false;
   }
 
   /** 0 no match, 1 match with hosts, 2 host-less match (only computed when wanted) */
