@@ -6,20 +6,12 @@ import { EtcdStore } from '../../src/store/etcd.js';
 import { StoreUnavailableError, type ChangeEvent } from '../../src/store/types.js';
 import type { GatewayConfig } from '../../src/config/types.js';
 import { startEtcd, type EtcdProcess } from '../helpers/etcd.js';
+import { until } from '../helpers/wait.js';
 
 function config(url: string, prefix: string): GatewayConfig {
   return {
     deployment: { config_provider: 'etcd', etcd: { host: [url], prefix, timeout: 30 } },
   } as unknown as GatewayConfig;
-}
-
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<number> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return Date.now() - start;
 }
 
 let etcd: EtcdProcess;
@@ -82,7 +74,7 @@ test('R-GEN-16: changes by another node or tool are applied within 1 s (watch)',
   b.onChange((ev) => events.push(ev));
 
   await a.put('/apisix/services/s1', { id: 's1', name: 'svc' });
-  const ms = await waitFor(() => b.snapshot().has('/apisix/services/s1'), 1000, 'the put on node b');
+  const ms = await until(() => b.snapshot().has('/apisix/services/s1'), 1000, 'the put on node b');
   assert.ok(ms < 1000);
   assert.equal(events.at(-1)?.type, 'put');
   assert.equal(b.snapshot().get('/apisix/services/s1')!.modifiedIndex, a.snapshot().get('/apisix/services/s1')!.modifiedIndex);
@@ -91,12 +83,12 @@ test('R-GEN-16: changes by another node or tool are applied within 1 s (watch)',
   const raw = new Etcd3({ hosts: etcd.url });
   t.after(() => raw.close());
   await raw.put('/watch/routes/r9').value(JSON.stringify({ id: 'r9', uri: '/x', service_id: 's1' }));
-  await waitFor(() => a.snapshot().has('/apisix/routes/r9') && b.snapshot().has('/apisix/routes/r9'), 1000, 'the external put');
+  await until(() => a.snapshot().has('/apisix/routes/r9') && b.snapshot().has('/apisix/routes/r9'), 1000, 'the external put');
   await raw.put('/watch/routes/bad').value('not json');
   await raw.put('/watch/unrelated/thing').value('{}');
 
   await a.delete(['/apisix/routes/r9']);
-  await waitFor(() => !b.snapshot().has('/apisix/routes/r9'), 1000, 'the delete on node b');
+  await until(() => !b.snapshot().has('/apisix/routes/r9'), 1000, 'the delete on node b');
   const del = events.find((e) => e.type === 'delete');
   assert.ok(del && del.type === 'delete' && del.key === '/apisix/routes/r9');
   assert.equal(b.snapshot().has('/apisix/routes/bad'), false);
@@ -113,8 +105,8 @@ test('R-ADM-12, R-GEN-16: ttl is an etcd lease; the expired item disappears ever
   await a.open();
   await b.open();
   await a.put('/apisix/routes/tmp', { id: 'tmp', uri: '/tmp' }, { ttl: 1 });
-  await waitFor(() => b.snapshot().has('/apisix/routes/tmp'), 1000, 'the put');
-  await waitFor(() => !a.snapshot().has('/apisix/routes/tmp') && !b.snapshot().has('/apisix/routes/tmp'), 5000, 'the lease to expire');
+  await until(() => b.snapshot().has('/apisix/routes/tmp'), 1000, 'the put');
+  await until(() => !a.snapshot().has('/apisix/routes/tmp') && !b.snapshot().has('/apisix/routes/tmp'), 5000, 'the lease to expire');
 });
 
 test('CONTRACT, R-GEN-16: etcd down -> reads keep the snapshot, writes reject fast; etcd back -> reset and writes work', async (t) => {
@@ -127,7 +119,7 @@ test('CONTRACT, R-GEN-16: etcd down -> reads keep the snapshot, writes reject fa
   await a.open();
   await b.open();
   await a.put('/apisix/routes/1', { id: '1', uri: '/kept' });
-  await waitFor(() => b.snapshot().has('/apisix/routes/1'), 1000, 'the put');
+  await until(() => b.snapshot().has('/apisix/routes/1'), 1000, 'the put');
   const resets: number[] = [];
   b.onChange((ev) => ev.type === 'reset' && resets.push(Date.now()));
 
@@ -145,7 +137,7 @@ test('CONTRACT, R-GEN-16: etcd down -> reads keep the snapshot, writes reject fa
   } finally {
     await etcd.start();
   }
-  await waitFor(() => resets.length > 0, 5000, 'the resync after etcd came back');
+  await until(() => resets.length > 0, 5000, 'the resync after etcd came back');
   // writes work again and reach the other node
   let ok = false;
   for (let i = 0; i < 50 && !ok; i++) {
@@ -157,7 +149,7 @@ test('CONTRACT, R-GEN-16: etcd down -> reads keep the snapshot, writes reject fa
     }
   }
   assert.ok(ok, 'a write succeeds after etcd is back');
-  await waitFor(() => b.snapshot().has('/apisix/routes/3'), 1000, 'the put after reconnect on node b');
+  await until(() => b.snapshot().has('/apisix/routes/3'), 1000, 'the put after reconnect on node b');
   assert.ok(b.snapshot().has('/apisix/routes/1'));
 });
 
@@ -171,13 +163,13 @@ test('R-GEN-16: etcd replaced by an empty one (revisions start again): the nodes
   await a.open();
   await b.open();
   for (let i = 0; i < 5; i++) await a.put(`/apisix/routes/old${i}`, { id: `old${i}`, uri: '/old' });
-  await waitFor(() => b.snapshot().size === 5, 1000, 'the puts');
+  await until(() => b.snapshot().size === 5, 1000, 'the puts');
   const { rmSync } = await import('node:fs');
   const path = await import('node:path');
   await etcd.stop('SIGKILL');
   rmSync(path.join(etcd.dataDir, 'data'), { recursive: true, force: true });
   await etcd.start();
-  await waitFor(() => a.snapshot().size === 0 && b.snapshot().size === 0, 5000, 'the resync to the empty etcd');
+  await until(() => a.snapshot().size === 0 && b.snapshot().size === 0, 5000, 'the resync to the empty etcd');
   let ok = false;
   for (let i = 0; i < 50 && !ok; i++) {
     try {
@@ -188,6 +180,6 @@ test('R-GEN-16: etcd replaced by an empty one (revisions start again): the nodes
     }
   }
   assert.ok(ok);
-  await waitFor(() => b.snapshot().has('/apisix/routes/new'), 1000, 'a write to the new etcd on the other node');
+  await until(() => b.snapshot().has('/apisix/routes/new'), 1000, 'a write to the new etcd on the other node');
   assert.equal(b.snapshot().get('/apisix/routes/new')!.createdIndex, a.snapshot().get('/apisix/routes/new')!.createdIndex);
 });

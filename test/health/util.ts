@@ -4,7 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { SharedState } from '../../src/state/types.js';
-import type { Logger } from '../../src/core/log.js';
+import { until } from '../helpers/wait.js';
 
 export function memState(): SharedState & { values: Map<string, string> } {
   const values = new Map<string, string>();
@@ -18,22 +18,11 @@ export function memState(): SharedState & { values: Map<string, string> } {
   };
 }
 
-export function captureLog(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  const push = (l: string) => (m: string) => { lines.push(`[${l}] ${m}`); };
-  return { lines, debug: push('debug'), info: push('info'), warn: push('warn'), error: push('error') };
-}
+export { memLog as captureLog, sleep } from '../helpers/wait.js';
 
-export async function waitFor(cond: () => boolean, timeoutMs: number, what = 'condition'): Promise<number> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return Date.now() - start;
-}
+/** polls every 5 ms (health tests measure transition times) */
+export const waitFor = (cond: () => boolean, timeoutMs: number, what = 'condition'): Promise<number> => until(cond, timeoutMs, what, 5);
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** an HTTP server whose answer status can be changed; records every probe request */
 export async function probeServer(): Promise<{

@@ -9,6 +9,7 @@ import { aiProxyMulti } from '../../src/plugins/ai-proxy-multi/index.js';
 import { acquireTransport, openTransportCount, UpstreamCall } from '../../src/llm/transport.js';
 import { runShutdownHooks } from '../../src/core/lifecycle.js';
 import { notePeer, lastPeer } from '../../src/core/peer-addr.js';
+import { until } from '../helpers/wait.js';
 
 const CHAT = { messages: [{ role: 'user', content: 'hi' }] };
 
@@ -22,14 +23,6 @@ async function mockWithOpenCount(): Promise<{ mock: MockLlm; open: () => number 
   });
   mock.reply({ json: chatCompletion('gpt-4') });
   return { mock, open: () => n };
-}
-
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 test('R-REQ-11 R-REQ-12: the Agent of settings no configuration uses any more is closed (idle keepalive connection dropped)', async (t) => {

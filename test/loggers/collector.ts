@@ -1,6 +1,7 @@
 // A real HTTP log collector for logger tests: records every request.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { until as waitUntil } from '../helpers/wait.js';
 
 export interface Received {
   method: string;
@@ -73,13 +74,8 @@ export async function startUpstream(): Promise<{ url: string; port: number; clos
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`${what} not met after ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}
+/** polls every 20 ms, 5 s by default */
+export const until = (cond: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<number> => waitUntil(cond, timeoutMs, what, 20);
 
 /** a GET with node:http (fetch cannot set Host) */
 export function rawGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {

@@ -7,28 +7,12 @@ import type { AddressInfo } from 'node:net';
 import { BatchProcessor } from '../../src/observability/batch.js';
 import { runShutdownHooks } from '../../src/core/lifecycle.js';
 import { compileHttpLogger, createHttpSender } from '../../src/plugins/http-logger/index.js';
-import type { Logger } from '../../src/core/log.js';
-
-function captureLog(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  const push = (lvl: string) => (m: string) => lines.push(`[${lvl}] ${m}`);
-  return { lines, debug: push('debug'), info: push('info'), warn: push('warn'), error: push('error') };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(10);
-  }
-}
+import { memLog, sleep, until } from '../helpers/wait.js';
 
 test('R-LOG-4: a batch is sent as soon as the queue holds batch_max_size entries', async () => {
   const sent: number[][] = [];
   const b = new BatchProcessor<number>({
-    batch_max_size: 3, inactive_timeout: 60, buffer_duration: 60, log: captureLog(), flushOnShutdown: false,
+    batch_max_size: 3, inactive_timeout: 60, buffer_duration: 60, log: memLog(), flushOnShutdown: false,
     send: async (e) => { sent.push(e); },
   });
   for (let i = 1; i <= 7; i++) b.push(i);
@@ -42,7 +26,7 @@ test('R-LOG-4: inactive_timeout flushes after the last entry; buffer_duration bo
   const sent: Array<{ at: number; e: number[] }> = [];
   const t0 = Date.now();
   const b = new BatchProcessor<number>({
-    batch_max_size: 100, inactive_timeout: 0.15, buffer_duration: 60, log: captureLog(), flushOnShutdown: false,
+    batch_max_size: 100, inactive_timeout: 0.15, buffer_duration: 60, log: memLog(), flushOnShutdown: false,
     send: async (e) => { sent.push({ at: Date.now() - t0, e }); },
   });
   b.push(1);
@@ -57,7 +41,7 @@ test('R-LOG-4: inactive_timeout flushes after the last entry; buffer_duration bo
   const sent2: Array<{ at: number; e: number[] }> = [];
   const t1 = Date.now();
   const b2 = new BatchProcessor<number>({
-    batch_max_size: 1000, inactive_timeout: 0.1, buffer_duration: 0.3, log: captureLog(), flushOnShutdown: false,
+    batch_max_size: 1000, inactive_timeout: 0.1, buffer_duration: 0.3, log: memLog(), flushOnShutdown: false,
     send: async (e) => { sent2.push({ at: Date.now() - t1, e }); },
   });
   for (let i = 0; i < 10 && !sent2.length; i++) {
@@ -70,7 +54,7 @@ test('R-LOG-4: inactive_timeout flushes after the last entry; buffer_duration bo
 });
 
 test('R-LOG-4: a failed batch is retried after retry_delay up to max_retry_count, then dropped with an error line', async () => {
-  const log = captureLog();
+  const log = memLog();
   let calls = 0;
   const times: number[] = [];
   const t0 = Date.now();
@@ -89,7 +73,7 @@ test('R-LOG-4: a failed batch is retried after retry_delay up to max_retry_count
   let n = 0;
   const got: string[][] = [];
   const b2 = new BatchProcessor<string>({
-    batch_max_size: 1, retry_delay: 0, max_retry_count: 1, log: captureLog(), flushOnShutdown: false,
+    batch_max_size: 1, retry_delay: 0, max_retry_count: 1, log: memLog(), flushOnShutdown: false,
     send: async (e) => { if (n++ === 0) throw new Error('503'); got.push(e); },
   });
   b2.push('y');
@@ -105,7 +89,7 @@ test('R-LOG-4 R-LOG-5: a hanging collector blocks nobody; the buffer is bounded 
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => { server.closeAllConnections(); server.close(); });
   const port = (server.address() as AddressInfo).port;
-  const log = captureLog();
+  const log = memLog();
   const conf = { uri: `http://127.0.0.1:${port}/log`, batch_max_size: 1, timeout: 1, max_retry_count: 0 };
   const c = compileHttpLogger(conf, log);
   // the http-logger's sender behind a processor with a small bound
@@ -136,7 +120,7 @@ test('R-LOG-4 R-LOG-5: a hanging collector blocks nobody; the buffer is bounded 
 test('R-LOG-4 R-GEN-18: pending entries are flushed by the shutdown hooks', async () => {
   const sent: number[][] = [];
   const b = new BatchProcessor<number>({
-    batch_max_size: 100, inactive_timeout: 60, buffer_duration: 60, log: captureLog(),
+    batch_max_size: 100, inactive_timeout: 60, buffer_duration: 60, log: memLog(),
     send: async (e) => { await sleep(20); sent.push(e); },
   });
   b.push(1);
@@ -151,7 +135,7 @@ test('R-LOG-4 R-GEN-18: pending entries are flushed by the shutdown hooks', asyn
 test('R-LOG-4 R-GEN-10: a retired processor (configuration replaced) sends its queue now and late entries as they come', async () => {
   const sent: number[][] = [];
   const b = new BatchProcessor<number>({
-    batch_max_size: 100, inactive_timeout: 60, buffer_duration: 60, log: captureLog(), flushOnShutdown: false,
+    batch_max_size: 100, inactive_timeout: 60, buffer_duration: 60, log: memLog(), flushOnShutdown: false,
     send: async (e) => { sent.push(e); },
   });
   b.push(1);
@@ -168,7 +152,7 @@ test('R-LOG-4 R-GEN-10: a retired processor (configuration replaced) sends its q
 });
 
 test('R-LOG-4: failure lines are rate limited so a dead collector under load does not flood the error log', async () => {
-  const log = captureLog();
+  const log = memLog();
   const b = new BatchProcessor<number>({
     batch_max_size: 1, log, flushOnShutdown: false, maxConcurrent: 50,
     send: async () => { throw new Error('ECONNREFUSED'); },

@@ -8,6 +8,7 @@ import { configureMetrics } from '../../src/observability/metrics.js';
 import { startMockLlm } from '../helpers/mock-llm.js';
 import { req, startHarness, startUpstream } from '../proxy/harness.js';
 import { find, parseProm } from './prom-text.js';
+import { until } from '../helpers/wait.js';
 
 const m = configureMetrics({});
 const mock = await startMockLlm();
@@ -18,14 +19,6 @@ after(async () => {
   await up.close();
   await mock.close();
 });
-
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** sends a request and waits until its log phase (prometheus) ran */
 async function send(path: string, init: Parameters<typeof req>[1] = {}) {

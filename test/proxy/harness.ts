@@ -9,6 +9,7 @@ import { RuntimeHolder } from '../../src/runtime/holder.js';
 import { createProxyHandler } from '../../src/proxy/server.js';
 import { createMemoryState } from '../../src/state/memory.js';
 import { SERVER_HEADER } from '../../src/core/version.js';
+import { memLog } from '../helpers/wait.js';
 
 export class MemStore implements ConfigStore {
   items = new Map<string, StoredItem>();
@@ -56,11 +57,8 @@ export interface CapturedLog extends Logger {
   lines: string[];
 }
 
-export function captureLog(): CapturedLog {
-  const lines: string[] = [];
-  const mk = (lvl: string) => (m: string) => void lines.push(`[${lvl}] ${m}`);
-  return { lines, debug: mk('debug'), info: mk('info'), warn: mk('warn'), error: mk('error') };
-}
+/** a Logger that keeps its lines (`[level] message`) */
+export const captureLog: () => CapturedLog = memLog;
 
 const noHealth = {
   register() {

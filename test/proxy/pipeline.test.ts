@@ -11,6 +11,7 @@ import { plugins } from '../../src/plugins/registry.js';
 import type { PluginDef, RequestContext } from '../../src/core/types.js';
 import { jsonError } from '../../src/core/errors.js';
 import { startHarness, startUpstream, req } from './harness.js';
+import { until } from '../helpers/wait.js';
 
 // test-only plugins, registered in the registry map so the compiler finds them
 const trace: string[] = [];
@@ -138,7 +139,7 @@ test('R-PIPE-1 R-PIPE-2 R-PIPE-7 phase order: globals first, priority order, log
   trace.length = 0;
   const r = await req(h.url + '/order');
   assert.equal(r.status, 200);
-  await waitFor(() => trace.includes('log:r-mid'));
+  await until(() => trace.includes('log:r-mid'));
   assert.deepEqual(trace, [
     'rewrite:g-low', 'access:g-low',
     'rewrite:r-high', 'rewrite:r-mid',
@@ -161,7 +162,7 @@ test('R-PIPE-3 R-ADM-60 _meta.priority reorders, _meta.disable skips (also a ser
   });
   trace.length = 0;
   await req(h.url + '/meta');
-  await waitFor(() => trace.filter((t) => t.startsWith('log:')).length === 2);
+  await until(() => trace.filter((t) => t.startsWith('log:')).length === 2);
   assert.deepEqual(trace.filter((t) => t.startsWith('rewrite')), ['rewrite:m', 'rewrite:h']);
   assert.ok(!trace.includes('rewrite:svc-low'));
 });
@@ -194,7 +195,7 @@ test('R-PIPE-4 a plugin reply ends the request but log phases still run', async 
   const r = await req(h.url + '/deny', { headers: { 'x-deny': 'h' } });
   assert.equal(r.status, 403);
   assert.deepEqual(r.json, { message: 'denied by h' });
-  await waitFor(() => trace.includes('log:m'));
+  await until(() => trace.includes('log:m'));
   assert.deepEqual(trace, ['rewrite:h', 'log:h', 'log:m']);
   assert.equal(up.requests.length, n, 'not proxied');
 });
@@ -239,7 +240,7 @@ test('R-GEN-10 a change is live for the next request; in-flight requests keep th
   try {
     put('/apisix/routes/live', { uri: '/live', plugins: { 't-low': { tag: 'old' } }, upstream: { nodes: { [slow.hostPort]: 1 } } });
     const inflight = fetch(h.url + '/live').then((r) => Promise.all([r.text(), r.headers.get('x-seen-t-low')]));
-    await waitFor(() => slow.requests.length === 1);
+    await until(() => slow.requests.length === 1);
     put('/apisix/routes/live', { uri: '/live', plugins: { 't-low': { tag: 'new' } }, upstream: { nodes: { [fresh.hostPort]: 1 } } });
     const r = await req(h.url + '/live');
     assert.equal(r.text, 'new');
@@ -331,23 +332,15 @@ test('R-RSP-16 client leaving before the response: status 499, log phase runs', 
     const sock = net.connect(new URL(h.url).port as any, '127.0.0.1');
     await new Promise((r) => sock.once('connect', r));
     sock.write('GET /abort HTTP/1.1\r\nHost: x\r\n\r\n');
-    await waitFor(() => hang.requests.length === 1);
+    await until(() => hang.requests.length === 1);
     sock.destroy();
-    await waitFor(() => h.logged.length > n);
+    await until(() => h.logged.length > n);
     assert.equal(h.logged.at(-1)!.status, 499);
     assert.equal(h.inFlight(), 0);
   } finally {
     await hang.close();
   }
 });
-
-async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -398,13 +391,13 @@ test('R-PIPE-10 a plugin with a proxy phase sends the request itself (upstream u
   assert.equal(r.text, 'abcde');
   assert.equal(r.headers.get('x-quota'), '7');
   assert.equal(up.requests.length, n);
-  await waitFor(() => h.logged.at(-1)?.getVar('uri') === '/px');
+  await until(() => h.logged.at(-1)?.getVar('uri') === '/px');
   assert.equal(h.logged.at(-1)!.getVar('body_bytes_sent'), 5);
   r = await req(h.url + '/px', { headers: { 'x-reply': '1' } });
   assert.equal(r.status, 429);
   assert.equal(r.headers.get('x-quota'), '7');
   assert.deepEqual(r.json, { error_msg: 'nope' });
-  await waitFor(() => h.logged.length > 0 && h.logged.at(-1)!.status === 429);
+  await until(() => h.logged.length > 0 && h.logged.at(-1)!.status === 429);
   assert.equal(h.logged.at(-1)!.getVar('body_bytes_sent'), Buffer.byteLength(r.text));
 });
 
@@ -412,7 +405,7 @@ test('R-VAR-3 $upstream_addr is the connected ip:port when the node is a host na
   put('/apisix/routes/named', { uri: '/named', upstream: { nodes: { [`localhost:${up.port}`]: 1 } } });
   const r = await req(h.url + '/named');
   if (r.status !== 200) return; // localhost may resolve to ::1 only on some hosts
-  await waitFor(() => h.logged.at(-1)?.getVar('uri') === '/named');
+  await until(() => h.logged.at(-1)?.getVar('uri') === '/named');
   assert.match(String(h.logged.at(-1)!.getVar('upstream_addr')), new RegExp(`^(127\\.0\\.0\\.1|\\[::1\\]):${up.port}$`));
   assert.equal(h.logged.at(-1)!.getVar('balancer_ip'), 'localhost');
 });

@@ -13,6 +13,7 @@ import { createProxyHandler } from '../../src/proxy/server.js';
 import { createMemoryState } from '../../src/state/memory.js';
 import { startMockLlm } from '../helpers/mock-llm.js';
 import { MemStore, captureLog, req, startHarness, startUpstream } from './harness.js';
+import { until } from '../helpers/wait.js';
 
 // read by createProxyHandler when the harness creates it
 process.env.SWITCHYARD_CLIENT_BODY_TIMEOUT_MS = '300';
@@ -32,14 +33,6 @@ const instance = (name = 'i1') => ({
 });
 const chat = JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] });
 const json = { 'content-type': 'application/json' };
-
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 test('R-ADM-60: an AI plugin whose _meta.filter is false counts as absent: plain upstream, else the 503 page (R-PIPE-10)', async () => {
   h.store.putSync('/apisix/routes/filter-up', {

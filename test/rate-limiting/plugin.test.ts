@@ -7,20 +7,9 @@ import { validateSchema } from '../../src/schema/validate.js';
 import { createMemoryState } from '../../src/state/memory.js';
 import type { SharedState } from '../../src/state/types.js';
 import type { RequestContext, Reply, LlmState } from '../../src/core/types.js';
-import type { Logger } from '../../src/core/log.js';
+import { memLog } from '../helpers/wait.js';
 import { closeAllRedisStates } from '../../src/state/redis.js';
 import { startRedis, redisBinary, REDIS_SKIP } from '../helpers/redis.js';
-
-function memLog(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return {
-    lines,
-    debug: (m) => lines.push(`debug ${m}`),
-    info: (m) => lines.push(`info ${m}`),
-    warn: (m) => lines.push(`warn ${m}`),
-    error: (m) => lines.push(`error ${m}`),
-  };
-}
 
 interface Env {
   state: SharedState;
@@ -193,7 +182,7 @@ test('R-RL-8 no usage: not charged and `failed to get token usage for llm servic
   const env = newEnv();
   const c = compile({ limit: 10, time_window: 60 }, env);
   await request(c, env, 'i', { raw: null });
-  assert.ok(env.log.lines.includes('error failed to get token usage for llm service'), env.log.lines.join('\n'));
+  assert.ok(env.log.lines.includes('[error] failed to get token usage for llm service'), env.log.lines.join('\n'));
   const r = await request(c, env, 'i', { total: 0, raw: {} });
   assert.equal(r.headers['X-AI-RateLimit-Remaining-i'], '10');
   const r2 = await request(c, env, 'i', { total: 0 });
@@ -214,7 +203,7 @@ test('R-RL-9 expression strategy charges cost_expr over the raw usage', async ()
   assert.equal((await request(neg, env, 'claude', { raw: null })).headers['X-AI-RateLimit-Remaining-claude'], '1000');
   const bad = compile({ limit: 1000, time_window: 60, limit_strategy: 'expression', cost_expr: 'input_tokens / 0' }, env);
   await request(bad, env, 'claude', { raw: { input_tokens: 5 } });
-  assert.ok(env.log.lines.some((l) => /error failed to evaluate cost_expr/.test(l)), env.log.lines.join('\n'));
+  assert.ok(env.log.lines.some((l) => /\[error\] failed to evaluate cost_expr/.test(l)), env.log.lines.join('\n'));
 });
 
 test('R-RL-10 R-FB-2 instanceHasQuota: dry-run check setting that instance\'s headers; several instances\' headers may appear', async () => {
@@ -361,9 +350,9 @@ describe('R-RL-30 redis policy in the plugin', { skip: redisBinary() ? false : R
     const ctx = fakeCtx(envA);
     await aiRateLimiting.rewrite!(ctx, strict);
     assert.equal(await ctx.instanceHasQuota!('i'), true, 'selection leaves the store failure to the access check');
-    const errs = envA.log.lines.filter((l) => l.startsWith('error'));
+    const errs = envA.log.lines.filter((l) => l.startsWith('[error]'));
     assert.equal(errs.length, 1, errs.join('\n'));
-    assert.match(errs[0]!, /^error ai-rate-limiting: redis 127\.0\.0\.1:\d+ unavailable/);
+    assert.match(errs[0]!, /^\[error\] ai-rate-limiting: redis 127\.0\.0\.1:\d+ unavailable/);
     aiRateLimiting.destroy!(a); aiRateLimiting.destroy!(b); aiRateLimiting.destroy!(strict); aiRateLimiting.destroy!(lenient);
   });
 
@@ -383,7 +372,7 @@ describe('R-RL-30 redis policy in the plugin', { skip: redisBinary() ? false : R
     const r = await request(wrong, env, 'i');
     assert.equal(r.reply?.status, 500);
     assert.ok(Date.now() - t0 < 1500);
-    assert.ok(env.log.lines.some((l) => /^error ai-rate-limiting: redis 127\.0\.0\.1:\d+ unavailable: .*(WRONGPASS|invalid)/i.test(l)), env.log.lines.join('\n'));
+    assert.ok(env.log.lines.some((l) => /^\[error\] ai-rate-limiting: redis 127\.0\.0\.1:\d+ unavailable: .*(WRONGPASS|invalid)/i.test(l)), env.log.lines.join('\n'));
     for (const c of [plain, ref, wrong]) aiRateLimiting.destroy!(c);
   });
 });

@@ -2,20 +2,9 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRedisState, acquireRedisState, closeAllRedisStates, redisPoolSize, type RedisSettings } from '../../src/state/redis.js';
 import { startRedis, redisBinary, REDIS_SKIP, freePort, type RedisServer } from '../helpers/redis.js';
-import type { Logger } from '../../src/core/log.js';
+import { memLog } from '../helpers/wait.js';
 
 const skip = redisBinary() ? false : REDIS_SKIP;
-
-function memLog(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return {
-    lines,
-    debug: (m) => lines.push(`debug ${m}`),
-    info: (m) => lines.push(`info ${m}`),
-    warn: (m) => lines.push(`warn ${m}`),
-    error: (m) => lines.push(`error ${m}`),
-  };
-}
 
 describe('redis SharedState (R-RL-30)', { skip }, () => {
   let redis: RedisServer;
@@ -128,7 +117,7 @@ describe('redis SharedState (R-RL-30)', { skip }, () => {
         assert.ok(Date.now() - t0 < 1000, 'bounded by the timeout');
       }
       await assert.rejects(s.peek('k'));
-      const errors = log.lines.filter((l) => l.startsWith('error'));
+      const errors = log.lines.filter((l) => l.startsWith('[error]'));
       assert.equal(errors.length, 1, errors.join('\n'));
       assert.match(errors[0]!, /ai-rate-limiting: redis 127\.0\.0\.1:\d+ unavailable: /);
       assert.equal(s.failing, true);
@@ -149,7 +138,7 @@ describe('redis SharedState (R-RL-30)', { skip }, () => {
         await assert.rejects(s.charge('k', 1, 60));
         assert.ok(Date.now() - t0 < 1000, `bounded (${Date.now() - t0} ms)`);
       }
-      assert.equal(log.lines.filter((l) => l.startsWith('error')).length, 1, log.lines.join('\n'));
+      assert.equal(log.lines.filter((l) => l.startsWith('[error]')).length, 1, log.lines.join('\n'));
       await own.restart();
       const deadline = Date.now() + 5000;
       let ok = false;
@@ -186,7 +175,7 @@ describe('redis SharedState: a server that stops answering (R-RL-30)', { skip },
         const ms = Date.now() - t0;
         assert.ok(ms >= 250 && ms < 1000, `bounded by redis_timeout (${ms} ms)`);
       }
-      assert.equal(log.lines.filter((l) => l.startsWith('error')).length, 1, log.lines.join('\n'));
+      assert.equal(log.lines.filter((l) => l.startsWith('[error]')).length, 1, log.lines.join('\n'));
       own.proc.kill('SIGCONT');
       const deadline = Date.now() + 3000;
       let used = -1;
@@ -240,7 +229,7 @@ describe('redis-cluster SharedState (R-RL-30)', { skip }, () => {
         await assert.rejects(s.charge('k', 1, 60));
         assert.ok(Date.now() - t0 < 1000, `bounded (${Date.now() - t0} ms)`);
       }
-      const errors = log.lines.filter((l) => l.startsWith('error'));
+      const errors = log.lines.filter((l) => l.startsWith('[error]'));
       assert.equal(errors.length, 1, errors.join('\n'));
       assert.match(errors[0]!, /ai-rate-limiting: redis cluster kill/);
     } finally {
