@@ -11,6 +11,9 @@ import type { Logger } from '../core/log.js';
 import { pageError } from '../core/errors.js';
 import { sendReply } from '../core/respond.js';
 import { matchedHostPattern, normalizePath, type HostMatcher } from './router.js';
+import { Deadline } from '../core/deadlines.js';
+
+const callOwner = (f: () => void): void => f();
 
 /** nginx's client_body_timeout: the longest wait between two reads of the request body */
 export const DEFAULT_CLIENT_BODY_TIMEOUT_MS = 60_000;
@@ -422,9 +425,9 @@ export class ProxyContext implements RequestContext {
         // nginx's client_body_timeout: measured between two reads, not for the whole
         // body, so a large body that keeps arriving never times out (R-GEN-17)
         const ms = this.bodyTimeoutMs;
-        let timer: NodeJS.Timeout | undefined;
+        let deadline: Deadline<() => void> | undefined;
         const onTimeout = () => {
-          timer = undefined;
+          deadline = undefined;
           if (settled) return;
           settled = true;
           this.log.warn(`client timed out (${ms} ms) while sending the request body: ${this.method} ${this.uri}`);
@@ -439,16 +442,16 @@ export class ProxyContext implements RequestContext {
         };
         // when the parser already has the whole body (body() called after the
         // request was read) there is no client to wait for: no timer
-        if (ms > 0 && !req.complete) timer = setTimeout(onTimeout, ms);
+        if (ms > 0 && !req.complete) deadline = new Deadline(ms, callOwner, onTimeout).start();
         const clear = () => {
-          if (timer) clearTimeout(timer);
-          timer = undefined;
+          deadline?.cancel();
+          deadline = undefined;
         };
         req.on('data', (c: Buffer) => {
           if (settled) return;
           chunks.push(c);
           len += c.length;
-          if (timer) timer.refresh();
+          deadline?.touch();
         });
         req.once('end', () => {
           clear();
