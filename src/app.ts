@@ -43,8 +43,13 @@ async function waitDrained(proxy: { drained(): Promise<void>; readonly inFlight:
   if (late) log.warn(`stopping with ${proxy.inFlight} request(s) not yet logged`);
 }
 
-function listen(handler: Handler, addr: ListenAddr, keepAliveTimeout = 60_000): Promise<http.Server> {
-  const server = http.createServer({ keepAliveTimeout, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
+/**
+ * `ownsHeaders`: the handler writes `Server` itself (the proxy's response
+ * writer does, so that its writeHead keeps Node's fast path: a header set
+ * with setHeader beforehand sends every later header through setHeader too).
+ */
+function listen(handler: Handler, addr: ListenAddr, ownsHeaders = false, keepAliveTimeout = 60_000): Promise<http.Server> {
+  const server = http.createServer({ keepAliveTimeout, requestTimeout: 0, headersTimeout: 60_000 }, ownsHeaders ? handler : (req, res) => {
     res.setHeader('Server', SERVER_HEADER);
     handler(req, res);
   });
@@ -84,7 +89,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   const servers: Array<{ name: string; server: http.Server }> = [];
   const addresses: Record<string, ListenAddr[]> = {};
   const add = async (name: string, handler: Handler, addr: ListenAddr) => {
-    const server = await listen(handler, addr);
+    const server = await listen(handler, addr, name === 'proxy');
     servers.push({ name, server });
     (addresses[name] ??= []).push(boundAddr(server));
   };

@@ -168,13 +168,29 @@ export interface RequestContext {
   readonly clientAbort: AbortSignal;
   /** status written to the client (499 if the client left before headers) */
   status: number;
-  /** response body bytes written */
+  /** response body bytes written (counted by the writer below) */
   bodyBytesSent: number;
   /** true once the status line was sent */
   readonly headersSent: boolean;
 
+  /*
+   * The response writer: every byte the client receives goes through these
+   * four (the proxy listener sets nothing on the response itself). writeHead
+   * adds `Server` and the extra headers (R-RL-13) to `headers`, which the
+   * caller hands over (a fresh object with lower-case names); write/end count
+   * the body bytes ($body_bytes_sent). After the client left they do nothing.
+   */
+  writeHead(status: number, headers: OutgoingHeaders): void;
+  write(chunk: Buffer | string): boolean;
+  end(chunk?: Buffer | string): void;
+  /** a gateway-produced reply (error pages, JSON errors), unless headers were sent */
+  sendReply(reply: Reply): void;
+
   readonly log: Logger;
 }
+
+/** response headers handed to RequestContext.writeHead */
+export type OutgoingHeaders = Record<string, string | number | string[]>;
 
 export type PhaseResult = void | Reply | undefined;
 export type PhaseHandler<C> = (ctx: RequestContext, conf: C) => PhaseResult | Promise<PhaseResult>;

@@ -475,9 +475,8 @@ export class LlmEngine {
   }
 
   /**
-   * The relayed response's own headers. `Server` is set by the listener and
-   * the extra headers (R-RL-13 quotas) by ctx.instrumentResponse() before the
-   * proxy phase runs, both on `res` itself, so they are not repeated here.
+   * The relayed response's own headers; the context's writer adds `Server`
+   * and the extra headers (R-RL-13 quotas).
    */
   private responseHeaders(contentType: string | undefined, length?: number): Record<string, string | number> {
     const h: Record<string, string | number> = {};
@@ -531,8 +530,8 @@ export class LlmEngine {
             lazy.deferUsage(() => usageOfBody(target, buf));
             if (!res.headersSent && !res.destroyed) {
               ctx.status = status;
-              res.writeHead(status, this.responseHeaders(contentType, buf.length));
-              res.end(buf);
+              ctx.writeHead(status, this.responseHeaders(contentType, buf.length));
+              ctx.end(buf);
             }
             return resolve(DONE);
           }
@@ -565,8 +564,8 @@ export class LlmEngine {
           this.publishUsage(ctx, acc, false);
           if (!res.headersSent && !res.destroyed) {
             ctx.status = status;
-            res.writeHead(status, this.responseHeaders(outType, outBuf.length));
-            res.end(outBuf);
+            ctx.writeHead(status, this.responseHeaders(outType, outBuf.length));
+            ctx.end(outBuf);
           }
           resolve(DONE);
         },
@@ -592,7 +591,7 @@ export class LlmEngine {
       if (headWritten) return;
       headWritten = true;
       ctx.status = status;
-      res.writeHead(status, this.responseHeaders(converter ? 'text/event-stream' : contentType));
+      ctx.writeHead(status, this.responseHeaders(converter ? 'text/event-stream' : contentType));
       res.flushHeaders();
     };
     if (!converter) writeHead();
@@ -604,7 +603,7 @@ export class LlmEngine {
     };
     const write = (data: Buffer | string) => {
       if (res.destroyed) return;
-      if (!res.write(data) && !waitingDrain) {
+      if (!ctx.write(data) && !waitingDrain) {
         waitingDrain = true;
         call.pause();
         res.once('drain', onDrain);
@@ -649,7 +648,7 @@ export class LlmEngine {
             }
             writeHead();
           }
-          if (!res.destroyed) res.end();
+          if (!res.destroyed) ctx.end();
           done(DONE);
         },
         error: (e) => {

@@ -5,11 +5,12 @@ import { hostname as osHostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
 import type {
-  CompiledPlugin, ConsumerInfo, ContextRuntime, LlmState, RequestContext, ResponseSource, UpstreamAttempt,
+  CompiledPlugin, ConsumerInfo, ContextRuntime, LlmState, OutgoingHeaders, Reply, RequestContext, ResponseSource, UpstreamAttempt,
 } from '../core/types.js';
 import type { Logger } from '../core/log.js';
 import { pageError } from '../core/errors.js';
-import { sendReply } from '../core/respond.js';
+import { replyParts } from '../core/respond.js';
+import { SERVER_HEADER } from '../core/version.js';
 import { matchedHostPattern, normalizePath, type HostMatcher } from './router.js';
 import { Deadline } from '../core/deadlines.js';
 
@@ -283,7 +284,6 @@ export class ProxyContext implements RequestContext {
   private _body?: Promise<Buffer>;
   private _status = 0;
   private _bytesWrittenStart: number;
-  private _instrumented = false;
   /** request body bytes seen (when read through body()) */
   private _bodyLength = -1;
   private _bodyBuf?: Buffer;
@@ -435,8 +435,7 @@ export class ProxyContext implements RequestContext {
           const res = this.res;
           if (!res.headersSent && !this.aborted) {
             this.responseSource = 'apisix';
-            const n = sendReply(res, BODY_TIMEOUT_REPLY, this._extra);
-            if (!this._instrumented) this.bodyBytesSent += n;
+            this.sendReply(BODY_TIMEOUT_REPLY);
           } else if (!res.writableEnded) res.destroy();
           reject(Object.assign(new Error('client timed out while sending the request body'), { code: BODY_TIMEOUT_CODE }));
         };
@@ -480,36 +479,34 @@ export class ProxyContext implements RequestContext {
     return this._body;
   }
 
-  /**
-   * Hooks the response so that headers of extraResponseHeaders are added and
-   * body bytes are counted even when a plugin writes to `res` itself.
-   */
-  /** true when res.write/end count body bytes themselves */
-  get instrumented(): boolean {
-    return this._instrumented;
+  // -- the response writer (RequestContext): the only place bytes reach the client
+
+  writeHead(status: number, headers: OutgoingHeaders): void {
+    const res = this.res;
+    if (res.headersSent || this.aborted) return;
+    headers.Server = SERVER_HEADER;
+    const extra = this._extra;
+    if (extra !== undefined) for (const k in extra) headers[k] = extra[k]!;
+    res.writeHead(status, headers);
   }
 
-  instrumentResponse(): void {
-    if (this._instrumented) return;
-    this._instrumented = true;
+  write(chunk: Buffer | string): boolean {
+    this.bodyBytesSent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    return this.res.write(chunk);
+  }
+
+  end(chunk?: Buffer | string): void {
+    if (chunk !== undefined) this.bodyBytesSent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    this.res.end(chunk);
+  }
+
+  sendReply(reply: Reply): void {
     const res = this.res;
-    const ctx = this;
-    const writeHead = res.writeHead;
-    const write = res.write;
-    const end = res.end;
-    res.writeHead = function (this: ServerResponse, ...args: any[]) {
-      const extra = ctx._extra;
-      if (extra && !this.headersSent) for (const k in extra) this.setHeader(k, extra[k]!);
-      return (writeHead as any).apply(this, args);
-    } as any;
-    res.write = function (this: ServerResponse, chunk: any, ...args: any[]) {
-      if (chunk != null && typeof chunk !== 'function') ctx.bodyBytesSent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-      return (write as any).call(this, chunk, ...args);
-    } as any;
-    res.end = function (this: ServerResponse, chunk?: any, ...args: any[]) {
-      if (chunk != null && typeof chunk !== 'function') ctx.bodyBytesSent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-      return (end as any).call(this, chunk, ...args);
-    } as any;
+    if (res.headersSent || this.aborted) return;
+    const { headers, body } = replyParts(reply);
+    this.status = reply.status;
+    this.writeHead(reply.status, headers);
+    this.end(body);
   }
 
   setVar(name: string, value: string | number | undefined): void {
