@@ -185,6 +185,8 @@ export interface RequestContext {
   end(chunk?: Buffer | string): void;
   /** a gateway-produced reply (error pages, JSON errors), unless headers were sent */
   sendReply(reply: Reply): void;
+  /** the response headers sent (lower-case names; empty before writeHead) */
+  responseHeaders(): Record<string, string | number | string[]>;
 
   readonly log: Logger;
 }

@@ -18,6 +18,7 @@ import type { HealthHandle, HealthTarget } from './health/types.js';
 import { acquireTransport, classifyError, UpstreamCall, type Transport, type TransportConf } from './transport.js';
 import { SseParser } from './sse.js';
 import { newUsage, usageFromBody, usageFromEvent, type UsageAcc } from './usage.js';
+import { topLevelMember } from './json-scan.js';
 import { anthropicRequestToOpenai, openaiResponseToAnthropic, OpenaiToAnthropicStream } from './convert/anthropic.js';
 import { openaiEmbeddingsToVertex, vertexPredictionsToOpenai } from './convert/vertex.js';
 import { getGcpAccessToken } from './gcp-token.js';
@@ -523,11 +524,11 @@ export class LlmEngine {
           llm.timeToFirstTokenMs = ms;
           llm.upstreamResponseTimeMs = ms;
           const res = ctx.res;
-          const lazy = llm as LlmState & { deferUsage?: (compute: () => UsageFields) => void };
+          const lazy = llm as LlmState & { deferUsage?: (compute: () => UsageFields, computeText?: () => string | undefined) => void };
           if (lazy.deferUsage !== undefined && !(converted && status >= 200 && status < 300)) {
             // relayed unchanged: the usage is only needed when something reads
             // it (loggers, metrics, ai-rate-limiting), so parse the body then
-            lazy.deferUsage(() => usageOfBody(target, buf));
+            lazy.deferUsage(() => usageOfBody(target, buf), () => usageOfBody(target, buf, true).responseText);
             if (!res.headersSent && !res.destroyed) {
               ctx.status = status;
               ctx.writeHead(status, this.responseHeaders(contentType, buf.length));
@@ -673,9 +674,20 @@ export class LlmEngine {
   }
 }
 
-/** the usage fields publishUsage(ctx, acc, false) sets for a relayed JSON body */
-function usageOfBody(target: Protocol, buf: Buffer): UsageFields {
+/**
+ * The usage fields publishUsage(ctx, acc, false) sets for a relayed JSON
+ * body. Without `withText` only the top-level `usage` member is parsed
+ * (responseText is then left undefined).
+ */
+function usageOfBody(target: Protocol, buf: Buffer, withText = false): UsageFields {
   const acc = newUsage();
+  if (!withText) {
+    const scan = topLevelMember(buf, 'usage');
+    if (scan.ok) {
+      if (scan.found) usageFromBody(target, { usage: scan.value }, acc);
+      return { promptTokens: acc.prompt, completionTokens: acc.completion, totalTokens: acc.total, rawUsage: acc.seen ? acc.raw : undefined };
+    }
+  }
   if (firstNonSpace(buf) === 0x7b /* { */) {
     let parsed: unknown;
     try { parsed = JSON.parse(buf.toString('utf8')); } catch { parsed = undefined; }

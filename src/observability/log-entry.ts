@@ -238,7 +238,7 @@ function queryObject(ctx: RequestContext, r: Redaction): Record<string, string |
 
 function responseHeaders(ctx: RequestContext): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  const h = ctx.res.getHeaders();
+  const h = ctx.responseHeaders();
   for (const k of Object.keys(h)) {
     const v = h[k];
     if (v === undefined) continue;

@@ -216,7 +216,7 @@ export function responseSource(ctx: RequestContext): string {
   const status = ctx.status;
   if (last.status !== status) return 'apisix';
   if (status >= 500 && (!last.addr || last.addr === '-')) return 'nginx';
-  if ((status === 502 || status === 504) && /^text\/html/.test(String(ctx.res.getHeader('content-type') ?? ''))) return 'nginx';
+  if ((status === 502 || status === 504) && /^text\/html/.test(String(ctx.responseHeaders()['content-type'] ?? ''))) return 'nginx';
   return 'upstream';
 }
 

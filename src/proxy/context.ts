@@ -147,15 +147,21 @@ class RequestLlmState implements LlmState {
   declare requestBody?: unknown;
   declare rateLimitRejected?: boolean;
   private _pending: (() => UsageFields) | undefined = undefined;
+  private _pendingText: (() => string | undefined) | undefined = undefined;
   private _prompt = 0;
   private _completion = 0;
   private _total = 0;
   private _raw: Record<string, unknown> | undefined = undefined;
   private _text: string | undefined = undefined;
 
-  /** `compute` runs once, before any usage field is next read or written */
-  deferUsage(compute: () => UsageFields): void {
+  /**
+   * `compute` runs once, before any usage field is next read or written;
+   * `computeText`, when given, supplies responseText the same way (so that
+   * reading the usage does not cost parsing the whole answer)
+   */
+  deferUsage(compute: () => UsageFields, computeText?: () => string | undefined): void {
     this._pending = compute;
+    this._pendingText = computeText;
   }
 
   private settle(): void {
@@ -166,7 +172,7 @@ class RequestLlmState implements LlmState {
     this._completion = u.completionTokens;
     this._total = u.totalTokens;
     this._raw = u.rawUsage;
-    this._text = u.responseText;
+    if (this._pendingText === undefined) this._text = u.responseText;
   }
 
   get promptTokens(): number {
@@ -203,10 +209,16 @@ class RequestLlmState implements LlmState {
   }
   get responseText(): string | undefined {
     if (this._pending) this.settle();
+    const t = this._pendingText;
+    if (t !== undefined) {
+      this._pendingText = undefined;
+      this._text = t();
+    }
     return this._text;
   }
   set responseText(v: string | undefined) {
     if (this._pending) this.settle();
+    this._pendingText = undefined;
     this._text = v;
   }
 }
@@ -287,6 +299,8 @@ export class ProxyContext implements RequestContext {
   /** request body bytes seen (when read through body()) */
   private _bodyLength = -1;
   private _bodyBuf?: Buffer;
+  /** what writeHead sent */
+  private _sentHeaders?: OutgoingHeaders;
 
   constructor(req: IncomingMessage, res: ServerResponse, log: Logger, runtime?: ContextRuntime) {
     this.req = req;
@@ -487,7 +501,23 @@ export class ProxyContext implements RequestContext {
     headers.Server = SERVER_HEADER;
     const extra = this._extra;
     if (extra !== undefined) for (const k in extra) headers[k] = extra[k]!;
+    this._sentHeaders = headers;
     res.writeHead(status, headers);
+  }
+
+  responseHeaders(): Record<string, string | number | string[]> {
+    const h = this._sentHeaders;
+    const out: Record<string, string | number | string[]> = {};
+    if (h !== undefined) for (const k in h) out[k.toLowerCase()] = h[k]!;
+    return out;
+  }
+
+  private responseHeader(name: string): string | number | string[] | undefined {
+    const h = this._sentHeaders;
+    if (h === undefined) return undefined;
+    if (h[name] !== undefined) return h[name];
+    for (const k in h) if (k.toLowerCase() === name) return h[k];
+    return undefined;
   }
 
   write(chunk: Buffer | string): boolean {
@@ -593,7 +623,7 @@ export class ProxyContext implements RequestContext {
       return this.cookies().get(name.slice(7));
     }
     if (c0 === 115 /* s */ && name.startsWith('sent_http_')) {
-      return headerValue(this.res.getHeader(name.slice(10).replace(/_/g, '-').toLowerCase()));
+      return headerValue(this.responseHeader(name.slice(10).replace(/_/g, '-').toLowerCase()));
     }
     return undefined;
   }

@@ -82,11 +82,19 @@ export async function startHarness(def: PluginDef, conf: unknown, opts: HarnessO
     if (opts.instanceHasQuota) ctx.instanceHasQuota = (n: string) => opts.instanceHasQuota!(n, ctx);
     // the response writer, as the real core's (src/proxy/context.ts): Server
     // and the extra response headers (R-RL-13) are added to the head
+    let sent: Record<string, any> = {};
     ctx.writeHead = (status: number, headers: Record<string, any>) => {
       if (res.headersSent || ac.signal.aborted) return;
       headers.Server = SERVER_HEADER;
       for (const k in ctx.extraResponseHeaders) headers[k] = ctx.extraResponseHeaders[k];
+      sent = headers;
       res.writeHead(status, headers);
+    };
+    ctx.responseHeaders = () => {
+      const out: Record<string, any> = {};
+      for (const k in sent) out[k.toLowerCase()] = sent[k];
+      for (const [k, v] of Object.entries(res.getHeaders())) if (v !== undefined) out[k] = v;
+      return out;
     };
     ctx.write = (c: Buffer | string) => { ctx.bodyBytesSent += Buffer.byteLength(c); return res.write(c); };
     ctx.end = (c?: Buffer | string) => { if (c !== undefined) ctx.bodyBytesSent += Buffer.byteLength(c); res.end(c); };
