@@ -2,8 +2,8 @@
 // compiler) and the request path (proxy, plugins, llm). Every module that
 // crosses a folder boundary goes through these types.
 import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
-import type { SharedState } from '../state/types.js';
-import type { HealthService } from '../llm/health/types.js';
+import type { SharedState } from './shared-state.js';
+import type { HealthService } from './health-types.js';
 import type { Logger } from './log.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -20,6 +20,15 @@ export interface Reply {
   kind: 'json' | 'text' | 'page';
   body?: unknown;
   headers?: Record<string, string | string[]>;
+}
+
+/** the usage fields of LlmState that a relayed non-streamed response fills */
+export interface UsageFields {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  rawUsage?: Record<string, unknown>;
+  responseText?: string;
 }
 
 /** LLM facts of one request, filled by the AI plugins, read by later plugins and loggers. */

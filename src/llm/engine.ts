@@ -6,11 +6,10 @@
 //   and parses the body once (R-REQ-1/2), fills ctx.llm (R-VAR-2).
 // proxy(ctx):  runs attempts until one response is relayed (R-FB-3..10).
 // Logger fields (R-APM-20, R-LOG-20/21) are built by the loggers from ctx.llm.
-import type { RequestContext, Reply, CompileEnv, LlmState } from '../core/types.js';
-import type { UsageFields } from '../proxy/context.js';
+import type { RequestContext, Reply, CompileEnv, LlmState, UsageFields } from '../core/types.js';
 import { jsonError, pageError, textError } from '../core/errors.js';
 import { resolveSecret } from '../core/secrets.js';
-import { compileTemplate, type CompiledTemplate } from '../proxy/template.js';
+import { compileTemplate, type CompiledTemplate } from '../core/template.js';
 import type { Protocol } from './providers/index.js';
 import { compileInstance, instanceProtocol, resolveTarget, type CompiledInstance } from './instance.js';
 import { GroupSelector, exhaustedMessage } from './balancer/groups.js';
@@ -23,7 +22,7 @@ import { anthropicRequestToOpenai, openaiResponseToAnthropic, OpenaiToAnthropicS
 import { openaiEmbeddingsToVertex, vertexPredictionsToOpenai } from './convert/vertex.js';
 import { getGcpAccessToken } from './gcp-token.js';
 import { lastPeer } from '../core/peer-addr.js';
-import { normalizeChecks } from '../plugins/ai-proxy-multi/checks-schema.js';
+import { normalizeChecks } from './health/checks-schema.js';
 import { trackLlmAttempt } from '../observability/metrics.js';
 
 export type Strategy = 'rate_limiting' | 'http_429' | 'http_5xx';

@@ -5,7 +5,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { RequestContext, ServerResponse } from '../core/types.js';
 import { VERSION } from '../core/version.js';
-import { compileExpression, type Expression } from '../proxy/expr.js';
+import { compileExpression, type Expression } from '../core/expr.js';
 import { canonicalVariable } from './vars.js';
 import { redactedVar, redactionFor, redactUri, type Redaction } from './redact.js';
 import { upstreamLatencyMs } from './metrics.js';

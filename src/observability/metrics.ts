@@ -7,7 +7,7 @@ import { Gauge, Registry } from 'prom-client';
 import { SeriesCounter, SeriesHistogram, type CounterChild, type HistogramChild } from './series.js';
 import type { Server, Socket } from 'node:net';
 import type { RequestContext } from '../core/types.js';
-import type { HealthService } from '../llm/health/types.js';
+import type { HealthService } from '../core/health-types.js';
 import { VERSION } from '../core/version.js';
 
 export interface MetricsConfig {

@@ -5,13 +5,13 @@ import { hostname as osHostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
 import type {
-  CompiledPlugin, ConsumerInfo, ContextRuntime, LlmState, OutgoingHeaders, Reply, RequestContext, ResponseSource, UpstreamAttempt,
+  CompiledPlugin, ConsumerInfo, ContextRuntime, LlmState, OutgoingHeaders, Reply, RequestContext, ResponseSource, UpstreamAttempt, UsageFields,
 } from '../core/types.js';
 import type { Logger } from '../core/log.js';
 import { pageError } from '../core/errors.js';
 import { replyParts } from '../core/respond.js';
 import { SERVER_HEADER } from '../core/version.js';
-import { matchedHostPattern, normalizePath, type HostMatcher } from './router.js';
+import { matchedHostPattern, normalizePath, type HostMatcher } from '../runtime/router.js';
 import { Deadline } from '../core/deadlines.js';
 
 const callOwner = (f: () => void): void => f();
@@ -117,14 +117,6 @@ function headerValue(v: string | string[] | number | undefined): string | undefi
   return String(v);
 }
 
-/** the usage fields of LlmState that a relayed non-streamed response fills */
-export interface UsageFields {
-  promptTokens: number;
-  completionTokens: number;
-  totalTokens: number;
-  rawUsage?: Record<string, unknown>;
-  responseText?: string;
-}
 
 /**
  * The request's LlmState. The usage of a non-streamed response can be left

@@ -1,6 +1,6 @@
 // ai-proxy-multi configuration schema (R-APM-1, R-APM-2) and the checks
 // beyond the schema (R-APM-3..6).
-import { checksSchema } from './checks-schema.js';
+import { checksSchema } from '../../llm/health/checks-schema.js';
 
 export const PROVIDERS = [
   'openai', 'deepseek', 'aimlapi', 'anthropic', 'openai-compatible', 'azure-openai', 'openrouter', 'gemini', 'vertex-ai',
