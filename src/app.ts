@@ -9,6 +9,7 @@ import { createMemoryState } from './state/memory.js';
 import { createHealthService } from './llm/health/index.js';
 import { RuntimeHolder } from './runtime/holder.js';
 import { createProxyHandler } from './proxy/server.js';
+import { ProxyContext } from './proxy/context.js';
 import { createAdminHandler } from './admin/server.js';
 import { createControlHandler } from './control/server.js';
 import { createAccessLog } from './observability/access-log.js';
@@ -83,7 +84,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   const state = createMemoryState();
   const health = createHealthService({ state, disabled: config.apisix.disable_upstream_healthcheck, log });
   const holder = new RuntimeHolder(store, { state, health, log });
-  const accessLog = createAccessLog(config.nginx_config.http, log);
+  const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor });
   const proxy = createProxyHandler({ holder, accessLog, log });
 
   const servers: Array<{ name: string; server: http.Server }> = [];

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { RequestContext, ServerResponse } from '../core/types.js';
 import { VERSION } from '../core/version.js';
 import { compileExpression, type Expression } from '../core/expr.js';
-import { canonicalVariable } from './vars.js';
+import { canonicalVariable } from '../core/vars.js';
 import { redactedVar, redactionFor, redactUri, type Redaction } from './redact.js';
 import { upstreamLatencyMs } from './metrics.js';
 

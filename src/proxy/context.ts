@@ -13,6 +13,7 @@ import { replyParts } from '../core/respond.js';
 import { SERVER_HEADER } from '../core/version.js';
 import { matchedHostPattern, normalizePath, type HostMatcher } from '../runtime/router.js';
 import { Deadline } from '../core/deadlines.js';
+import { isKnownVariable } from '../core/vars.js';
 
 const callOwner = (f: () => void): void => f();
 
@@ -230,7 +231,104 @@ interface SocketAddrs {
   localPort: number;
 }
 
+type VarGetter = (c: ProxyContext) => string | number | undefined;
+
+/** a lookup table without a prototype (a variable named `constructor` is not a getter) */
+function getterTable(t: Record<string, VarGetter>): Record<string, VarGetter> {
+  return Object.assign(Object.create(null) as Record<string, VarGetter>, t);
+}
+
 export class ProxyContext implements RequestContext {
+  /**
+   * The getter of every variable of the catalogue (src/core/vars.ts), by
+   * name; the prefix families (http_, arg_, cookie_, sent_http_) are resolved
+   * in getVar. Formats resolve their getters once, at compile time
+   * (getterFor), instead of looking a name up per request.
+   */
+  private static readonly GETTERS: Readonly<Record<string, VarGetter>> = getterTable({
+    uri: (c) => c.uri,
+    host: (c) => c.host,
+    remote_addr: (c) => c.clientIp,
+    remote_port: (c) => c.clientPort,
+    request_method: (c) => c.method,
+    args: (c) => c.queryString === '' ? undefined : c.queryString,
+    query_string: (c) => c.queryString === '' ? undefined : c.queryString,
+    is_args: (c) => c.queryString === '' ? '' : '?',
+    request_uri: (c) => c.queryString === '' ? c.uri : c.uri + '?' + c.queryString,
+    scheme: (c) => 'http',
+    server_protocol: (c) => 'HTTP/' + c.req.httpVersion,
+    request: (c) => `${c.method} ${c.req.url} HTTP/${c.req.httpVersion}`,
+    request_line: (c) => `${c.method} ${c.req.url} HTTP/${c.req.httpVersion}`,
+    server_addr: (c) => c.addrs.localIp,
+    server_port: (c) => c.addrs.localPort,
+    hostname: (c) => HOSTNAME,
+    remote_user: (c) => c.remoteUser(),
+    status: (c) => { const s = c.status; return s === 0 ? undefined : s; },
+    body_bytes_sent: (c) => c.bodyBytesSent,
+    bytes_sent: (c) => Math.max(0, (c.req.socket?.bytesWritten ?? 0) - c._bytesWrittenStart),
+    request_length: (c) => c.requestLength(),
+    request_time: (c) => ((performance.now() - c.startTime) / 1000).toFixed(3),
+    time_local: (c) => timeLocalNow(),
+    time_iso8601: (c) => timeIso8601(new Date()),
+    msec: (c) => (Date.now() / 1000).toFixed(3),
+    request_id: (c) => c.requestId,
+    apisix_request_id: (c) => c.requestId,
+    route_id: (c) => c.routeId,
+    route_name: (c) => c.routeName,
+    matched_uri: (c) => c.matchedUri,
+    matched_host: (c) => c.matchedHosts ? matchedHostPattern(c.matchedHosts, c.host) : undefined,
+    service_id: (c) => c.serviceId,
+    service_name: (c) => c.serviceName,
+    consumer_name: (c) => c.consumer?.username,
+    consumer_group_id: (c) => undefined,
+    rate_limiting_info: (c) => '',
+    document_uri: (c) => c.uri,
+    content_type: (c) => headerValue(c.headers['content-type']),
+    content_length: (c) => headerValue(c.headers['content-length']),
+    pid: (c) => process.pid,
+    https: (c) => '',
+    server_name: (c) => c.host,
+    realip_remote_addr: (c) => c.clientIp,
+    realip_remote_port: (c) => c.clientPort,
+    request_body: (c) => c._bodyBuf?.toString('utf8'),
+    upstream_addr: (c) => c.attemptList((a) => a.addr),
+    upstream_status: (c) => c.attemptList((a) => String(a.status)),
+    upstream_response_time: (c) => c.attemptList((a) => a.time.toFixed(3)),
+    upstream_scheme: (c) => c.upstreamScheme,
+    upstream_host: (c) => c.upstreamHost,
+    upstream_uri: (c) => c.upstreamUri,
+    balancer_ip: (c) => c.isAi() ? c._llm!.instanceName : c.balancerIp,
+    balancer_port: (c) => c.isAi() ? c._llm!.instancePort : c.balancerPort,
+    request_type: (c) => c._llm ? c._llm.requestType : 'traditional_http',
+    request_llm_model: (c) => c._llm ? c._llm.requestModel : '',
+    llm_model: (c) => c._llm ? c._llm.model : '',
+    llm_time_to_first_token: (c) => c._llm ? c._llm.timeToFirstTokenMs : 0,
+    llm_prompt_tokens: (c) => c._llm ? c._llm.promptTokens : 0,
+    llm_completion_tokens: (c) => c._llm ? c._llm.completionTokens : 0,
+    llm_content_risk_level: (c) => '',
+    apisix_upstream_response_time: (c) => { if (c.isAi() && c._llm!.upstreamResponseTimeMs !== undefined) return Math.round(c._llm!.upstreamResponseTimeMs); return c.attemptList((a) => a.time.toFixed(3)); },
+  });
+
+  /** the getter of variable `name` for compiled formats; undefined for an unknown name */
+  static getterFor(name: string): ((ctx: RequestContext) => string | number | undefined) | undefined {
+    const g = ProxyContext.GETTERS[name];
+    if (g === undefined) {
+      if (!isKnownVariable(name)) return undefined;
+      return (ctx) => ctx.getVar(name);
+    }
+    return (ctx) => {
+      if (!(ctx instanceof ProxyContext)) return ctx.getVar(name);
+      const vars = ctx._vars;
+      if (vars !== undefined && vars.has(name)) return vars.get(name);
+      return g(ctx);
+    };
+  }
+
+  /** the names with a getter of their own (test/proxy/vars.test.ts compares them with the catalogue) */
+  static variableNames(): string[] {
+    return Object.keys(ProxyContext.GETTERS);
+  }
+
   /** addresses of the connection */
   readonly addrs: SocketAddrs;
   readonly req: IncomingMessage;
@@ -537,72 +635,8 @@ export class ProxyContext implements RequestContext {
 
   getVar(name: string): string | number | undefined {
     if (this._vars !== undefined && this._vars.has(name)) return this._vars.get(name);
-    switch (name) {
-      case 'uri': return this.uri;
-      case 'host': return this.host;
-      case 'remote_addr': return this.clientIp;
-      case 'remote_port': return this.clientPort;
-      case 'request_method': return this.method;
-      case 'args':
-      case 'query_string': return this.queryString === '' ? undefined : this.queryString;
-      case 'is_args': return this.queryString === '' ? '' : '?';
-      case 'request_uri': return this.queryString === '' ? this.uri : this.uri + '?' + this.queryString;
-      case 'scheme': return 'http';
-      case 'server_protocol': return 'HTTP/' + this.req.httpVersion;
-      case 'request':
-      case 'request_line': return `${this.method} ${this.req.url} HTTP/${this.req.httpVersion}`;
-      case 'server_addr': return this.addrs.localIp;
-      case 'server_port': return this.addrs.localPort;
-      case 'hostname': return HOSTNAME;
-      case 'remote_user': return this.remoteUser();
-      case 'status': { const s = this.status; return s === 0 ? undefined : s; }
-      case 'body_bytes_sent': return this.bodyBytesSent;
-      case 'bytes_sent': return Math.max(0, (this.req.socket?.bytesWritten ?? 0) - this._bytesWrittenStart);
-      case 'request_length': return this.requestLength();
-      case 'request_time': return ((performance.now() - this.startTime) / 1000).toFixed(3);
-      case 'time_local': return timeLocalNow();
-      case 'time_iso8601': return timeIso8601(new Date());
-      case 'msec': return (Date.now() / 1000).toFixed(3);
-      case 'request_id':
-      case 'apisix_request_id': return this.requestId;
-      case 'route_id': return this.routeId;
-      case 'route_name': return this.routeName;
-      case 'matched_uri': return this.matchedUri;
-      case 'matched_host': return this.matchedHosts ? matchedHostPattern(this.matchedHosts, this.host) : undefined;
-      case 'service_id': return this.serviceId;
-      case 'service_name': return this.serviceName;
-      case 'consumer_name': return this.consumer?.username;
-      case 'consumer_group_id': return undefined;
-      case 'rate_limiting_info': return '';
-      case 'document_uri': return this.uri;
-      case 'content_type': return headerValue(this.headers['content-type']);
-      case 'content_length': return headerValue(this.headers['content-length']);
-      case 'pid': return process.pid;
-      case 'https': return '';
-      case 'server_name': return this.host;
-      case 'realip_remote_addr': return this.clientIp;
-      case 'realip_remote_port': return this.clientPort;
-      case 'request_body': return this._bodyBuf?.toString('utf8');
-      case 'upstream_addr': return this.attemptList((a) => a.addr);
-      case 'upstream_status': return this.attemptList((a) => String(a.status));
-      case 'upstream_response_time': return this.attemptList((a) => a.time.toFixed(3));
-      case 'upstream_scheme': return this.upstreamScheme;
-      case 'upstream_host': return this.upstreamHost;
-      case 'upstream_uri': return this.upstreamUri;
-      case 'balancer_ip': return this.isAi() ? this._llm!.instanceName : this.balancerIp;
-      case 'balancer_port': return this.isAi() ? this._llm!.instancePort : this.balancerPort;
-      // LLM variables (R-VAR-1)
-      case 'request_type': return this._llm ? this._llm.requestType : 'traditional_http';
-      case 'request_llm_model': return this._llm ? this._llm.requestModel : '';
-      case 'llm_model': return this._llm ? this._llm.model : '';
-      case 'llm_time_to_first_token': return this._llm ? this._llm.timeToFirstTokenMs : 0;
-      case 'llm_prompt_tokens': return this._llm ? this._llm.promptTokens : 0;
-      case 'llm_completion_tokens': return this._llm ? this._llm.completionTokens : 0;
-      case 'llm_content_risk_level': return '';
-      case 'apisix_upstream_response_time':
-        if (this.isAi() && this._llm!.upstreamResponseTimeMs !== undefined) return Math.round(this._llm!.upstreamResponseTimeMs);
-        return this.attemptList((a) => a.time.toFixed(3));
-    }
+    const g = ProxyContext.GETTERS[name];
+    if (g !== undefined) return g(this);
     const c0 = name.charCodeAt(0);
     if (c0 === 104 /* h */ && name.startsWith('http_')) {
       return headerValue(this.headers[headerKeyOf(name)]);
