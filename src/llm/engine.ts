@@ -586,6 +586,8 @@ export class LlmEngine {
       usageFromEvent(target, ev.event, ev.data, acc, wantText || !!converter);
       if (converter) pendingOut += converter.push(ev.data);
     });
+    // what an event must contain to matter when only the usage is read
+    const skipNeedle = !wantText && !converter ? USAGE_NEEDLES[target] : undefined;
     let headWritten = false;
     const writeHead = () => {
       if (headWritten) return;
@@ -631,7 +633,8 @@ export class LlmEngine {
             }
           } else {
             write(chunk);
-            parser.push(chunk);
+            // events without usage are not parsed unless their text is wanted
+            if (skipNeedle === undefined || !parser.canSkip(chunk, skipNeedle)) parser.push(chunk);
           }
         },
         end: () => {
@@ -672,6 +675,12 @@ export class LlmEngine {
     });
   }
 }
+
+/** usageFromEvent reads nothing from an event of these protocols without these bytes */
+const USAGE_NEEDLES: Partial<Record<Protocol, Buffer>> = {
+  'openai-chat': Buffer.from('"usage"'),
+  'openai-responses': Buffer.from('response.completed'),
+};
 
 /**
  * The usage fields publishUsage(ctx, acc, false) sets for a relayed JSON
