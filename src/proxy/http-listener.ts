@@ -16,13 +16,19 @@ import { SERVER_HEADER } from '../core/version.js';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-const kPending = Symbol('switchyard.pendingResponses');
-const kPoisoned = Symbol('switchyard.framingError');
-const kDeferred = Symbol('switchyard.deferred400');
-const kSocket = Symbol('switchyard.socket');
+const kState = Symbol('switchyard.connection');
 
-type TrackedSocket = Socket & { [kPending]?: number; [kPoisoned]?: boolean; [kDeferred]?: boolean };
-type TrackedResponse = ServerResponse & { [kSocket]?: TrackedSocket };
+/** per connection, set once when it is accepted (one shape for every socket) */
+interface ConnState {
+  /** responses handed to the handler and not yet closed */
+  pending: number;
+  /** a framing error was seen: no further request is handled */
+  poisoned: boolean;
+  /** the 400 waits for the pending responses */
+  deferred: boolean;
+}
+
+type TrackedSocket = Socket & { [kState]: ConnState };
 
 const BAD_REQUEST = `HTTP/1.1 400 Bad Request\r\nServer: ${SERVER_HEADER}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`;
 
@@ -31,15 +37,12 @@ function answerBadRequest(socket: TrackedSocket): void {
   else socket.destroy();
 }
 
-/** shared by every response: one fewer in flight on its connection */
-function onResponseClose(this: TrackedResponse): void {
-  const s = this[kSocket];
-  if (s === undefined) return;
-  this[kSocket] = undefined;
-  const n = (s[kPending] ?? 1) - 1;
-  s[kPending] = n;
-  if (n === 0 && s[kDeferred]) {
-    s[kDeferred] = false;
+/** shared by every response ('close' is emitted once): one fewer in flight on its connection */
+function onResponseClose(this: ServerResponse): void {
+  const s = this.req.socket as TrackedSocket;
+  const st = s[kState];
+  if (--st.pending === 0 && st.deferred) {
+    st.deferred = false;
     answerWhenIdle(s, 0);
   }
 }
@@ -70,23 +73,25 @@ export function createListener(handler: Handler, opts: ListenerOptions = {}): ht
     { keepAliveTimeout: opts.keepAliveTimeout ?? 60_000, requestTimeout: 0, headersTimeout: 60_000, requireHostHeader: false },
     (req, res) => {
       const sock = req.socket as TrackedSocket;
+      const st = sock[kState];
       // pipelined after a framing error: never handled, never answered (the
       // connection closes after the error's 400)
-      if (sock[kPoisoned]) return;
+      if (st.poisoned) return;
       if (req.httpVersionMajor !== 1 || (req.httpVersionMinor === 1 && req.headers.host === undefined)) {
-        sock[kPoisoned] = true;
-        const n = sock[kPending] ?? 0;
-        if (n > 0) sock[kDeferred] = true;
+        st.poisoned = true;
+        if (st.pending > 0) st.deferred = true;
         else answerBadRequest(sock);
         return;
       }
-      sock[kPending] = (sock[kPending] ?? 0) + 1;
-      (res as TrackedResponse)[kSocket] = sock;
+      st.pending++;
       res.on('close', onResponseClose);
       if (!opts.ownsHeaders) res.setHeader('Server', SERVER_HEADER);
       handler(req, res);
     },
   );
+  server.on('connection', (socket: TrackedSocket) => {
+    socket[kState] = { pending: 0, poisoned: false, deferred: false };
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: TrackedSocket) => {
     // malformed HTTP never reaches a handler; answer 400 when the socket allows
     // it, after the responses to the requests before it
@@ -94,8 +99,9 @@ export function createListener(handler: Handler, opts: ListenerOptions = {}): ht
       socket.destroy();
       return;
     }
-    socket[kPoisoned] = true;
-    if ((socket[kPending] ?? 0) > 0) socket[kDeferred] = true;
+    const st = socket[kState];
+    st.poisoned = true;
+    if (st.pending > 0) st.deferred = true;
     else answerBadRequest(socket);
   });
   return server;
