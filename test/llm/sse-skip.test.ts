@@ -6,7 +6,8 @@ import { SseParser, type SseEvent } from '../../src/llm/sse.js';
 
 const NEEDLE = Buffer.from('"usage"');
 const STREAM = Buffer.from(
-  'data: {"choices":[{"delta":{"content":"héllo ☃"}}]}\n\n' +
+  'data: {"choices":[{"delta":{"content":"héllo ☃"}}],"usage":null}\n\n' +
+  'data: {"choices":[{"delta":{"content":"x"}}],"usage" : null}\n\n' +
   'data: {"choices":[{"delta":{"content":"wörld"}}]}\r\n\r\n' +
   ': comment\n\n' +
   'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8}}\n\n' +
@@ -15,7 +16,12 @@ const STREAM = Buffer.from(
 
 function usageEvents(chunks: Buffer[], skip: boolean): { usage: string[]; pushed: number } {
   const usage: string[] = [];
-  const p = new SseParser((e: SseEvent) => { if (e.data.includes('"usage"')) usage.push(e.data); });
+  // the events usageFromEvent takes usage from: a non-null `usage` member
+  const p = new SseParser((e: SseEvent) => {
+    let j: { usage?: unknown } | undefined;
+    try { j = JSON.parse(e.data); } catch { j = undefined; }
+    if (j && j.usage != null) usage.push(e.data);
+  });
   let pushed = 0;
   for (const c of chunks) {
     if (skip && p.canSkip(c, NEEDLE)) continue;
@@ -47,4 +53,12 @@ test('R-RSP-11: whole events without usage are skipped; a partial event or chara
   const q = new SseParser(() => {});
   q.push(Buffer.from([0x64, 0x61, 0x74, 0x61, 0x3a, 0x20, 0x78, 0x0a, 0x0a, 0xe2, 0x98]));
   assert.equal(q.canSkip(Buffer.from([0x83, 0x0a, 0x0a]), NEEDLE), false, 'a partial character is pending');
+});
+
+test('R-RSP-12: "usage":null members are skippable, any other usage value is not', () => {
+  const p = new SseParser(() => {});
+  assert.equal(p.canSkip(Buffer.from('data: {"usage":null}\n\n'), NEEDLE), true);
+  assert.equal(p.canSkip(Buffer.from('data: {"usage" :\tnull}\n\ndata: {"a":1}\n\n'), NEEDLE), true);
+  assert.equal(p.canSkip(Buffer.from('data: {"usage":null}\n\ndata: {"usage":{"total_tokens":3}}\n\n'), NEEDLE), false);
+  assert.equal(p.canSkip(Buffer.from('data: {"usage":nul'), NEEDLE), false);
 });
