@@ -12,10 +12,19 @@ const namedStrings = {
   additionalProperties: false,
 };
 
+/** header values sent upstream: CR and LF would split the header (request smuggling) */
+export const HEADER_VALUE = { type: 'string', pattern: '^[^\\r\\n]*$' };
+
+const namedHeaders = {
+  type: 'object',
+  patternProperties: { '^[a-zA-Z0-9._-]+$': HEADER_VALUE },
+  additionalProperties: false,
+};
+
 export const authSchema = {
   type: 'object',
   properties: {
-    header: namedStrings,
+    header: namedHeaders,
     query: namedStrings,
     gcp: {
       type: 'object',
