@@ -18,7 +18,6 @@ import { createMetricsHandler } from './observability/metrics-server.js';
 import { log } from './core/log.js';
 import { runShutdownHooks } from './core/lifecycle.js';
 
-
 export interface Gateway {
   readonly config: GatewayConfig;
   readonly store: ConfigStore;
