@@ -4,7 +4,7 @@
 // the request runs with; this plugin only looks the key up.
 import type { ConsumerInfo, PluginDef, Reply, RequestContext } from '../../core/types.js';
 import { jsonError } from '../../core/errors.js';
-import { consumersOf } from '../../runtime/consumers.js';
+
 
 export interface KeyAuthConf {
   header: string;
@@ -73,7 +73,7 @@ export const keyAuth: PluginDef<Compiled> = {
     };
   },
   rewrite(ctx, c) {
-    const index = consumersOf(ctx);
+    const index = ctx.runtime?.consumers;
     let key: string | undefined;
     // where the key came from: the configured header, the query, or one of
     // the SDKs' headers (R-KA-20), so hide_credentials removes that one
