@@ -19,6 +19,8 @@ export class SseParser {
   private readonly dec = new StringDecoder('utf8');
   /** nothing is pending: no partial event, no partial UTF-8 character */
   private idle = true;
+  /** an event grew past MAX_PENDING and was cut: its rest, up to its end, is dropped */
+  private discarding = false;
 
   constructor(private readonly onEvent: (e: SseEvent) => void) {}
 
@@ -50,19 +52,25 @@ export class SseParser {
     for (;;) {
       const end = findEventEnd(this.buf, start);
       if (end === undefined) break;
-      this.parseEvent(this.buf.slice(start, end.at));
+      if (this.discarding) this.discarding = false;
+      else this.parseEvent(this.buf.slice(start, end.at));
       start = end.next;
     }
     this.buf = start === 0 ? this.buf : this.buf.slice(start);
-    if (this.buf.length > MAX_PENDING) this.buf = '';
+    if (this.buf.length > MAX_PENDING) {
+      // keep what may be the start of the event's end (\r\n\r)
+      this.buf = this.buf.slice(-3);
+      this.discarding = true;
+    }
     // a chunk ending in a newline leaves no partial UTF-8 character behind
-    this.idle = this.buf === '' && last === 0x0a;
+    this.idle = this.buf === '' && last === 0x0a && !this.discarding;
   }
 
   /** end of input: a final event without a blank line is dropped (as browsers do) */
   end(): void {
     this.buf = '';
     this.idle = true;
+    this.discarding = false;
   }
 
   private parseEvent(block: string): void {
@@ -109,7 +117,9 @@ function findEventEnd(s: string, from: number): { at: number; next: number } | u
   const c = s.indexOf('\n\r\n', from);
   let best: { at: number; next: number } | undefined;
   if (a >= 0) best = { at: a, next: a + 2 };
-  if (b >= 0 && (!best || b < best.at)) best = { at: b, next: b + 4 };
+  // the block keeps the CR of its last line's CRLF (parseEvent drops it), so
+  // a CR that is content before it is not dropped as well
+  if (b >= 0 && (!best || b < best.at)) best = { at: b + 1, next: b + 4 };
   if (c >= 0 && (!best || c < best.at)) best = { at: c, next: c + 3 };
   return best;
 }
