@@ -141,7 +141,7 @@ test('issue 16 R-RSP-11 fuzz: canSkip never skips a chunk that carries a usage m
 test('issue 16 R-RSP-11 fuzz: a never-ending event keeps the pending buffer bounded; parsing resumes after its end', async (t) => {
   const pendingOf = (p: SseParser) => (p as unknown as { buf: string }).buf.length;
   const body = fc.constantFrom('x', 'yz', 'data: more\n', '€', ':c\n');
-  await check('sse', 'never-ending-event-bounded', 12, fc.property(fc.integer({ min: 1024, max: 65536 }), body, fc.integer({ min: 2, max: 4 }), (chunkSize, unit, mib) => {
+  await check('sse', 'never-ending-event-bounded', 20, fc.property(fc.integer({ min: 1024, max: 65536 }), body, fc.integer({ min: 2, max: 4 }), (chunkSize, unit, mib) => {
     const got: SseEvent[] = [];
     const p = new SseParser((e) => got.push(e));
     const text = unit.repeat(Math.ceil(chunkSize / unit.length));
