@@ -6,6 +6,7 @@ import type { ConfigStore } from './store/types.js';
 import { createStore } from './store/index.js';
 import { ensureAdminKeys } from './config/admin-key.js';
 import { createMemoryState } from './state/memory.js';
+import { GatewayTransport } from './transport/index.js';
 import { createHealthService } from './llm/health/index.js';
 import { RuntimeHolder } from './runtime/holder.js';
 import { createProxyHandler } from './proxy/server.js';
@@ -54,7 +55,8 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   await store.open();
   const state = createMemoryState();
   const health = createHealthService({ state, disabled: config.apisix.disable_upstream_healthcheck, log });
-  const holder = new RuntimeHolder(store, { state, health, log });
+  const transport = new GatewayTransport();
+  const holder = new RuntimeHolder(store, { state, health, transport, log });
   const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor });
   const proxy = createProxyHandler({ holder, accessLog, log });
 
@@ -81,6 +83,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
     for (const s of servers) s.server.close();
     holder.close();
     health.close();
+    await transport.close();
     await store.close();
     throw err;
   }
@@ -116,6 +119,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
       health.close();
       await accessLog.close();
       await runShutdownHooks();
+      await transport.close();
       await state.close();
       await store.close();
     })());

@@ -17,10 +17,11 @@ import { GroupSelector, exhaustedMessage } from './balancer/groups.js';
 import { HashKeySource } from './balancer/hash-key.js';
 import type { HealthHandle } from './health/types.js';
 import { registerInstanceHealth } from './health/instances.js';
-import { acquireTransport, classifyError, UpstreamCall, type Transport, type TransportConf } from './transport.js';
+import { classifyError, llmTransportSettings, UpstreamCall, type TransportConf } from './transport.js';
+import type { TransportHandle, UpstreamTransport } from '../core/transport-types.js';
+import { GatewayTransport } from '../transport/index.js';
 import { buildBody, buildHeaders } from './request.js';
 import { DONE, isEventStream, relayBody, relayStream, type AttemptHost, type AttemptResult, type Io } from './relay.js';
-import { lastPeer } from '../core/peer-addr.js';
 import { trackLlmAttempt } from '../observability/metrics.js';
 
 export type Strategy = 'rate_limiting' | 'http_429' | 'http_5xx';
@@ -63,7 +64,10 @@ export class LlmEngine implements AttemptHost {
   private readonly hashKey?: HashKeySource;
   readonly logSummaries: boolean;
   readonly logPayloads: boolean;
-  private readonly transport: Transport;
+  private readonly net: UpstreamTransport;
+  /** a transport of its own when compiled without a gateway (unit tests), closed in destroy() */
+  private readonly ownNet?: GatewayTransport;
+  private readonly transport: TransportHandle;
   private destroyed = false;
 
   constructor(conf: any, env: Partial<CompileEnv> | undefined, readonly opts: EngineOptions) {
@@ -76,9 +80,11 @@ export class LlmEngine implements AttemptHost {
     };
     const base = `${env?.parentKey ?? ''}#${env?.confHash ?? ''}`;
     // one transport for all instances (they share the settings), released in destroy()
-    const transport = (this.transport = acquireTransport(t));
+    if (env?.transport) this.net = env.transport;
+    else this.net = this.ownNet = new GatewayTransport();
+    const transport = (this.transport = this.net.acquire(llmTransportSettings(t)));
     try {
-      this.instances = (conf.instances as any[]).map((inst, i) => compileInstance(inst, i, t, base, transport));
+      this.instances = (conf.instances as any[]).map((inst, i) => compileInstance(inst, i, t, base));
     } catch (e) {
       transport.release();
       throw e;
@@ -100,6 +106,7 @@ export class LlmEngine implements AttemptHost {
     if (this.destroyed) return;
     this.destroyed = true;
     this.transport.release();
+    this.ownNet?.close().catch(() => {});
   }
 
   /** next instance per R-BAL-2 with R-FB-2; undefined when none can be picked */
@@ -246,7 +253,7 @@ export class LlmEngine implements AttemptHost {
     const res = ctx.res;
     if (res.destroyed) return DONE;
     const t0 = performance.now();
-    const attemptRec = { addr: target.named ? lastPeer(target.addrKey) ?? target.addrKey : target.addrKey, status: 0, time: 0 };
+    const attemptRec = { addr: target.addrKey, status: 0, time: 0 };
     ctx.upstreamAttempts.push(attemptRec);
     // R-PROM-5: one in-flight attempt in apisix_llm_active_connections until it ends
     const releaseActive = trackLlmAttempt(ctx, { node: inst.name });
@@ -254,9 +261,9 @@ export class LlmEngine implements AttemptHost {
       releaseActive();
       attemptRec.status = status;
       attemptRec.time = Math.round(performance.now() - t0) / 1000;
-      if (target.named) attemptRec.addr = lastPeer(target.addrKey) ?? target.addrKey;
+      if (call.peer !== undefined) attemptRec.addr = call.peer;
     };
-    const call = new UpstreamCall(inst.transport, {
+    const call = new UpstreamCall(this.transport, {
       origin: target.origin,
       path: target.pathWithQuery,
       method: 'POST',
@@ -265,7 +272,7 @@ export class LlmEngine implements AttemptHost {
       reset: !inst.keepalive,
       headersTimeout: inst.timeout,
       bodyTimeout: inst.timeout,
-    });
+    }, target.named ? this.net : undefined);
     // R-RSP-16: the client going away aborts the upstream request. The proxy
     // server's context already watches the response's 'close' (markAborted);
     // its abort callback saves a second listener per request.
