@@ -87,6 +87,19 @@ interface ConfiguredInstance {
   model: string | null;
   priority: number | null;
   weight: number | null;
+  /** `host:port` of `override.endpoint`, to name upstream attempts that carry only an address */
+  endpoint: string | null;
+}
+
+function endpointOf(inst: Obj): string | null {
+  const e = isObj(inst.override) ? inst.override.endpoint : undefined;
+  if (typeof e !== 'string') return null;
+  try {
+    const u = new URL(e);
+    return `${u.hostname.replace(/^\[|\]$/g, '')}:${u.port || (u.protocol === 'https:' ? '443' : '80')}`;
+  } catch {
+    return null;
+  }
 }
 
 /** the AI instances of every route, from the route's plugins or its service's */
@@ -116,6 +129,7 @@ function configuredInstances(snap: ReadonlyMap<string, { value: Obj }>): Configu
           model: isObj(inst.options) && typeof inst.options.model === 'string' ? inst.options.model : null,
           priority: typeof inst.priority === 'number' ? inst.priority : null,
           weight: typeof inst.weight === 'number' ? inst.weight : null,
+          endpoint: endpointOf(inst),
         });
       }
       continue;
@@ -130,6 +144,7 @@ function configuredInstances(snap: ReadonlyMap<string, { value: Obj }>): Configu
         model: isObj(single.conf.options) && typeof single.conf.options.model === 'string' ? single.conf.options.model : null,
         priority: null,
         weight: null,
+        endpoint: endpointOf(single.conf),
       });
     }
   }
@@ -222,23 +237,39 @@ async function attemptOutcomes(m: Metrics | undefined): Promise<Map<string, Reco
   return out;
 }
 
-function recentAgg(recent: RequestView[]): Map<string, { requests: number; failures: Record<string, number>; prompt: number; completion: number; latency: number[]; ttft: number[] }> {
-  const out = new Map<string, { requests: number; failures: Record<string, number>; prompt: number; completion: number; latency: number[]; ttft: number[] }>();
-  for (const r of recent) {
-    // every attempt's outcome counts for its instance; the request's numbers for the one that answered
-    for (const a of r.attempts) {
-      if (!a.instance || a.outcome === 'ok') continue;
-      const k = (r.route_id ?? '') + '\0' + a.instance;
-      let g = out.get(k);
-      if (!g) out.set(k, (g = { requests: 0, failures: {}, prompt: 0, completion: 0, latency: [], ttft: [] }));
-      g.failures[a.outcome] = (g.failures[a.outcome] ?? 0) + 1;
-    }
-    if (!r.instance) continue;
-    const k = (r.route_id ?? '') + '\0' + r.instance;
+interface RecentAgg { requests: number; failures: Record<string, number>; prompt: number; completion: number; latency: number[]; ttft: number[] }
+
+/** outcomes of R-RTY-4 for an instance that was skipped, not sent anything */
+const SKIPPED = new Set(['unhealthy', 'rate_limited', 'cooling_down']);
+
+/**
+ * Per `<route_id>\0<instance>` figures of the last requests: every attempt
+ * sent to an instance counts as one of its requests (a failed one also under
+ * its outcome); tokens, latency and TTFT belong to the instance that answered.
+ */
+function recentAgg(recent: RequestView[]): Map<string, RecentAgg> {
+  const out = new Map<string, RecentAgg>();
+  const get = (route: string | null, inst: string): RecentAgg => {
+    const k = (route ?? '') + '\0' + inst;
     let g = out.get(k);
     if (!g) out.set(k, (g = { requests: 0, failures: {}, prompt: 0, completion: 0, latency: [], ttft: [] }));
-    g.requests++;
-    if (r.status >= 400 && !r.attempts.some((a) => a.instance)) g.failures[String(r.status)] = (g.failures[String(r.status)] ?? 0) + 1;
+    return g;
+  };
+  for (const r of recent) {
+    const named = r.attempts.filter((a) => a.instance);
+    if (named.length) {
+      for (const a of named) {
+        const g = get(r.route_id, a.instance!);
+        if (!SKIPPED.has(a.outcome)) g.requests++;
+        if (a.outcome !== 'ok') g.failures[a.outcome] = (g.failures[a.outcome] ?? 0) + 1;
+      }
+    } else if (r.instance) {
+      const g = get(r.route_id, r.instance);
+      g.requests++;
+      if (r.status >= 400) g.failures[String(r.status)] = (g.failures[String(r.status)] ?? 0) + 1;
+    }
+    if (!r.instance) continue;
+    const g = get(r.route_id, r.instance);
     g.prompt += r.prompt_tokens;
     g.completion += r.completion_tokens;
     g.latency.push(r.latency_ms);
@@ -332,6 +363,14 @@ export async function collectStats(store: Pick<ConfigStore, 'snapshot'>, src: Da
   const m = src.metrics?.();
   const series = seriesIndex(m);
   const outcomes = await attemptOutcomes(m);
+  // name the attempts that carry only an address (plain upstream attempts of an AI request)
+  const byAddr = new Map<string, string>();
+  for (const ci of configured) if (ci.endpoint) byAddr.set(ci.routeId + '\0' + ci.endpoint, ci.name);
+  for (const r of recent) {
+    for (const a of r.attempts) {
+      if (a.instance === undefined && a.addr) a.instance = byAddr.get((r.route_id ?? '') + '\0' + a.addr);
+    }
+  }
   const fromRecent = recentAgg(recent);
 
   const instances: InstanceStats[] = configured.map((ci) => {
