@@ -6,6 +6,7 @@ import type { ConfigStore } from './store/types.js';
 import { createStore } from './store/index.js';
 import { ensureAdminKeys } from './config/admin-key.js';
 import { createMemoryState } from './state/memory.js';
+import { GatewayTransport } from './transport/index.js';
 import { createHealthService } from './llm/health/index.js';
 import { RuntimeHolder } from './runtime/holder.js';
 import { createProxyHandler } from './proxy/server.js';
@@ -56,7 +57,8 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   await store.open();
   const state = createMemoryState();
   const health = createHealthService({ state, disabled: config.apisix.disable_upstream_healthcheck, log });
-  const holder = new RuntimeHolder(store, { state, health, log });
+  const transport = new GatewayTransport();
+  const holder = new RuntimeHolder(store, { state, health, transport, log });
   const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor });
   // the dashboard's last requests (R-UI-1): a preallocated ring the proxy writes one slot of per request
   const recent = new RecentRequests();
@@ -85,6 +87,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
     for (const s of servers) s.server.close();
     holder.close();
     health.close();
+    await transport.close();
     await store.close();
     throw err;
   }
@@ -120,6 +123,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
       health.close();
       await accessLog.close();
       await runShutdownHooks();
+      await transport.close();
       await state.close();
       await store.close();
     })());
