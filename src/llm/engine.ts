@@ -6,11 +6,10 @@
 //   and parses the body once (R-REQ-1/2), fills ctx.llm (R-VAR-2).
 // proxy(ctx):  runs attempts until one response is relayed (R-FB-3..10).
 // Logger fields (R-APM-20, R-LOG-20/21) are built by the loggers from ctx.llm.
-import type { RequestContext, Reply, CompileEnv, LlmState } from '../core/types.js';
-import type { UsageFields } from '../proxy/context.js';
+import type { RequestContext, Reply, CompileEnv, LlmState, UsageFields } from '../core/types.js';
 import { jsonError, pageError, textError } from '../core/errors.js';
 import { resolveSecret } from '../core/secrets.js';
-import { compileTemplate, type CompiledTemplate } from '../proxy/template.js';
+import { compileTemplate, type CompiledTemplate } from '../core/template.js';
 import type { Protocol } from './providers/index.js';
 import { compileInstance, instanceProtocol, resolveTarget, type CompiledInstance } from './instance.js';
 import { GroupSelector, exhaustedMessage } from './balancer/groups.js';
@@ -18,11 +17,12 @@ import type { HealthHandle, HealthTarget } from './health/types.js';
 import { acquireTransport, classifyError, UpstreamCall, type Transport, type TransportConf } from './transport.js';
 import { SseParser } from './sse.js';
 import { newUsage, usageFromBody, usageFromEvent, type UsageAcc } from './usage.js';
+import { topLevelMember } from './json-scan.js';
 import { anthropicRequestToOpenai, openaiResponseToAnthropic, OpenaiToAnthropicStream } from './convert/anthropic.js';
 import { openaiEmbeddingsToVertex, vertexPredictionsToOpenai } from './convert/vertex.js';
 import { getGcpAccessToken } from './gcp-token.js';
 import { lastPeer } from '../core/peer-addr.js';
-import { normalizeChecks } from '../plugins/ai-proxy-multi/checks-schema.js';
+import { normalizeChecks } from './health/checks-schema.js';
 import { trackLlmAttempt } from '../observability/metrics.js';
 
 export type Strategy = 'rate_limiting' | 'http_429' | 'http_5xx';
@@ -475,9 +475,8 @@ export class LlmEngine {
   }
 
   /**
-   * The relayed response's own headers. `Server` is set by the listener and
-   * the extra headers (R-RL-13 quotas) by ctx.instrumentResponse() before the
-   * proxy phase runs, both on `res` itself, so they are not repeated here.
+   * The relayed response's own headers; the context's writer adds `Server`
+   * and the extra headers (R-RL-13 quotas).
    */
   private responseHeaders(contentType: string | undefined, length?: number): Record<string, string | number> {
     const h: Record<string, string | number> = {};
@@ -524,15 +523,15 @@ export class LlmEngine {
           llm.timeToFirstTokenMs = ms;
           llm.upstreamResponseTimeMs = ms;
           const res = ctx.res;
-          const lazy = llm as LlmState & { deferUsage?: (compute: () => UsageFields) => void };
+          const lazy = llm as LlmState & { deferUsage?: (compute: () => UsageFields, computeText?: () => string | undefined) => void };
           if (lazy.deferUsage !== undefined && !(converted && status >= 200 && status < 300)) {
             // relayed unchanged: the usage is only needed when something reads
             // it (loggers, metrics, ai-rate-limiting), so parse the body then
-            lazy.deferUsage(() => usageOfBody(target, buf));
+            lazy.deferUsage(() => usageOfBody(target, buf), () => usageOfBody(target, buf, true).responseText);
             if (!res.headersSent && !res.destroyed) {
               ctx.status = status;
-              res.writeHead(status, this.responseHeaders(contentType, buf.length));
-              res.end(buf);
+              ctx.writeHead(status, this.responseHeaders(contentType, buf.length));
+              ctx.end(buf);
             }
             return resolve(DONE);
           }
@@ -565,8 +564,8 @@ export class LlmEngine {
           this.publishUsage(ctx, acc, false);
           if (!res.headersSent && !res.destroyed) {
             ctx.status = status;
-            res.writeHead(status, this.responseHeaders(outType, outBuf.length));
-            res.end(outBuf);
+            ctx.writeHead(status, this.responseHeaders(outType, outBuf.length));
+            ctx.end(outBuf);
           }
           resolve(DONE);
         },
@@ -587,12 +586,14 @@ export class LlmEngine {
       usageFromEvent(target, ev.event, ev.data, acc, wantText || !!converter);
       if (converter) pendingOut += converter.push(ev.data);
     });
+    // what an event must contain to matter when only the usage is read
+    const skipNeedle = !wantText && !converter ? USAGE_NEEDLES[target] : undefined;
     let headWritten = false;
     const writeHead = () => {
       if (headWritten) return;
       headWritten = true;
       ctx.status = status;
-      res.writeHead(status, this.responseHeaders(converter ? 'text/event-stream' : contentType));
+      ctx.writeHead(status, this.responseHeaders(converter ? 'text/event-stream' : contentType));
       res.flushHeaders();
     };
     if (!converter) writeHead();
@@ -604,7 +605,7 @@ export class LlmEngine {
     };
     const write = (data: Buffer | string) => {
       if (res.destroyed) return;
-      if (!res.write(data) && !waitingDrain) {
+      if (!ctx.write(data) && !waitingDrain) {
         waitingDrain = true;
         call.pause();
         res.once('drain', onDrain);
@@ -632,7 +633,8 @@ export class LlmEngine {
             }
           } else {
             write(chunk);
-            parser.push(chunk);
+            // events without usage are not parsed unless their text is wanted
+            if (skipNeedle === undefined || !parser.canSkip(chunk, skipNeedle)) parser.push(chunk);
           }
         },
         end: () => {
@@ -649,7 +651,7 @@ export class LlmEngine {
             }
             writeHead();
           }
-          if (!res.destroyed) res.end();
+          if (!res.destroyed) ctx.end();
           done(DONE);
         },
         error: (e) => {
@@ -674,9 +676,26 @@ export class LlmEngine {
   }
 }
 
-/** the usage fields publishUsage(ctx, acc, false) sets for a relayed JSON body */
-function usageOfBody(target: Protocol, buf: Buffer): UsageFields {
+/** usageFromEvent reads nothing from an event of these protocols without these bytes */
+const USAGE_NEEDLES: Partial<Record<Protocol, Buffer>> = {
+  'openai-chat': Buffer.from('"usage"'),
+  'openai-responses': Buffer.from('response.completed'),
+};
+
+/**
+ * The usage fields publishUsage(ctx, acc, false) sets for a relayed JSON
+ * body. Without `withText` only the top-level `usage` member is parsed
+ * (responseText is then left undefined).
+ */
+function usageOfBody(target: Protocol, buf: Buffer, withText = false): UsageFields {
   const acc = newUsage();
+  if (!withText) {
+    const scan = topLevelMember(buf, 'usage');
+    if (scan.ok) {
+      if (scan.found) usageFromBody(target, { usage: scan.value }, acc);
+      return { promptTokens: acc.prompt, completionTokens: acc.completion, totalTokens: acc.total, rawUsage: acc.seen ? acc.raw : undefined };
+    }
+  }
   if (firstNonSpace(buf) === 0x7b /* { */) {
     let parsed: unknown;
     try { parsed = JSON.parse(buf.toString('utf8')); } catch { parsed = undefined; }

@@ -96,9 +96,8 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
 
   const send = (ctx: ProxyContext, reply: Reply): void => {
     if (ctx.res.headersSent || ctx.aborted) return;
-    const n = sendReply(ctx.res, reply, ctx.extraHeadersIfAny);
-    if (!ctx.instrumented) ctx.bodyBytesSent += n;
     ctx.responseSource ??= 'apisix';
+    ctx.sendReply(reply);
   };
 
   async function pipeline(ctx: ProxyContext, rt: Runtime): Promise<void> {
@@ -162,7 +161,6 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
     let pp = chain.proxy;
     if (pp?.filter && !pp.filter(ctx)) pp = proxyFallback(chain, pp, ctx);
     if (pp) {
-      ctx.instrumentResponse();
       let r = pp.def.proxy!(ctx, pp.conf);
       if (r && typeof (r as Promise<unknown>).then === 'function') r = await r;
       if (isReply(r)) {

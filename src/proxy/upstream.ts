@@ -191,8 +191,7 @@ function hasRequestBody(ctx: ProxyContext): boolean {
 export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): Promise<void> {
   const res = ctx.res;
   if (up.nodes.length === 0) {
-    const n = sendReply(res, pageError(502), ctx.extraHeadersIfAny);
-    if (!ctx.instrumented) ctx.bodyBytesSent += n;
+    ctx.sendReply(pageError(502));
     return;
   }
   const qs = ctx.forwardQueryString();
@@ -272,8 +271,9 @@ export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): 
       const v = response.headers[k];
       if (v !== undefined) out[k] = v as string | string[];
     }
+    // the writer adds the extra headers (R-RL-13): they replace the upstream's own
     const extra = ctx.extraHeadersIfAny;
-    if (extra) for (const k in extra) out[k.toLowerCase()] = extra[k]!;
+    if (extra) for (const k in extra) delete out[k.toLowerCase()];
     // R-UPS-7, as APISIX: the whole $upstream_status when the last one is 5xx
     if (response.statusCode >= 500) out['x-apisix-upstream-status'] = String(ctx.getVar('upstream_status'));
     if (res.headersSent || ctx.aborted) {
@@ -281,7 +281,7 @@ export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): 
       return;
     }
     try {
-      res.writeHead(response.statusCode, out);
+      ctx.writeHead(response.statusCode, out);
     } catch (err) {
       response.body.destroy();
       throw err;
@@ -291,8 +291,7 @@ export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): 
     return;
   }
   const tried5xx = ctx.upstreamAttempts.length > 0 ? { 'X-APISIX-Upstream-Status': String(ctx.getVar('upstream_status')) } : undefined;
-  const n = sendReply(res, pageError(lastStatus, tried5xx), ctx.extraHeadersIfAny);
-  if (!ctx.instrumented) ctx.bodyBytesSent += n;
+  ctx.sendReply(pageError(lastStatus, tried5xx));
 }
 
 function relay(ctx: ProxyContext, body: Readable): Promise<void> {
@@ -311,14 +310,13 @@ function relay(ctx: ProxyContext, body: Readable): Promise<void> {
     };
     res.on('close', onClose);
     body.on('data', (chunk: Buffer) => {
-      if (!ctx.instrumented) ctx.bodyBytesSent += chunk.length;
-      if (!res.write(chunk)) {
+      if (!ctx.write(chunk)) {
         body.pause();
         res.once('drain', () => body.resume());
       }
     });
     body.once('end', () => {
-      res.end();
+      ctx.end();
       finish();
     });
     body.once('error', (err) => {

@@ -13,14 +13,14 @@ import { pageError } from '../core/errors.js';
 import { isSecretRef, resolveSecret } from '../core/secrets.js';
 import { getPlugin, pluginList } from '../plugins/registry.js';
 import { validateSchema } from '../schema/validate.js';
-import { compileExpression, type Expression } from '../proxy/expr.js';
-import { compileIpMatcher } from '../proxy/ip.js';
-import { compileHosts, Router, type RouteMatchSpec } from '../proxy/router.js';
-import { compileTemplate } from '../proxy/template.js';
+import { compileExpression, type Expression } from '../core/expr.js';
+import { compileIpMatcher } from '../core/ip.js';
+import { compileHosts, Router, type RouteMatchSpec } from './router.js';
+import { compileTemplate } from '../core/template.js';
 import { createPicker, type Picker } from '../llm/balancer/index.js';
 import { GroupSelector } from '../llm/balancer/groups.js';
 import type { CompileCache } from './cache.js';
-import type { ConsumerIndex } from './consumers.js';
+import type { ConsumerIndex } from '../core/types.js';
 
 export interface RuntimeEnv {
   state: CompileEnv['state'];
@@ -83,7 +83,7 @@ export interface RuntimeRoute extends RouteMatchSpec {
   consumerChains: WeakMap<ConsumerInfo, { chain: PluginChain; consumerRewrite: CompiledPlugin[] }>;
 }
 
-export type { ConsumerIndex } from './consumers.js';
+export type { ConsumerIndex } from '../core/types.js';
 
 export interface Runtime {
   readonly generation: number;

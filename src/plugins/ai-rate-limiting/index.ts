@@ -6,7 +6,7 @@ import type { PluginDef, RequestContext, Reply, CompileEnv } from '../../core/ty
 import type { SharedState } from '../../state/types.js';
 import type { Logger } from '../../core/log.js';
 import { jsonError, pageError } from '../../core/errors.js';
-import { compileTemplate, type CompiledTemplate } from '../../proxy/template.js';
+import { compileTemplate, type CompiledTemplate } from '../../core/template.js';
 import { acquireRedisState, type RedisSettings } from '../../state/redis.js';
 import { resolveSecret } from '../../core/secrets.js';
 import { compileCostExpr, type CostExpr } from './cost-expr.js';

@@ -25,7 +25,8 @@ export const httpLoggerSchema = {
   type: 'object',
   properties: {
     uri: { type: 'string', pattern: '^[^\\/]+:\\/\\/([\\da-zA-Z.-]+|\\[[\\da-fA-F:]+\\])(:\\d+)?' },
-    auth_header: { type: 'string' },
+    // sent as the Authorization header: CR and LF would split it
+    auth_header: { type: 'string', pattern: '^[^\\r\\n]*$' },
     timeout: { type: 'integer', minimum: 1, default: 3 },
     log_format: { type: 'object' },
     ...bodySchemaProperties,
