@@ -1,8 +1,8 @@
 // Worker side of the `policy: local` counters (R-WRK-2, R-QTA-1): a
 // SharedState whose every call runs in the primary, on the one in-memory
 // state of the node, so the counters are exact whatever worker a request
-// lands on. Calls made in the same event-loop turn travel in one message and
-// come back in one message. Which methods exist is told by the primary (the
+// lands on. Calls made in the same turn (up to its microtasks) travel in one
+// message and come back in one message. Which methods exist is told by the primary (the
 // async methods of its state), so this file follows the SharedState
 // interface without naming its methods.
 import type { SharedState } from '../state/types.js';
@@ -40,7 +40,10 @@ export function createRemoteCaller(send: (calls: RpcCall[]) => void): RemoteCall
       queue.push({ id, m, a });
       if (!scheduled) {
         scheduled = true;
-        setImmediate(flush);
+        // at the end of this turn: calls made together share one message, and
+        // a charge is on its way before the answer it belongs to reaches the
+        // client (so a sequential client's next request sees it)
+        queueMicrotask(flush);
       }
       return new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
     },
