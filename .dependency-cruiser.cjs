@@ -1,11 +1,11 @@
 // The layering of src/ (ARCHITECTURE.md), checked by `npm test`:
-//   core → config/schema/state/store/observability → llm → plugins →
+//   core → config/schema/state/store/observability/transport → llm → plugins →
 //   runtime → proxy/admin/control → app/workers/declarative/cli
 // A module may import its own layer and the layers below it, never above.
 // Type-only imports count: a type from a higher layer ties the lower one to it.
 const layers = [
   ['core'],
-  ['config', 'schema', 'state', 'store', 'observability'],
+  ['config', 'schema', 'state', 'store', 'observability', 'transport'],
   ['llm'],
   ['plugins'],
   ['runtime'],

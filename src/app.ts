@@ -6,6 +6,7 @@ import type { ConfigStore } from './store/types.js';
 import { createStore } from './store/index.js';
 import { ensureAdminKeys } from './config/admin-key.js';
 import { createMemoryState } from './state/memory.js';
+import { GatewayTransport } from './transport/index.js';
 import { createHealthService } from './llm/health/index.js';
 import { RuntimeHolder } from './runtime/holder.js';
 import { createProxyHandler } from './proxy/server.js';
@@ -15,6 +16,8 @@ import { createAdminHandler } from './admin/server.js';
 import { createControlHandler } from './control/server.js';
 import { createAccessLog } from './observability/access-log.js';
 import { createMetricsHandler } from './observability/metrics-server.js';
+import { RecentRequests } from './observability/recent-requests.js';
+import { metrics } from './observability/metrics.js';
 import { log } from './core/log.js';
 import { runShutdownHooks } from './core/lifecycle.js';
 
@@ -84,9 +87,12 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   await store.open();
   const state = createMemoryState();
   const health = createHealthService({ state, disabled: config.apisix.disable_upstream_healthcheck, log });
-  const holder = new RuntimeHolder(store, { state, health, log });
+  const transport = new GatewayTransport();
+  const holder = new RuntimeHolder(store, { state, health, transport, log });
   const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor });
-  const proxy = createProxyHandler({ holder, accessLog, log });
+  // the dashboard's last requests (R-UI-1): a preallocated ring the proxy writes one slot of per request
+  const recent = new RecentRequests();
+  const proxy = createProxyHandler({ holder, accessLog, log, recent });
 
   const servers: Array<{ name: string; server: http.Server }> = [];
   const addresses: Record<string, ListenAddr[]> = {};
@@ -102,7 +108,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   try {
     for (const addr of config.apisix.node_listen) await add('proxy', proxy.handler, addr);
     if (config.apisix.enable_admin) {
-      await add('admin', createAdminHandler({ config, store }), config.deployment.admin.admin_listen);
+      await add('admin', createAdminHandler({ config, store, dashboard: { runtime: () => holder.current, health, recent, metrics } }), config.deployment.admin.admin_listen);
     }
     if (config.apisix.enable_control) await add('control', createControlHandler({ health, store }), config.apisix.control);
     const prom = config.plugin_attr.prometheus;
@@ -111,6 +117,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
     for (const s of servers) s.server.close();
     holder.close();
     health.close();
+    await transport.close();
     await store.close();
     throw err;
   }
@@ -127,6 +134,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
       health.close();
       await accessLog.close();
       await runShutdownHooks();
+      await transport.close();
       await state.close();
       await store.close();
     })());

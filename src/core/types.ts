@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:
 import type { SharedState } from './shared-state.js';
 import type { HealthService } from './health-types.js';
 import type { Logger } from './log.js';
+import type { UpstreamTransport } from './transport-types.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type JsonObject = { [k: string]: Json };
@@ -214,6 +215,8 @@ export interface CompileEnv {
   confHash: string;
   state: SharedState;
   health: HealthService;
+  /** the gateway's upstream HTTP layer: every plugin that calls out dispatches through it */
+  transport: UpstreamTransport;
   log: Logger;
 }
 

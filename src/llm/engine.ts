@@ -14,14 +14,15 @@ import type { Protocol } from './providers/index.js';
 import { compileInstance, instanceProtocol, resolveTarget, type CompiledInstance } from './instance.js';
 import { GroupSelector, exhaustedMessage } from './balancer/groups.js';
 import type { HealthHandle, HealthTarget } from './health/types.js';
-import { acquireTransport, classifyError, UpstreamCall, type Transport, type TransportConf } from './transport.js';
+import { classifyError, llmTransportSettings, UpstreamCall, type TransportConf } from './transport.js';
+import type { TransportHandle, UpstreamTransport } from '../core/transport-types.js';
+import { GatewayTransport } from '../transport/index.js';
 import { SseParser } from './sse.js';
 import { newUsage, usageFromBody, usageFromEvent, type UsageAcc } from './usage.js';
 import { topLevelMember } from './json-scan.js';
 import { anthropicRequestToOpenai, openaiResponseToAnthropic, OpenaiToAnthropicStream } from './convert/anthropic.js';
 import { openaiEmbeddingsToVertex, vertexPredictionsToOpenai } from './convert/vertex.js';
 import { getGcpAccessToken } from './gcp-token.js';
-import { lastPeer } from '../core/peer-addr.js';
 import { normalizeChecks } from './health/checks-schema.js';
 import { trackLlmAttempt } from '../observability/metrics.js';
 
@@ -162,7 +163,10 @@ export class LlmEngine {
   private readonly hashTemplate?: CompiledTemplate;
   readonly logSummaries: boolean;
   readonly logPayloads: boolean;
-  private readonly transport: Transport;
+  private readonly net: UpstreamTransport;
+  /** a transport of its own when compiled without a gateway (unit tests), closed in destroy() */
+  private readonly ownNet?: GatewayTransport;
+  private readonly transport: TransportHandle;
   private destroyed = false;
 
   constructor(conf: any, env: Partial<CompileEnv> | undefined, readonly opts: EngineOptions) {
@@ -175,9 +179,11 @@ export class LlmEngine {
     };
     const base = `${env?.parentKey ?? ''}#${env?.confHash ?? ''}`;
     // one transport for all instances (they share the settings), released in destroy()
-    const transport = (this.transport = acquireTransport(t));
+    if (env?.transport) this.net = env.transport;
+    else this.net = this.ownNet = new GatewayTransport();
+    const transport = (this.transport = this.net.acquire(llmTransportSettings(t)));
     try {
-      this.instances = (conf.instances as any[]).map((inst, i) => compileInstance(inst, i, t, base, transport));
+      this.instances = (conf.instances as any[]).map((inst, i) => compileInstance(inst, i, t, base));
     } catch (e) {
       transport.release();
       throw e;
@@ -217,6 +223,7 @@ export class LlmEngine {
     if (this.destroyed) return;
     this.destroyed = true;
     this.transport.release();
+    this.ownNet?.close().catch(() => {});
   }
 
   private computeHashKey(ctx: RequestContext): string {
@@ -406,7 +413,7 @@ export class LlmEngine {
     const res = ctx.res;
     if (res.destroyed) return DONE;
     const t0 = performance.now();
-    const attemptRec = { addr: target.named ? lastPeer(target.addrKey) ?? target.addrKey : target.addrKey, status: 0, time: 0 };
+    const attemptRec = { addr: target.addrKey, status: 0, time: 0 };
     ctx.upstreamAttempts.push(attemptRec);
     // R-PROM-5: one in-flight attempt in apisix_llm_active_connections until it ends
     const releaseActive = trackLlmAttempt(ctx, { node: inst.name });
@@ -414,9 +421,9 @@ export class LlmEngine {
       releaseActive();
       attemptRec.status = status;
       attemptRec.time = Math.round(performance.now() - t0) / 1000;
-      if (target.named) attemptRec.addr = lastPeer(target.addrKey) ?? target.addrKey;
+      if (call.peer !== undefined) attemptRec.addr = call.peer;
     };
-    const call = new UpstreamCall(inst.transport, {
+    const call = new UpstreamCall(this.transport, {
       origin: target.origin,
       path: target.pathWithQuery,
       method: 'POST',
@@ -425,7 +432,7 @@ export class LlmEngine {
       reset: !inst.keepalive,
       headersTimeout: inst.timeout,
       bodyTimeout: inst.timeout,
-    });
+    }, target.named ? this.net : undefined);
     // R-RSP-16: the client going away aborts the upstream request. The proxy
     // server's context already watches the response's 'close' (markAborted);
     // its abort callback saves a second listener per request.

@@ -7,13 +7,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import type { AccessLog } from '../observability/access-log.js';
+import type { RecentRequests } from '../observability/recent-requests.js';
 import type { Logger } from '../core/log.js';
 import type { CompiledPlugin, Reply } from '../core/types.js';
 import { jsonError, pageError } from '../core/errors.js';
 import { sendReply } from '../core/respond.js';
 import { consumerChain, type PluginChain, type Runtime, type RuntimeRoute } from '../runtime/compile.js';
 import { BODY_TIMEOUT_CODE, DEFAULT_CLIENT_BODY_TIMEOUT_MS, ProxyContext } from './context.js';
-import { proxyToUpstream, prunePools } from './upstream.js';
+import { proxyToUpstream, UpstreamDispatchers } from './upstream.js';
 
 const NOT_FOUND: Reply = jsonError(404, { error_msg: '404 Route Not Found' });
 const BAD_REQUEST: Reply = pageError(400);
@@ -67,6 +68,8 @@ export interface ProxyHandlerOptions {
    * default (tests).
    */
   clientBodyTimeoutMs?: number;
+  /** the dashboard's ring of last requests (R-UI-1): one slot written per request */
+  recent?: RecentRequests;
 }
 
 function bodyTimeoutFromEnv(): number {
@@ -81,7 +84,7 @@ function noteMatch(ctx: ProxyContext, route: RuntimeRoute): void {
 }
 
 export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
-  const { holder, accessLog, log } = opts;
+  const { holder, accessLog, log, recent } = opts;
   const bodyTimeoutMs = opts.clientBodyTimeoutMs ?? bodyTimeoutFromEnv();
   let inFlight = 0;
   let waiters: Array<() => void> = [];
@@ -91,8 +94,9 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
     waiters = [];
     for (const w of list) w();
   };
-  // drop upstream connection pools the new configuration no longer uses
-  holder.onSwap?.((rt) => prunePools(rt.routes.map((r) => r.upstream)));
+  const dispatchers = new UpstreamDispatchers(holder.env.transport);
+  // release the transport handles the new configuration no longer uses
+  holder.onSwap?.((rt) => dispatchers.prune(rt.routes.map((r) => r.upstream)));
 
   const send = (ctx: ProxyContext, reply: Reply): void => {
     if (ctx.res.headersSent || ctx.aborted) return;
@@ -176,7 +180,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
       }
       return;
     }
-    if (route.upstream) return proxyToUpstream(ctx, route.upstream);
+    if (route.upstream) return proxyToUpstream(ctx, route.upstream, dispatchers);
     return send(ctx, UNAVAILABLE);
   }
 
@@ -217,6 +221,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
       } catch (err) {
         log.error(`access log failed: ${(err as Error)?.message ?? err}`);
       }
+      if (recent !== undefined) recent.record(ctx);
       done();
     };
     if (rt.globalChain.log.length === 0 && !ctx.plugins.some((p) => p.def.log)) return after();

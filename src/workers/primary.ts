@@ -184,7 +184,7 @@ export async function startPrimary(config: GatewayConfig): Promise<Gateway> {
     await pool.start();
     addresses.proxy = pool.list()[0]?.addresses ?? [];
     if (config.apisix.enable_admin) {
-      await add('admin', createAdminHandler({ config, store: feed }), config.deployment.admin.admin_listen);
+      await add('admin', createAdminHandler({ config, store: feed, dashboard: { health } }), config.deployment.admin.admin_listen);
     }
     if (config.apisix.enable_control) await add('control', createControlHandler({ health, store: feed }), config.apisix.control);
     const prom = config.plugin_attr.prometheus;

@@ -7,6 +7,7 @@
 // forwarding), and its metrics are summed by the primary on each scrape.
 import type http from 'node:http';
 import type { GatewayConfig, ListenAddr } from '../config/types.js';
+import { GatewayTransport } from '../transport/index.js';
 import { RuntimeHolder } from '../runtime/holder.js';
 import { createProxyHandler } from '../proxy/server.js';
 import { listen } from '../proxy/http-listener.js';
@@ -76,7 +77,8 @@ export async function runWorker(): Promise<number> {
   const health = createRemoteHealth(send, config.apisix.disable_upstream_healthcheck);
   const prom = config.plugin_attr.prometheus;
   configureMetrics({ metric_prefix: prom.metric_prefix, default_buckets: prom.default_buckets, llm_latency_buckets: prom.llm_latency_buckets });
-  const holder = new RuntimeHolder(store, { state, health, log });
+  const transport = new GatewayTransport();
+  const holder = new RuntimeHolder(store, { state, health, transport, log });
   const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor });
   const proxy = createProxyHandler({ holder, accessLog, log });
 
@@ -129,6 +131,7 @@ export async function runWorker(): Promise<number> {
       send({ sy: 'fail', error: listenError(addr, err as NodeJS.ErrnoException) });
       for (const s of servers) s.close();
       holder.close();
+      await transport.close();
       return 1;
     }
   }
@@ -143,6 +146,7 @@ export async function runWorker(): Promise<number> {
   health.close();
   await accessLog.close();
   await runShutdownHooks();
+  await transport.close();
   await state.close();
   caller.fail('the worker is stopping');
   return 0;

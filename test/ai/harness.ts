@@ -9,6 +9,8 @@ import { validateSchema } from '../../src/schema/validate.js';
 import { sendReply } from '../../src/core/respond.js';
 import { SERVER_HEADER } from '../../src/core/version.js';
 import type { HealthService } from '../../src/llm/health/types.js';
+import type { UpstreamTransport } from '../../src/core/transport-types.js';
+import { GatewayTransport } from '../../src/transport/index.js';
 
 export interface Harness {
   url: string;
@@ -22,6 +24,8 @@ export interface Harness {
 export interface HarnessOptions {
   instanceHasQuota?: (name: string, ctx: RequestContext) => Promise<boolean>;
   health?: HealthService;
+  /** the gateway transport to compile against; by default the harness opens its own and closes it in close() */
+  transport?: UpstreamTransport;
   /** extra plugin names present in ctx.plugins */
   otherPlugins?: string[];
   consumer?: string;
@@ -43,11 +47,13 @@ export function validated(def: PluginDef, conf: unknown): any {
 export async function startHarness(def: PluginDef, conf: unknown, opts: HarnessOptions = {}): Promise<Harness> {
   const value = validated(def, conf);
   const noopLog = { debug() {}, info() {}, warn() {}, error(m: string) { opts.errors?.push(m); } };
+  let ownTransport: GatewayTransport | undefined;
   const env: CompileEnv = {
     parentKey: '/apisix/routes/1',
     confHash: 'h1',
     state: {} as any,
     health: opts.health ?? { register: () => ({ isHealthy: () => true, version: 0, destroy() {} }), report: () => [], close() {} },
+    transport: opts.transport ?? (ownTransport = new GatewayTransport()),
     log: noopLog,
   };
   const compiled = def.compile ? def.compile(value, env) : value;
@@ -138,10 +144,11 @@ export async function startHarness(def: PluginDef, conf: unknown, opts: HarnessO
         waiters.add(w);
       });
     },
-    close() {
+    async close() {
       def.destroy?.(compiled);
       server.closeAllConnections();
-      return new Promise<void>((r) => server.close(() => r()));
+      await new Promise<void>((r) => server.close(() => r()));
+      await ownTransport?.close();
     },
   };
 }
