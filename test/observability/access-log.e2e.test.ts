@@ -56,8 +56,10 @@ test('R-SCN-7 R-ALOG-7 R-ALOG-1 R-ALOG-2: seed format — AI chat, AI stream and
   await until(() => lines(file).length >= 5, 5000, 'five lines');
   // Admin API requests are not logged there
   await gw.admin('GET', '/apisix/admin/routes');
-  await new Promise((r) => setTimeout(r, 100));
-  const all = lines(file);
+  // a proxy request after it marks the point by which its line would be there
+  await (await fetch(`${gw.proxyUrl}/after-admin-marker`)).text();
+  await until(() => lines(file).some((l) => l.includes('/after-admin-marker')), 5000, 'the marker line');
+  const all = lines(file).filter((l) => !l.includes('/after-admin-marker'));
   assert.equal(all.length, 5, all.join('\n'));
 
   const [withModel, noModel, stream, plain, notFound] = all as [string, string, string, string, string];
@@ -89,8 +91,8 @@ test('R-SCN-7 R-ALOG-7 R-ALOG-1 R-ALOG-2: seed format — AI chat, AI stream and
   await until(() => mock.requests.length > n, 3000, 'the upstream request');
   ac.abort();
   await gone;
-  await until(() => lines(file).length >= 6, 3000, 'the line of the aborted request');
-  assert.match(lines(file)[5]!, /"POST \/anything HTTP\/1\.1" 499 0 .* "ai_chat" "\d+" "gpt-4" "gpt-4"  "0" "0"$/);
+  await until(() => lines(file).length >= 7, 3000, 'the line of the aborted request');
+  assert.match(lines(file)[6]!, /"POST \/anything HTTP\/1\.1" 499 0 .* "ai_chat" "\d+" "gpt-4" "gpt-4"  "0" "0"$/);
 });
 
 test('R-ALOG-1 R-ALOG-5 R-ALOG-6: stdout target, enable_access_log false; unknown variables warned and rendered "-"', async (t) => {

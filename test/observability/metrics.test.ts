@@ -9,6 +9,7 @@ import { configureMetrics, recordRequest, trackLlmAttempt, setHealthSource } fro
 import { createMetricsHandler } from '../../src/observability/metrics-server.js';
 import type { RequestContext } from '../../src/core/types.js';
 import { find, parseProm } from './prom-text.js';
+import { until } from '../helpers/wait.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -68,6 +69,7 @@ test('R-PROM-1 R-PROM-5: metric_prefix, export_uri, and the active LLM connectio
 });
 
 test('R-PROM-3: default_buckets and llm_latency_buckets configure the histograms', async (t) => {
+  let recorded = 0;
   const m = configureMetrics({ default_buckets: [10, 100], llm_latency_buckets: [5000] });
   t.after(() => configureMetrics({}));
   const proxy = await serve((req, res) => {
@@ -77,11 +79,11 @@ test('R-PROM-3: default_buckets and llm_latency_buckets configure the histograms
     ctx.llm.instanceName = 'i';
     ctx.llm.timeToFirstTokenMs = 42;
     ctx.llm.promptTokens = 3;
-    res.end('x', () => recordRequest(ctx));
+    res.end('x', () => { recordRequest(ctx); recorded++; });
   });
   t.after(() => proxy.close());
   await (await fetch(proxy.url)).text();
-  await new Promise((r) => setTimeout(r, 50));
+  await until(() => recorded === 1, 3000, 'the request recorded');
   const s = parseProm(await m.registry.metrics());
   const les = find(s, 'apisix_http_latency_bucket', { type: 'request' }).map((x) => x.labels.le);
   assert.deepEqual(les, ['10', '100', '+Inf']);
@@ -91,6 +93,7 @@ test('R-PROM-3: default_buckets and llm_latency_buckets configure the histograms
 });
 
 test('R-PROM-2 R-PROM-3: prefer_name labels routes and services by name; response_source upstream / apisix / nginx', async (t) => {
+  let recorded = 0;
   const m = configureMetrics({});
   t.after(() => configureMetrics({}));
   const cases: Array<(ctx: RequestContext) => Record<string, string>> = [
@@ -107,11 +110,11 @@ test('R-PROM-2 R-PROM-3: prefer_name labels routes and services by name; respons
     ctx.serviceName = 's-name';
     const headers = cases[i++]!(ctx);
     ctx.writeHead(ctx.status, headers);
-    res.end('x', () => recordRequest(ctx, { preferName: true }));
+    res.end('x', () => { recordRequest(ctx, { preferName: true }); recorded++; });
   });
   t.after(() => proxy.close());
   for (let k = 0; k < cases.length; k++) await (await fetch(proxy.url)).text();
-  await new Promise((r) => setTimeout(r, 50));
+  await until(() => recorded === cases.length, 3000, 'every request recorded');
   const s = parseProm(await m.registry.metrics());
   const rows = find(s, 'apisix_http_status', { route: 'r-name', service: 's-name' }).map((x) => `${x.labels.code}:${x.labels.response_source}`).sort();
   assert.deepEqual(rows, ['200:upstream', '401:apisix', '502:nginx']);
