@@ -15,7 +15,7 @@
 // Environment: BENCH_SECONDS (6), BENCH_RATES (1000,2000), BENCH_CHAIN
 // (bare | full: key-auth consumer, two instances with fallback,
 // ai-rate-limiting, prometheus, access log with the LLM variables),
-// BENCH_WORKERS (nginx_config.worker_processes; unset: the config default).
+// BENCH_WORKERS (nginx_config.worker_processes; unset: 1, the single-process path).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
