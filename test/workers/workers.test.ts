@@ -272,3 +272,19 @@ test('R-WRK-2 R-GEN-18: SIGTERM drains streams in flight on every worker, then e
   const pids = new Set(accessLines(gw).filter((l) => / \/s 200 /.test(l)).map((l) => Number(LINE.exec(l)![1])));
   assert.equal(pids.size, 2, 'streams were in flight on both workers, and each logged its line');
 });
+
+test('R-WRK-2: the admin key is generated once, by the primary, and the Admin API answers with it', async (t) => {
+  const gw = await startGateway({
+    config: {
+      nginx_config: { worker_processes: 2 },
+      deployment: { admin: { admin_key: [{ name: 'admin', key: '', role: 'admin' }] } },
+    },
+    timeoutMs: 30_000,
+  });
+  t.after(() => gw.stop());
+  const lines = gw.stdout().match(/^generated admin key for "admin": (\S+)$/gm) ?? [];
+  assert.equal(lines.length, 1, gw.stdout());
+  const key = / (\S+)$/.exec(lines[0]!)![1]!;
+  const r = await fetch(gw.adminUrl + '/apisix/admin/routes', { headers: { 'X-API-KEY': key } });
+  assert.equal(r.status, 200);
+});
