@@ -64,6 +64,16 @@ export interface LlmState {
   responseText?: string;
   /** set by ai-rate-limiting when it rejected the request: then it is not charged */
   rateLimitRejected?: boolean;
+  /** R-RTY-4: the request's attempts in order (skipped instances with 0 ms) */
+  attempts?: LlmAttempt[];
+}
+
+/** R-RTY-4: one attempt of an AI request */
+export interface LlmAttempt {
+  instance: string;
+  /** `ok`, an HTTP status, `timeout`, `connect_error`, `ttft_timeout`, `rate_limited`, `unhealthy`, `cooling_down` */
+  outcome: string;
+  ms: number;
 }
 
 /** One upstream attempt, for `$upstream_addr`, `$upstream_status`, `$upstream_response_time` (R-VAR-4). */

@@ -363,6 +363,8 @@ export function addLlmMembers(ctx: RequestContext, entry: Record<string, unknown
       prompt_tokens: llm.promptTokens || 0,
       completion_tokens: llm.completionTokens || 0,
       upstream_response_time: Math.round(llm.upstreamResponseTimeMs ?? 0),
+      // R-RTY-4
+      attempts: llm.attempts ?? [],
     };
   }
   if (served && llm.logPayloads) {

@@ -49,6 +49,8 @@ export class Metrics {
   readonly llmLatency: SeriesHistogram;
   readonly llmPromptTokens: SeriesCounter;
   readonly llmCompletionTokens: SeriesCounter;
+  /** R-RTY-4 */
+  readonly llmAttempts: SeriesCounter;
   /** the children one request updates, per label set (see recordRequest) */
   readonly requestSeries = new Map<string, RequestSeries>();
   readonly llmActive: Gauge<(typeof ACTIVE_LABELS)[number]>;
@@ -72,6 +74,7 @@ export class Metrics {
     this.llmLatency = new SeriesHistogram(`${p}llm_latency`, 'LLM request latency in milliseconds', reg, llmBuckets);
     this.llmPromptTokens = new SeriesCounter(`${p}llm_prompt_tokens`, 'LLM service consumed prompt tokens', reg);
     this.llmCompletionTokens = new SeriesCounter(`${p}llm_completion_tokens`, 'LLM service consumed completion tokens', reg);
+    this.llmAttempts = new SeriesCounter(`${p}llm_attempts_total`, 'LLM upstream attempts (and skipped instances) by outcome', reg);
     const activeSeries = this.activeSeries;
     this.llmActive = new Gauge({
       name: `${p}llm_active_connections`,
@@ -325,6 +328,16 @@ export function recordRequest(ctx: RequestContext, opts: { preferName?: boolean 
     if (ttft > 0) l.latency.observe(ttft);
     l.prompt.value += Math.max(0, llm.promptTokens || 0);
     l.completion.value += Math.max(0, llm.completionTokens || 0);
+    const at = llm.attempts;
+    if (at !== undefined) {
+      // R-RTY-4
+      for (let i = 0; i < at.length; i++) {
+        const a = at[i]!;
+        const instance = a.instance;
+        const outcome = a.outcome;
+        m.llmAttempts.child(route + '\0' + instance + '\0' + outcome, () => ({ route_id: route, instance, outcome })).value++;
+      }
+    }
   }
 }
 

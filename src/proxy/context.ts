@@ -13,7 +13,7 @@ import { replyParts } from '../core/respond.js';
 import { SERVER_HEADER } from '../core/version.js';
 import { matchedHostPattern, normalizePath, type HostMatcher } from '../runtime/router.js';
 import { Deadline } from '../core/deadlines.js';
-import { isKnownVariable } from '../core/vars.js';
+import { isKnownVariable, formatAttempts } from '../core/vars.js';
 
 const callOwner = (f: () => void): void => f();
 
@@ -306,6 +306,7 @@ export class ProxyContext implements RequestContext {
     llm_prompt_tokens: (c) => c._llm ? c._llm.promptTokens : 0,
     llm_completion_tokens: (c) => c._llm ? c._llm.completionTokens : 0,
     llm_content_risk_level: (c) => '',
+    llm_attempts: (c) => c._llm?.attempts ? formatAttempts(c._llm.attempts) : '',
     apisix_upstream_response_time: (c) => { if (c.isAi() && c._llm!.upstreamResponseTimeMs !== undefined) return Math.round(c._llm!.upstreamResponseTimeMs); return c.attemptList((a) => a.time.toFixed(3)); },
   });
 
