@@ -54,6 +54,8 @@ export interface LlmState {
   responseText?: string;
   /** set by ai-rate-limiting when it rejected the request: then it is not charged */
   rateLimitRejected?: boolean;
+  /** the picked instance's `options.max_tokens` (R-QTA-2 estimate) */
+  instanceMaxTokens?: number;
 }
 
 /** One upstream attempt, for `$upstream_addr`, `$upstream_status`, `$upstream_response_time` (R-VAR-4). */
@@ -160,7 +162,12 @@ export interface RequestContext {
    * rewrite phase; ai-proxy-multi calls it during instance selection. Returns
    * true when the instance still has quota (and sets that instance's headers).
    */
-  instanceHasQuota?: (instanceName: string) => Promise<boolean>;
+  instanceHasQuota?: (instanceName: string, instanceMaxTokens?: number) => Promise<boolean>;
+  /**
+   * R-QTA-3: set with instanceHasQuota; when every instance was refused by
+   * it, ai-proxy-multi answers this status (and `rejected_msg` as body).
+   */
+  quotaRejection?: { code: number; msg?: string };
   /** the merged, ordered plugin list of this request */
   plugins: CompiledPlugin[];
 

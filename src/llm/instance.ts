@@ -28,6 +28,8 @@ export interface CompiledInstance {
   options?: Record<string, unknown>;
   optionsModel?: string;
   optionsStream: boolean;
+  /** `options.max_tokens` (R-QTA-2 estimate) */
+  optionsMaxTokens?: number;
   endpoint?: Endpoint;
   /** lower-cased names; values may be `$env://` references (R-SEC-2) */
   authHeaders: [string, string][];
@@ -108,6 +110,7 @@ export function compileInstance(inst: any, index: number, t: TransportConf, cach
     options,
     optionsModel: typeof options?.model === 'string' ? (options.model as string) : undefined,
     optionsStream: options?.stream === true,
+    optionsMaxTokens: typeof options?.max_tokens === 'number' && options.max_tokens > 0 ? (options.max_tokens as number) : undefined,
     endpoint: typeof inst.override?.endpoint === 'string' ? parseEndpoint(inst.override.endpoint) : undefined,
     authHeaders,
     authQuery,

@@ -142,6 +142,7 @@ class RequestLlmState implements LlmState {
   logPayloads = false;
   declare requestBody?: unknown;
   declare rateLimitRejected?: boolean;
+  declare instanceMaxTokens?: number;
   private _pending: (() => UsageFields) | undefined = undefined;
   private _prompt = 0;
   private _completion = 0;
@@ -253,7 +254,8 @@ export class ProxyContext implements RequestContext {
   /** picked node of plain proxying (`$balancer_ip` / `$balancer_port`) */
   balancerIp?: string;
   balancerPort?: number;
-  instanceHasQuota?: (instanceName: string) => Promise<boolean>;
+  instanceHasQuota?: (instanceName: string, instanceMaxTokens?: number) => Promise<boolean>;
+  quotaRejection?: { code: number; msg?: string };
   responseSource?: ResponseSource;
   /** the uri pattern of the matched route that matched (`matched_uri`, R-PROM-3) */
   matchedUri?: string;
