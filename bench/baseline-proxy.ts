@@ -1,30 +1,46 @@
-// The floor the benchmark compares switchyard with: the smallest useful
-// node:http + undici reverse proxy (read the body, forward it, relay the
-// answer), with none of the gateway's features. Run as its own process.
-// Usage: node baseline-proxy.js <upstream url>; prints "baseline listening on ip:port".
+// The floor the benchmark compares switchyard with: what any AI gateway on
+// node:http + undici pays per request and nothing more. It reads the body,
+// JSON.parse, sets `model`, JSON.stringify, sends it on a keep-alive undici
+// Agent through the dispatch API and relays the answer chunk by chunk (the
+// same work as ../shared/bench's nodefloor). Run as its own process.
+// Usage: node baseline-proxy.js <upstream origin>; prints "baseline listening on ip:port".
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Pool } from 'undici';
+import { Agent } from 'undici';
 
-const upstream = new Pool(process.argv[2]!, { connections: 128 });
+const origin = process.argv[2]!;
+const agent = new Agent({ keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000 });
 
 const server = http.createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
-    upstream
-      .request({ path: req.url!, method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.concat(chunks) })
-      .then(async (r) => {
-        const body = Buffer.from(await r.body.arrayBuffer());
-        res.writeHead(r.statusCode, { 'content-type': String(r.headers['content-type'] ?? 'application/json'), 'content-length': body.length });
-        res.end(body);
-      })
-      .catch(() => {
-        res.statusCode = 502;
-        res.end();
-      });
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch {
+      res.writeHead(400).end();
+      return;
+    }
+    body.model = 'gpt-4o-mini';
+    const out = JSON.stringify(body);
+    agent.dispatch({
+      origin, path: req.url!, method: 'POST', body: out,
+      headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench', 'content-length': String(Buffer.byteLength(out)) },
+    }, {
+      onRequestStart() {},
+      onResponseStart(_c, status, headers) {
+        const h: Record<string, string> = { 'content-type': String(headers['content-type'] ?? 'application/json') };
+        if (headers['content-length']) h['content-length'] = String(headers['content-length']);
+        res.writeHead(status, h);
+      },
+      onResponseData(_c, chunk) { res.write(chunk); },
+      onResponseEnd() { res.end(); },
+      onResponseError() { if (!res.headersSent) res.writeHead(502); res.end(); },
+    });
   });
 });
+server.keepAliveTimeout = 60_000;
 server.listen(0, '127.0.0.1', () => {
   const a = server.address() as AddressInfo;
   process.stdout.write(`baseline listening on ${a.address}:${a.port}\n`);

@@ -1,49 +1,105 @@
-// `npm run bench`: a fast mock upstream (child process), switchyard through
-// its CLI (child process, one core), and this process driving load with an
-// undici Pool. Reports:
-//   1. throughput: non-streaming req/s through switchyard (closed loop,
-//      CONCURRENCY in flight, DURATION seconds after a warm-up);
-//   2. added latency: p50/p99 at a fixed open-loop rate of 1,000 req/s,
-//      switchyard minus calling the mock directly;
-//   3. added time to first byte for streams (sequential requests).
-// Bounded: the whole run takes well under 60 s.
-import { spawn, type ChildProcess } from 'node:child_process';
+// `npm run bench`: switchyard beside the Node floor on this machine, with
+// ratios. The figures the project is judged by come from ../shared/bench
+// (C mock upstream, wrk and an open-loop C generator, pinned cores); this is
+// the same method in a smaller, self-contained form for every checkout:
+//   - the gateway and the floor (bench/baseline-proxy.ts: node:http + undici,
+//     body parsed and re-serialised, nothing else) each run pinned to core 1
+//     (`taskset`, when present on a machine with 2 or more CPUs); the mock
+//     upstream, the load generators and this process run on core 0. Only the
+//     target being measured runs: the other is frozen with SIGSTOP;
+//   - saturation: wrk (Debian's package) when installed, else a closed loop
+//     in this process; CPU per request from /proc of the target's processes;
+//   - latency: an open loop at fixed rates, measured from when each request
+//     was due (no coordinated omission), added = target − direct;
+//   - streams: added time to the first byte.
+// Environment: BENCH_SECONDS (6), BENCH_RATES (1000,2000), BENCH_CHAIN
+// (bare | full: key-auth consumer, two instances with fallback,
+// ai-rate-limiting, prometheus, access log with the LLM variables),
+// BENCH_WORKERS (nginx_config.worker_processes; unset: the config default).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import { startGateway, type GatewayProcess } from '../test/helpers/gateway.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const env = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) : d);
-const DURATION = env('BENCH_SECONDS', 8);
-const CONCURRENCY = env('BENCH_CONCURRENCY', 64);
-const RATE = env('BENCH_RATE', 1000);
-const RATE_SECONDS = env('BENCH_RATE_SECONDS', 4);
+const SECONDS = env('BENCH_SECONDS', 6);
+const RATES = (process.env.BENCH_RATES ?? '1000,2000').split(',').map(Number).filter((n) => n > 0);
+const RATE_SECONDS = env('BENCH_RATE_SECONDS', 3);
 const STREAMS = env('BENCH_STREAMS', 200);
-const SEQUENTIAL = env('BENCH_SEQUENTIAL', 1000);
+const CONNS = 64;
+const CHAIN = process.env.BENCH_CHAIN === 'full' ? 'full' : 'bare';
+const WORKERS = process.env.BENCH_WORKERS;
 
-const BODY = JSON.stringify({ messages: [{ role: 'system', content: 'You are a mathematician' }, { role: 'user', content: 'What is 1+1?' }] });
-const STREAM_BODY = JSON.stringify({ messages: [{ role: 'user', content: 'What is 1+1?' }], stream: true });
-const HEADERS = { 'content-type': 'application/json' };
+const BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'system', content: 'You are a mathematician' }, { role: 'user', content: 'What is 1+1?' }] });
+const STREAM_BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'What is 1+1?' }], stream: true });
+const CONSUMER_KEY = 'bench-consumer-key';
+const P = '/v1/chat/completions';
 
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux) */
-function cpuSeconds(pid: number | undefined): number {
+function has(cmd: string): boolean {
   try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime in clock ticks (USER_HZ = 100)
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
   } catch {
-    return NaN;
+    return false;
   }
 }
 
-async function startMock(script = 'mock-upstream.js', args: string[] = []): Promise<{ url: string; proc: ChildProcess }> {
+const CPUS = os.availableParallelism();
+const PIN = has('taskset') && CPUS >= 2;
+const WRK = has('wrk');
+
+/** the process and its descendants (cluster workers) */
+function tree(pid: number): number[] {
+  const out = [pid];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+      if (out.includes(ppid) && !out.includes(Number(d))) out.push(Number(d));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+function pin(pid: number, core: number): void {
+  if (!PIN) return;
+  for (const p of tree(pid)) execFileSync('taskset', ['-a', '-pc', String(core), String(p)], { stdio: 'ignore' });
+}
+
+/** CPU seconds (user + system) of a process tree, from /proc */
+function cpuSeconds(pid: number): number {
+  let s = 0;
+  for (const p of tree(pid)) {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      s += (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch { /* gone */ }
+  }
+  return s;
+}
+
+function rssMb(pid: number): number {
+  let kb = 0;
+  for (const p of tree(pid)) {
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) kb += Number(m[1]);
+    } catch { /* gone */ }
+  }
+  return Math.round(kb / 102.4) / 10;
+}
+
+async function startChild(script: string, args: string[] = []): Promise<{ url: string; proc: ChildProcess }> {
   const proc = spawn(process.execPath, [path.join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('mock did not start')), 10_000);
+    const t = setTimeout(() => reject(new Error(`${script} did not start`)), 10_000);
     proc.stdout!.setEncoding('utf8').on('data', (d) => {
       out += d;
       const m = /listening on ([\d.]+:\d+)/.exec(out);
@@ -58,182 +114,212 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function closedLoop(pool: Pool, p: string, seconds: number, concurrency: number): Promise<{ count: number; errors: number; rps: number }> {
+interface Target {
+  name: string;
+  url: string;
+  pid?: number;
+  headers: Record<string, string>;
+}
+
+function freeze(t: Target, on: boolean): void {
+  if (t.pid === undefined) return;
+  for (const p of tree(t.pid)) {
+    try { process.kill(p, on ? 'SIGSTOP' : 'SIGCONT'); } catch { /* gone */ }
+  }
+}
+
+async function closedLoop(t: Target, seconds: number): Promise<{ rps: number; count: number }> {
+  const pool = new Pool(t.url, { connections: CONNS, pipelining: 1 });
   let count = 0;
-  let errors = 0;
   const end = performance.now() + seconds * 1000;
   const worker = async () => {
     while (performance.now() < end) {
-      try {
-        const r = await pool.request({ path: p, method: 'POST', headers: HEADERS, body: BODY });
-        await r.body.dump();
-        if (r.statusCode === 200) count++;
-        else errors++;
-      } catch {
-        errors++;
-      }
+      const r = await pool.request({ path: P, method: 'POST', headers: { 'content-type': 'application/json', ...t.headers }, body: BODY });
+      await r.body.dump();
+      if (r.statusCode === 200) count++;
     }
   };
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  const secs = (performance.now() - t0) / 1000;
-  return { count, errors, rps: count / secs };
+  await Promise.all(Array.from({ length: CONNS }, worker));
+  await pool.close();
+  return { rps: count / ((performance.now() - t0) / 1000), count };
 }
 
-/** open loop at `rate` req/s for `seconds`: latencies in ms */
-async function fixedRate(pool: Pool, p: string, rate: number, seconds: number): Promise<{ lat: number[]; errors: number }> {
+function wrk(t: Target, seconds: number): { rps: number; count: number } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-'));
+  const lua = path.join(dir, 'chat.lua');
+  const hdr = Object.entries({ 'Content-Type': 'application/json', ...t.headers }).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`).join('\n');
+  writeFileSync(lua, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(BODY)}\n${hdr}\n` +
+    'function done(s, l, r) io.write(string.format("WRKRESULT %d %d %f\\n", s.requests, s.errors.status + s.errors.connect + s.errors.read + s.errors.write + s.errors.timeout, s.duration / 1e6)) end\n');
+  const out = execFileSync('wrk', ['-t1', `-c${CONNS}`, `-d${seconds}s`, '-s', lua, t.url + P], { encoding: 'utf8' });
+  const m = /WRKRESULT (\d+) (\d+) ([\d.]+)/.exec(out);
+  if (!m) throw new Error(`wrk printed no result:\n${out}`);
+  const ok = Number(m[1]) - Number(m[2]);
+  return { rps: ok / Number(m[3]), count: ok };
+}
+
+async function saturate(t: Target, seconds: number): Promise<{ rps: number; cpuUsPerReq: number }> {
+  const run = (s: number) => (WRK ? Promise.resolve(wrk(t, s)) : closedLoop(t, s));
+  await run(2); // warm-up (JIT, pools)
+  const c0 = t.pid !== undefined ? cpuSeconds(t.pid) : 0;
+  const r = await run(seconds);
+  const cpu = t.pid !== undefined ? ((cpuSeconds(t.pid) - c0) / r.count) * 1e6 : NaN;
+  return { rps: r.rps, cpuUsPerReq: cpu };
+}
+
+/** open loop at `rate` req/s: latency from each request's due time, ms */
+async function fixedRate(t: Target, rate: number, seconds: number): Promise<number[]> {
+  const pool = new Pool(t.url, { connections: CONNS, pipelining: 1 });
   const lat: number[] = [];
-  let errors = 0;
   const total = Math.round(rate * seconds);
   const t0 = performance.now();
   const inflight: Promise<void>[] = [];
   let sent = 0;
-  const one = async () => {
-    const s = performance.now();
+  const one = async (due: number) => {
     try {
-      const r = await pool.request({ path: p, method: 'POST', headers: HEADERS, body: BODY });
+      const r = await pool.request({ path: P, method: 'POST', headers: { 'content-type': 'application/json', ...t.headers }, body: BODY });
       await r.body.dump();
-      if (r.statusCode === 200) lat.push(performance.now() - s);
-      else errors++;
-    } catch {
-      errors++;
-    }
+      if (r.statusCode === 200) lat.push(performance.now() - due);
+    } catch { /* counted as missing */ }
   };
   while (sent < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate) + 1);
-    while (sent < due) { inflight.push(one()); sent++; }
-    await new Promise((r) => setTimeout(r, 1));
+    const now = performance.now();
+    const due = Math.min(total, Math.floor(((now - t0) / 1000) * rate) + 1);
+    while (sent < due) {
+      inflight.push(one(t0 + (sent * 1000) / rate));
+      sent++;
+    }
+    await new Promise((r) => setImmediate(r));
   }
   await Promise.all(inflight);
-  lat.sort((a, b) => a - b);
-  return { lat, errors };
-}
-
-/** one request at a time: latencies in ms */
-async function sequential(pool: Pool, p: string, n: number): Promise<number[]> {
-  const lat: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = performance.now();
-    const r = await pool.request({ path: p, method: 'POST', headers: HEADERS, body: BODY });
-    await r.body.dump();
-    lat.push(performance.now() - s);
-  }
+  await pool.close();
   return lat.sort((a, b) => a - b);
 }
 
-async function ttfb(pool: Pool, p: string, n: number): Promise<number[]> {
+async function ttfb(t: Target, n: number): Promise<number[]> {
+  const pool = new Pool(t.url, { connections: 4 });
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const s = performance.now();
-    const r = await pool.request({ path: p, method: 'POST', headers: HEADERS, body: STREAM_BODY });
+    const r = await pool.request({ path: P, method: 'POST', headers: { 'content-type': 'application/json', ...t.headers }, body: STREAM_BODY });
     let first = true;
     for await (const _c of r.body) {
       if (first) { out.push(performance.now() - s); first = false; }
     }
   }
+  await pool.close();
   return out.sort((a, b) => a - b);
 }
 
+async function configure(gw: GatewayProcess, mockUrl: string): Promise<Record<string, string>> {
+  const inst = (name: string) => ({
+    name, provider: 'openai-compatible', weight: 1,
+    auth: { header: { Authorization: 'Bearer sk-bench' } },
+    options: { model: 'gpt-4o-mini' },
+    override: { endpoint: `${mockUrl}${P}` },
+  });
+  let plugins: Record<string, unknown> = { 'ai-proxy-multi': { instances: [inst('mock')] } };
+  let headers: Record<string, string> = {};
+  if (CHAIN === 'full') {
+    plugins = {
+      'key-auth': {},
+      'ai-proxy-multi': { fallback_strategy: ['http_429', 'http_5xx'], instances: [inst('mock-a'), inst('mock-b')] },
+      'ai-rate-limiting': { limit: 1e12, time_window: 60, limit_strategy: 'total_tokens' },
+      prometheus: {},
+    };
+    const c = await gw.admin('PUT', '/apisix/admin/consumers', { username: 'bench', plugins: { 'key-auth': { key: CONSUMER_KEY } } });
+    if (c.status >= 300) throw new Error(`consumer: ${c.status} ${c.text}`);
+    headers = { apikey: CONSUMER_KEY };
+  }
+  const r = await gw.admin('PUT', '/apisix/admin/routes/bench', { uri: P, methods: ['POST'], plugins });
+  if (r.status >= 300) throw new Error(`route: ${r.status} ${r.text}`);
+  return headers;
+}
+
+const LLM_FORMAT = '$remote_addr - $remote_user [$time_local] $http_host "$request" $status $body_bytes_sent $request_time "$http_referer" "$http_user_agent" $upstream_addr $upstream_status $upstream_response_time "$upstream_scheme://$upstream_host$upstream_uri" "$apisix_request_id" "$request_type" "$llm_time_to_first_token" "$llm_model" "$request_llm_model" "$llm_prompt_tokens" "$llm_completion_tokens"';
+
 async function main(): Promise<void> {
   const started = Date.now();
-  const loadStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
-  const mock = await startMock();
+  if (PIN) execFileSync('taskset', ['-a', '-pc', '0', String(process.pid)], { stdio: 'ignore' });
+  const mock = await startChild('mock-upstream.js');
   let gw: GatewayProcess | undefined;
+  let floor: { url: string; proc: ChildProcess } | undefined;
   try {
-    gw = await startGateway();
-    const r = await gw.admin('PUT', '/apisix/admin/routes/bench', {
-      uri: '/v1/chat/completions',
-      plugins: {
-        'ai-proxy-multi': {
-          instances: [
-            { name: 'a', provider: 'openai', weight: 1, auth: { header: { Authorization: 'Bearer k' } }, options: { model: 'gpt-4' }, override: { endpoint: mock.url } },
-            { name: 'b', provider: 'openai', weight: 1, auth: { header: { Authorization: 'Bearer k' } }, options: { model: 'gpt-4' }, override: { endpoint: mock.url } },
-          ],
-        },
-      },
-    });
-    if (r.status >= 300) throw new Error(`route: ${r.status} ${r.text}`);
-    const gwPool = new Pool(gw.proxyUrl, { connections: CONCURRENCY, pipelining: 1 });
-    const mockPool = new Pool(mock.url, { connections: CONCURRENCY, pipelining: 1 });
-    const P = '/v1/chat/completions';
-
-    await closedLoop(gwPool, P, 2, CONCURRENCY); // warm-up (JIT, pools)
-    const gwCpu0 = cpuSeconds(gw.proc.pid);
-    const thr = await closedLoop(gwPool, P, DURATION, CONCURRENCY);
-    const gwCpuPerReq = ((cpuSeconds(gw.proc.pid) - gwCpu0) / (thr.count + thr.errors)) * 1e6;
-    const direct = await closedLoop(mockPool, P, Math.min(3, DURATION), CONCURRENCY);
-
-    // the floor: a bare node:http + undici proxy on the same machine and load
-    const baseline = await startMock('baseline-proxy.js', [mock.url]);
-    const basePool = new Pool(baseline.url, { connections: CONCURRENCY, pipelining: 1 });
-    await closedLoop(basePool, P, 2, CONCURRENCY);
-    const baseCpu0 = cpuSeconds(baseline.proc.pid);
-    const base = await closedLoop(basePool, P, Math.min(4, DURATION), CONCURRENCY);
-    const baseCpuPerReq = ((cpuSeconds(baseline.proc.pid) - baseCpu0) / (base.count + base.errors)) * 1e6;
-    await basePool.close();
-    baseline.proc.kill('SIGTERM');
-
-    await fixedRate(mockPool, P, RATE, 1);
-    const dLat = await fixedRate(mockPool, P, RATE, RATE_SECONDS);
-    const gLat = await fixedRate(gwPool, P, RATE, RATE_SECONDS);
-
-    const dSeq = await sequential(mockPool, P, SEQUENTIAL);
-    const gSeq = await sequential(gwPool, P, SEQUENTIAL);
-
-    await ttfb(gwPool, P, 20);
-    const dT = await ttfb(mockPool, P, STREAMS);
-    const gT = await ttfb(gwPool, P, STREAMS);
-
-    const f = (x: number) => x.toFixed(3);
-    const report = {
-      node: process.version,
-      cpus: os.cpus().length,
-      loadavg_at_start: loadStart,
-      throughput: {
-        through_switchyard_rps: Math.round(thr.rps),
-        through_bare_node_proxy_rps: Math.round(base.rps),
-        direct_to_mock_rps: Math.round(direct.rps),
-        switchyard_cpu_us_per_request: Math.round(gwCpuPerReq),
-        bare_node_proxy_cpu_us_per_request: Math.round(baseCpuPerReq),
-        concurrency: CONCURRENCY,
-        seconds: DURATION,
-        errors: thr.errors,
-      },
-      latency_at_fixed_rate: {
-        rate_rps: RATE,
-        seconds: RATE_SECONDS,
-        direct_ms: { p50: f(percentile(dLat.lat, 50)), p99: f(percentile(dLat.lat, 99)) },
-        switchyard_ms: { p50: f(percentile(gLat.lat, 50)), p99: f(percentile(gLat.lat, 99)) },
-        added_ms: { p50: f(percentile(gLat.lat, 50) - percentile(dLat.lat, 50)), p99: f(percentile(gLat.lat, 99) - percentile(dLat.lat, 99)) },
-        errors: dLat.errors + gLat.errors,
-      },
-      sequential: {
-        requests: SEQUENTIAL,
-        direct_ms_p50: f(percentile(dSeq, 50)),
-        switchyard_ms_p50: f(percentile(gSeq, 50)),
-        added_ms_p50: f(percentile(gSeq, 50) - percentile(dSeq, 50)),
-        added_ms_p99: f(percentile(gSeq, 99) - percentile(dSeq, 99)),
-      },
-      stream_ttfb: {
-        requests: STREAMS,
-        direct_ms_p50: f(percentile(dT, 50)),
-        switchyard_ms_p50: f(percentile(gT, 50)),
-        added_ms_p50: f(percentile(gT, 50) - percentile(dT, 50)),
-        added_ms_p99: f(percentile(gT, 99) - percentile(dT, 99)),
-      },
-      total_seconds: Math.round((Date.now() - started) / 100) / 10,
+    const config: Record<string, any> = {
+      nginx_config: { http: { enable_access_log: CHAIN === 'full', access_log: 'logs/access.log', ...(CHAIN === 'full' ? { access_log_format: LLM_FORMAT } : {}) } },
     };
-    console.log(`switchyard bench (${process.version}, ${os.cpus().length} CPUs, load average at start ${loadStart.join(' ')})`);
-    console.log(`  throughput (non-streaming, ${CONCURRENCY} in flight, ${DURATION}s): ${report.throughput.through_switchyard_rps} req/s through switchyard; ${report.throughput.direct_to_mock_rps} req/s direct to the mock; ${report.throughput.through_bare_node_proxy_rps} req/s through a bare node:http+undici proxy`);
-    console.log(`  CPU per proxied request: switchyard ${report.throughput.switchyard_cpu_us_per_request} µs, bare node:http+undici proxy ${report.throughput.bare_node_proxy_cpu_us_per_request} µs`);
-    console.log(`  added latency at ${RATE} req/s: p50 ${report.latency_at_fixed_rate.added_ms.p50} ms, p99 ${report.latency_at_fixed_rate.added_ms.p99} ms (direct p50 ${report.latency_at_fixed_rate.direct_ms.p50} ms, via switchyard p50 ${report.latency_at_fixed_rate.switchyard_ms.p50} ms)`);
-    console.log(`  added latency, one request at a time: p50 ${report.sequential.added_ms_p50} ms, p99 ${report.sequential.added_ms_p99} ms`);
-    console.log(`  streams: added time to first byte p50 ${report.stream_ttfb.added_ms_p50} ms, p99 ${report.stream_ttfb.added_ms_p99} ms`);
-    console.log(JSON.stringify(report));
-    await gwPool.close();
-    await mockPool.close();
+    if (WORKERS) config.nginx_config.worker_processes = /^\d+$/.test(WORKERS) ? Number(WORKERS) : WORKERS;
+    gw = await startGateway({ config });
+    pin(gw.proc.pid!, 1);
+    const gwRss = rssMb(gw.proc.pid!);
+    const headers = await configure(gw, mock.url);
+    floor = await startChild('baseline-proxy.js', [mock.url]);
+    pin(floor.proc.pid!, 1);
+    await new Promise((r) => setTimeout(r, 500));
+    const floorRss = rssMb(floor.proc.pid!);
+
+    const direct: Target = { name: 'direct', url: mock.url, headers: {} };
+    const fl: Target = { name: 'floor', url: floor.url, pid: floor.proc.pid, headers: {} };
+    const sy: Target = { name: 'switchyard', url: gw.proxyUrl, pid: gw.proc.pid, headers };
+    const only = (t: Target) => {
+      freeze(fl, t !== fl);
+      freeze(sy, t !== sy);
+    };
+
+    const sat: Record<string, { rps: number; cpuUsPerReq: number }> = {};
+    for (const t of [fl, sy]) {
+      only(t);
+      sat[t.name] = await saturate(t, SECONDS);
+    }
+    const lat: Record<string, Record<number, number[]>> = { direct: {}, floor: {}, switchyard: {} };
+    for (const rate of RATES) {
+      for (const t of [direct, fl, sy]) {
+        if (t !== direct) only(t);
+        await fixedRate(t, rate, 1);
+        lat[t.name]![rate] = await fixedRate(t, rate, RATE_SECONDS);
+      }
+    }
+    const tt: Record<string, number[]> = {};
+    for (const t of [direct, fl, sy]) {
+      if (t !== direct) only(t);
+      await ttfb(t, 20);
+      tt[t.name] = await ttfb(t, STREAMS);
+    }
+    freeze(fl, false);
+    freeze(sy, false);
+
+    const ms = (x: number) => (Math.abs(x) >= 1 ? `${x.toFixed(2)} ms` : `${Math.round(x * 1000)} µs`);
+    const signed = (x: number) => (x >= 0 ? `+${ms(x)}` : `−${ms(-x)}`);
+    const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+    const lines: string[] = [];
+    lines.push(`switchyard bench: node ${process.version}, ${CPUS} CPUs (${os.cpus()[0]?.model ?? '?'}), route ${CHAIN}${WORKERS ? `, worker_processes ${WORKERS}` : ''}`);
+    lines.push(PIN ? 'gateway and floor pinned to core 1 (one at a time), mock + load + this process on core 0' : 'no pinning (taskset missing or one CPU): figures include the load generator sharing the cores');
+    lines.push(`saturation by ${WRK ? 'wrk -t1 -c64' : 'a closed loop in this process (install wrk for the real figure)'}, ${SECONDS} s after a 2 s warm-up`);
+    lines.push('');
+    lines.push('| figure | floor (node:http + undici) | switchyard | switchyard / floor |');
+    lines.push('| --- | --- | --- | --- |');
+    lines.push(`| max req/s | ${Math.round(sat.floor!.rps)} | ${Math.round(sat.switchyard!.rps)} | ${ratio(sat.switchyard!.rps, sat.floor!.rps)} |`);
+    lines.push(`| CPU per request | ${Math.round(sat.floor!.cpuUsPerReq)} µs | ${Math.round(sat.switchyard!.cpuUsPerReq)} µs | ${ratio(sat.switchyard!.cpuUsPerReq, sat.floor!.cpuUsPerReq)} |`);
+    for (const rate of RATES) {
+      const d = lat.direct![rate]!;
+      for (const p of [50, 99]) {
+        const f = percentile(lat.floor![rate]!, p) - percentile(d, p);
+        const s = percentile(lat.switchyard![rate]!, p) - percentile(d, p);
+        lines.push(`| added latency p${p} at ${rate} req/s | ${signed(f)} | ${signed(s)} | ${signed(s - f)} vs floor |`);
+      }
+    }
+    for (const p of [50, 99]) {
+      const f = percentile(tt.floor!, p) - percentile(tt.direct!, p);
+      const s = percentile(tt.switchyard!, p) - percentile(tt.direct!, p);
+      lines.push(`| added time to first byte p${p} (streams) | ${signed(f)} | ${signed(s)} | ${signed(s - f)} vs floor |`);
+    }
+    lines.push(`| RSS at start | ${floorRss} MB | ${gwRss} MB | +${(gwRss - floorRss).toFixed(1)} MB |`);
+    lines.push('');
+    lines.push(`total ${Math.round((Date.now() - started) / 1000)} s`);
+    console.log(lines.join('\n'));
   } finally {
-    await gw?.stop();
+    if (floor) { try { process.kill(floor.proc.pid!, 'SIGCONT'); } catch { /* gone */ } floor.proc.kill('SIGTERM'); }
+    if (gw) { for (const p of tree(gw.proc.pid!)) { try { process.kill(p, 'SIGCONT'); } catch { /* gone */ } } await gw.stop(); }
     mock.proc.kill('SIGTERM');
   }
 }

@@ -1,23 +1,23 @@
 // Wires the listeners, the store, the runtime and the shared services
 // together, and stops them gracefully (R-GEN-18).
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type http from 'node:http';
 import type { GatewayConfig, ListenAddr } from './config/types.js';
 import type { ConfigStore } from './store/types.js';
 import { createStore } from './store/index.js';
 import { ensureAdminKeys } from './config/admin-key.js';
 import { createMemoryState } from './state/memory.js';
+import { GatewayTransport } from './transport/index.js';
 import { createHealthService } from './llm/health/index.js';
 import { RuntimeHolder } from './runtime/holder.js';
 import { createProxyHandler } from './proxy/server.js';
+import { listen, type Handler } from './proxy/http-listener.js';
+import { ProxyContext } from './proxy/context.js';
 import { createAdminHandler } from './admin/server.js';
 import { createControlHandler } from './control/server.js';
 import { createAccessLog } from './observability/access-log.js';
 import { createMetricsHandler } from './observability/metrics-server.js';
-import { SERVER_HEADER } from './core/version.js';
 import { log } from './core/log.js';
 import { runShutdownHooks } from './core/lifecycle.js';
-
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 export interface Gateway {
   readonly config: GatewayConfig;
@@ -43,28 +43,6 @@ async function waitDrained(proxy: { drained(): Promise<void>; readonly inFlight:
   if (late) log.warn(`stopping with ${proxy.inFlight} request(s) not yet logged`);
 }
 
-function listen(handler: Handler, addr: ListenAddr, keepAliveTimeout = 60_000): Promise<http.Server> {
-  const server = http.createServer({ keepAliveTimeout, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
-    res.setHeader('Server', SERVER_HEADER);
-    handler(req, res);
-  });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    // malformed HTTP never reaches a handler; answer 400 when the socket allows it
-    if (socket.writable && err.code !== 'ECONNRESET') {
-      socket.end(`HTTP/1.1 400 Bad Request\r\nServer: ${SERVER_HEADER}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
-    } else {
-      socket.destroy();
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(addr.port, addr.ip, () => {
-      server.off('error', reject);
-      resolve(server);
-    });
-  });
-}
-
 function boundAddr(server: http.Server): ListenAddr {
   const a = server.address();
   if (a && typeof a === 'object') return { ip: a.address, port: a.port };
@@ -77,14 +55,18 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   await store.open();
   const state = createMemoryState();
   const health = createHealthService({ state, disabled: config.apisix.disable_upstream_healthcheck, log });
-  const holder = new RuntimeHolder(store, { state, health, log });
-  const accessLog = createAccessLog(config.nginx_config.http, log);
+  const transport = new GatewayTransport();
+  const holder = new RuntimeHolder(store, { state, health, transport, log });
+  const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor });
   const proxy = createProxyHandler({ holder, accessLog, log });
 
   const servers: Array<{ name: string; server: http.Server }> = [];
   const addresses: Record<string, ListenAddr[]> = {};
   const add = async (name: string, handler: Handler, addr: ListenAddr) => {
-    const server = await listen(handler, addr);
+    // the proxy's response writer sets `Server` in its writeHead object, which
+    // keeps Node's fast path (a header set with setHeader first sends every
+    // later header through setHeader too)
+    const server = await listen(handler, addr, { ownsHeaders: name === 'proxy' });
     servers.push({ name, server });
     (addresses[name] ??= []).push(boundAddr(server));
   };
@@ -101,6 +83,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
     for (const s of servers) s.server.close();
     holder.close();
     health.close();
+    await transport.close();
     await store.close();
     throw err;
   }
@@ -136,6 +119,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
       health.close();
       await accessLog.close();
       await runShutdownHooks();
+      await transport.close();
       await state.close();
       await store.close();
     })());

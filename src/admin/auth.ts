@@ -1,6 +1,7 @@
 // Admin API access control: allow_admin (R-ADM-2) and the admin key with
 // roles (R-ADM-3..5).
 import { BlockList, isIP } from 'node:net';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { AdminKey } from '../config/types.js';
 
@@ -63,6 +64,22 @@ export function requestKey(req: IncomingMessage, query: URLSearchParams): string
   return cookieValue(headerValue(req.headers.cookie), ['x-api-key', 'x_api_key']);
 }
 
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/**
+ * The admin key entry equal to `given`, compared in constant time: digests
+ * of equal length, every key compared (no early exit), so the answer time
+ * says nothing about how much of a key was right or which key matched.
+ */
+export function findKey(keys: readonly AdminKey[], given: string): AdminKey | undefined {
+  const g = digest(given);
+  let found: AdminKey | undefined;
+  for (const k of keys) {
+    if (timingSafeEqual(digest(k.key), g) && found === undefined) found = k;
+  }
+  return found;
+}
+
 /** R-ADM-4/5: undefined when allowed, else the `description` of the 401 */
 export function checkToken(
   req: IncomingMessage,
@@ -74,7 +91,7 @@ export function checkToken(
   if (!keys || keys.length === 0) return undefined;
   const given = requestKey(req, query);
   if (given === undefined) return 'missing apikey';
-  const entry = keys.find((k) => k.key === given);
+  const entry = findKey(keys, given);
   if (!entry) return 'wrong apikey';
   if (entry.role === 'viewer' && (req.method ?? '').toUpperCase() !== 'GET') return 'invalid method for role viewer';
   return undefined;

@@ -3,7 +3,7 @@
 import type { JSONSchema, PluginDef } from '../core/types.js';
 import { getPlugin } from '../plugins/registry.js';
 import { validateSchema } from '../schema/validate.js';
-import { compileExpression } from '../proxy/expr.js';
+import { compileExpression } from '../core/expr.js';
 import { metaSchema, INJECTED_COMMENT } from './schemas.js';
 
 const injected = new WeakMap<object, JSONSchema>();

@@ -3,7 +3,7 @@
 // the Admin API and by the declarative `sync` command.
 import type { JsonObject } from '../core/types.js';
 import { validateSchema } from '../schema/validate.js';
-import { compileExpression } from '../proxy/expr.js';
+import { compileExpression } from '../core/expr.js';
 import { getPlugin } from '../plugins/registry.js';
 import { resourceSchemas, type ResourceKind } from './schemas.js';
 import { checkPlugins } from './plugins.js';

@@ -7,6 +7,8 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'start':
+      // before the modules that serve requests are loaded and optimised
+      (await import('../core/v8-tuning.js')).applyV8Tuning();
       return (await import('./start.js')).runStart(rest);
     case 'validate':
       return (await import('./validate.js')).runValidate(rest);

@@ -5,7 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
 import * as D from './defaults.js';
-import { unknownLogVariables } from './log-vars.js';
+import { unknownLogVariables } from '../core/vars.js';
 import type { AdminKey, GatewayConfig, ListenAddr } from './types.js';
 
 type Obj = Record<string, unknown>;

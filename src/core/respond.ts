@@ -18,6 +18,17 @@ export function renderReply(reply: Reply): { contentType: string; body: string }
   }
 }
 
+/** the headers and body bytes of `reply` (the proxy's writer adds Server and the extra headers) */
+export function replyParts(reply: Reply): { headers: Record<string, string | number | string[]>; body: Buffer } {
+  const { contentType, body } = renderReply(reply);
+  const buf = Buffer.from(body);
+  const headers: Record<string, string | number | string[]> = {};
+  if (reply.headers) for (const k in reply.headers) headers[k] = reply.headers[k]!;
+  headers['content-type'] = contentType;
+  headers['content-length'] = buf.length;
+  return { headers, body: buf };
+}
+
 /** send `reply` unless headers were already sent; `extra` headers are added first */
 export function sendReply(res: ServerResponse, reply: Reply, extra?: Record<string, string>): number {
   if (res.headersSent) return 0;

@@ -2,9 +2,10 @@
 // compiler) and the request path (proxy, plugins, llm). Every module that
 // crosses a folder boundary goes through these types.
 import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
-import type { SharedState } from '../state/types.js';
-import type { HealthService } from '../llm/health/types.js';
+import type { SharedState } from './shared-state.js';
+import type { HealthService } from './health-types.js';
 import type { Logger } from './log.js';
+import type { UpstreamTransport } from './transport-types.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type JsonObject = { [k: string]: Json };
@@ -20,6 +21,15 @@ export interface Reply {
   kind: 'json' | 'text' | 'page';
   body?: unknown;
   headers?: Record<string, string | string[]>;
+}
+
+/** the usage fields of LlmState that a relayed non-streamed response fills */
+export interface UsageFields {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  rawUsage?: Record<string, unknown>;
+  responseText?: string;
 }
 
 /** LLM facts of one request, filled by the AI plugins, read by later plugins and loggers. */
@@ -175,13 +185,31 @@ export interface RequestContext {
   readonly clientAbort: AbortSignal;
   /** status written to the client (499 if the client left before headers) */
   status: number;
-  /** response body bytes written */
+  /** response body bytes written (counted by the writer below) */
   bodyBytesSent: number;
   /** true once the status line was sent */
   readonly headersSent: boolean;
 
+  /*
+   * The response writer: every byte the client receives goes through these
+   * four (the proxy listener sets nothing on the response itself). writeHead
+   * adds `Server` and the extra headers (R-RL-13) to `headers`, which the
+   * caller hands over (a fresh object with lower-case names); write/end count
+   * the body bytes ($body_bytes_sent). After the client left they do nothing.
+   */
+  writeHead(status: number, headers: OutgoingHeaders): void;
+  write(chunk: Buffer | string): boolean;
+  end(chunk?: Buffer | string): void;
+  /** a gateway-produced reply (error pages, JSON errors), unless headers were sent */
+  sendReply(reply: Reply): void;
+  /** the response headers sent (lower-case names; empty before writeHead) */
+  responseHeaders(): Record<string, string | number | string[]>;
+
   readonly log: Logger;
 }
+
+/** response headers handed to RequestContext.writeHead */
+export type OutgoingHeaders = Record<string, string | number | string[]>;
 
 export type PhaseResult = void | Reply | undefined;
 export type PhaseHandler<C> = (ctx: RequestContext, conf: C) => PhaseResult | Promise<PhaseResult>;
@@ -194,6 +222,8 @@ export interface CompileEnv {
   confHash: string;
   state: SharedState;
   health: HealthService;
+  /** the gateway's upstream HTTP layer: every plugin that calls out dispatches through it */
+  transport: UpstreamTransport;
   log: Logger;
 }
 

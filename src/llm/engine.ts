@@ -6,23 +6,24 @@
 //   and parses the body once (R-REQ-1/2), fills ctx.llm (R-VAR-2).
 // proxy(ctx):  runs attempts until one response is relayed (R-FB-3..10).
 // Logger fields (R-APM-20, R-LOG-20/21) are built by the loggers from ctx.llm.
-import type { RequestContext, Reply, CompileEnv, LlmState } from '../core/types.js';
-import type { UsageFields } from '../proxy/context.js';
+import type { RequestContext, Reply, CompileEnv, LlmState, UsageFields } from '../core/types.js';
 import { jsonError, pageError, textError } from '../core/errors.js';
 import { resolveSecret } from '../core/secrets.js';
-import { compileTemplate, type CompiledTemplate } from '../proxy/template.js';
+import { compileTemplate, type CompiledTemplate } from '../core/template.js';
 import type { Protocol } from './providers/index.js';
 import { compileInstance, instanceProtocol, resolveTarget, type CompiledInstance } from './instance.js';
 import { GroupSelector, exhaustedMessage } from './balancer/groups.js';
 import type { HealthHandle, HealthTarget } from './health/types.js';
-import { acquireTransport, classifyError, UpstreamCall, type Transport, type TransportConf } from './transport.js';
+import { classifyError, llmTransportSettings, UpstreamCall, type TransportConf } from './transport.js';
+import type { TransportHandle, UpstreamTransport } from '../core/transport-types.js';
+import { GatewayTransport } from '../transport/index.js';
 import { SseParser } from './sse.js';
 import { newUsage, usageFromBody, usageFromEvent, type UsageAcc } from './usage.js';
+import { topLevelMember } from './json-scan.js';
 import { anthropicRequestToOpenai, openaiResponseToAnthropic, OpenaiToAnthropicStream } from './convert/anthropic.js';
 import { openaiEmbeddingsToVertex, vertexPredictionsToOpenai } from './convert/vertex.js';
 import { getGcpAccessToken } from './gcp-token.js';
-import { lastPeer } from '../core/peer-addr.js';
-import { normalizeChecks } from '../plugins/ai-proxy-multi/checks-schema.js';
+import { normalizeChecks } from './health/checks-schema.js';
 import { trackLlmAttempt } from '../observability/metrics.js';
 
 export type Strategy = 'rate_limiting' | 'http_429' | 'http_5xx';
@@ -162,7 +163,10 @@ export class LlmEngine {
   private readonly hashTemplate?: CompiledTemplate;
   readonly logSummaries: boolean;
   readonly logPayloads: boolean;
-  private readonly transport: Transport;
+  private readonly net: UpstreamTransport;
+  /** a transport of its own when compiled without a gateway (unit tests), closed in destroy() */
+  private readonly ownNet?: GatewayTransport;
+  private readonly transport: TransportHandle;
   private destroyed = false;
 
   constructor(conf: any, env: Partial<CompileEnv> | undefined, readonly opts: EngineOptions) {
@@ -175,9 +179,11 @@ export class LlmEngine {
     };
     const base = `${env?.parentKey ?? ''}#${env?.confHash ?? ''}`;
     // one transport for all instances (they share the settings), released in destroy()
-    const transport = (this.transport = acquireTransport(t));
+    if (env?.transport) this.net = env.transport;
+    else this.net = this.ownNet = new GatewayTransport();
+    const transport = (this.transport = this.net.acquire(llmTransportSettings(t)));
     try {
-      this.instances = (conf.instances as any[]).map((inst, i) => compileInstance(inst, i, t, base, transport));
+      this.instances = (conf.instances as any[]).map((inst, i) => compileInstance(inst, i, t, base));
     } catch (e) {
       transport.release();
       throw e;
@@ -217,6 +223,7 @@ export class LlmEngine {
     if (this.destroyed) return;
     this.destroyed = true;
     this.transport.release();
+    this.ownNet?.close().catch(() => {});
   }
 
   private computeHashKey(ctx: RequestContext): string {
@@ -418,7 +425,7 @@ export class LlmEngine {
     const res = ctx.res;
     if (res.destroyed) return DONE;
     const t0 = performance.now();
-    const attemptRec = { addr: target.named ? lastPeer(target.addrKey) ?? target.addrKey : target.addrKey, status: 0, time: 0 };
+    const attemptRec = { addr: target.addrKey, status: 0, time: 0 };
     ctx.upstreamAttempts.push(attemptRec);
     // R-PROM-5: one in-flight attempt in apisix_llm_active_connections until it ends
     const releaseActive = trackLlmAttempt(ctx, { node: inst.name });
@@ -426,9 +433,9 @@ export class LlmEngine {
       releaseActive();
       attemptRec.status = status;
       attemptRec.time = Math.round(performance.now() - t0) / 1000;
-      if (target.named) attemptRec.addr = lastPeer(target.addrKey) ?? target.addrKey;
+      if (call.peer !== undefined) attemptRec.addr = call.peer;
     };
-    const call = new UpstreamCall(inst.transport, {
+    const call = new UpstreamCall(this.transport, {
       origin: target.origin,
       path: target.pathWithQuery,
       method: 'POST',
@@ -437,7 +444,7 @@ export class LlmEngine {
       reset: !inst.keepalive,
       headersTimeout: inst.timeout,
       bodyTimeout: inst.timeout,
-    });
+    }, target.named ? this.net : undefined);
     // R-RSP-16: the client going away aborts the upstream request. The proxy
     // server's context already watches the response's 'close' (markAborted);
     // its abort callback saves a second listener per request.
@@ -487,9 +494,8 @@ export class LlmEngine {
   }
 
   /**
-   * The relayed response's own headers. `Server` is set by the listener and
-   * the extra headers (R-RL-13 quotas) by ctx.instrumentResponse() before the
-   * proxy phase runs, both on `res` itself, so they are not repeated here.
+   * The relayed response's own headers; the context's writer adds `Server`
+   * and the extra headers (R-RL-13 quotas).
    */
   private responseHeaders(contentType: string | undefined, length?: number): Record<string, string | number> {
     const h: Record<string, string | number> = {};
@@ -536,15 +542,15 @@ export class LlmEngine {
           llm.timeToFirstTokenMs = ms;
           llm.upstreamResponseTimeMs = ms;
           const res = ctx.res;
-          const lazy = llm as LlmState & { deferUsage?: (compute: () => UsageFields) => void };
+          const lazy = llm as LlmState & { deferUsage?: (compute: () => UsageFields, computeText?: () => string | undefined) => void };
           if (lazy.deferUsage !== undefined && !(converted && status >= 200 && status < 300)) {
             // relayed unchanged: the usage is only needed when something reads
             // it (loggers, metrics, ai-rate-limiting), so parse the body then
-            lazy.deferUsage(() => usageOfBody(target, buf));
+            lazy.deferUsage(() => usageOfBody(target, buf), () => usageOfBody(target, buf, true).responseText);
             if (!res.headersSent && !res.destroyed) {
               ctx.status = status;
-              res.writeHead(status, this.responseHeaders(contentType, buf.length));
-              res.end(buf);
+              ctx.writeHead(status, this.responseHeaders(contentType, buf.length));
+              ctx.end(buf);
             }
             return resolve(DONE);
           }
@@ -577,8 +583,8 @@ export class LlmEngine {
           this.publishUsage(ctx, acc, false);
           if (!res.headersSent && !res.destroyed) {
             ctx.status = status;
-            res.writeHead(status, this.responseHeaders(outType, outBuf.length));
-            res.end(outBuf);
+            ctx.writeHead(status, this.responseHeaders(outType, outBuf.length));
+            ctx.end(outBuf);
           }
           resolve(DONE);
         },
@@ -599,12 +605,14 @@ export class LlmEngine {
       usageFromEvent(target, ev.event, ev.data, acc, wantText || !!converter);
       if (converter) pendingOut += converter.push(ev.data);
     });
+    // what an event must contain to matter when only the usage is read
+    const skipNeedle = !wantText && !converter ? USAGE_NEEDLES[target] : undefined;
     let headWritten = false;
     const writeHead = () => {
       if (headWritten) return;
       headWritten = true;
       ctx.status = status;
-      res.writeHead(status, this.responseHeaders(converter ? 'text/event-stream' : contentType));
+      ctx.writeHead(status, this.responseHeaders(converter ? 'text/event-stream' : contentType));
       res.flushHeaders();
     };
     if (!converter) writeHead();
@@ -616,7 +624,7 @@ export class LlmEngine {
     };
     const write = (data: Buffer | string) => {
       if (res.destroyed) return;
-      if (!res.write(data) && !waitingDrain) {
+      if (!ctx.write(data) && !waitingDrain) {
         waitingDrain = true;
         call.pause();
         res.once('drain', onDrain);
@@ -644,7 +652,8 @@ export class LlmEngine {
             }
           } else {
             write(chunk);
-            parser.push(chunk);
+            // events without usage are not parsed unless their text is wanted
+            if (skipNeedle === undefined || !parser.canSkip(chunk, skipNeedle)) parser.push(chunk);
           }
         },
         end: () => {
@@ -661,7 +670,7 @@ export class LlmEngine {
             }
             writeHead();
           }
-          if (!res.destroyed) res.end();
+          if (!res.destroyed) ctx.end();
           done(DONE);
         },
         error: (e) => {
@@ -686,9 +695,26 @@ export class LlmEngine {
   }
 }
 
-/** the usage fields publishUsage(ctx, acc, false) sets for a relayed JSON body */
-function usageOfBody(target: Protocol, buf: Buffer): UsageFields {
+/** usageFromEvent reads nothing from an event of these protocols without these bytes */
+const USAGE_NEEDLES: Partial<Record<Protocol, Buffer>> = {
+  'openai-chat': Buffer.from('"usage"'),
+  'openai-responses': Buffer.from('response.completed'),
+};
+
+/**
+ * The usage fields publishUsage(ctx, acc, false) sets for a relayed JSON
+ * body. Without `withText` only the top-level `usage` member is parsed
+ * (responseText is then left undefined).
+ */
+function usageOfBody(target: Protocol, buf: Buffer, withText = false): UsageFields {
   const acc = newUsage();
+  if (!withText) {
+    const scan = topLevelMember(buf, 'usage');
+    if (scan.ok) {
+      if (scan.found) usageFromBody(target, { usage: scan.value }, acc);
+      return { promptTokens: acc.prompt, completionTokens: acc.completion, totalTokens: acc.total, rawUsage: acc.seen ? acc.raw : undefined };
+    }
+  }
   if (firstNonSpace(buf) === 0x7b /* { */) {
     let parsed: unknown;
     try { parsed = JSON.parse(buf.toString('utf8')); } catch { parsed = undefined; }

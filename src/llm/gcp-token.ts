@@ -2,7 +2,10 @@
 // exchanged at the account's token_uri for an access token, which is cached
 // per cache key for `expires_in` minus `expire_early_secs`, capped at
 // `max_ttl`. Concurrent requests for the same key share one exchange.
-import { SignJWT, importPKCS8, type KeyLike } from 'jose';
+import type { KeyLike } from 'jose';
+
+/** jose is loaded with the first GCP token, not at start (RSS) */
+const loadJose = () => import('jose');
 import { request } from 'undici';
 
 export interface GcpAuthConf {
@@ -75,7 +78,7 @@ function serviceAccount(conf: GcpAuthConf): ServiceAccount {
 function signingKey(pem: string): Promise<KeyLike> {
   let k = keys.get(pem);
   if (!k) {
-    k = importPKCS8(pem, 'RS256').catch((err: Error) => {
+    k = loadJose().then((jose) => jose.importPKCS8(pem, 'RS256')).catch((err: Error) => {
       keys.delete(pem);
       throw new Error(`invalid gcp service account private_key: ${err.message}`);
     });
@@ -89,6 +92,7 @@ export async function gcpAssertion(sa: ServiceAccount, nowSec = Math.floor(Date.
   const key = await signingKey(sa.private_key);
   const header: { alg: 'RS256'; typ: 'JWT'; kid?: string } = { alg: 'RS256', typ: 'JWT' };
   if (sa.private_key_id) header.kid = sa.private_key_id;
+  const { SignJWT } = await loadJose();
   return new SignJWT({ scope: sa.scope })
     .setProtectedHeader(header)
     .setIssuer(sa.client_email)

@@ -1,7 +1,7 @@
 // An ai-proxy-multi instance compiled once per configuration change:
-// provider, endpoint parts, auth, options, transport (R-REQ-4..12).
+// provider, endpoint parts, auth, options (R-REQ-4..12).
 import { getProvider, targetProtocol, type ProviderDef, type Protocol, type ProviderConf } from './providers/index.js';
-import { acquireTransport, type Transport, type TransportConf } from './transport.js';
+import type { TransportConf } from './transport.js';
 import { isIP } from 'node:net';
 import { isSecretRef, resolveSecret } from '../core/secrets.js';
 import type { GcpAuthConf } from './gcp-token.js';
@@ -43,7 +43,6 @@ export interface CompiledInstance {
   gcpCacheKey: string;
   checks?: Record<string, unknown>;
   /** shared per setting tuple; the engine releases it when destroyed */
-  transport: Transport;
   timeout: number;
   keepalive: boolean;
   /** the endpoint host/port (R-HC-3, $balancer_port) */
@@ -94,7 +93,7 @@ export function parseEndpoint(url: string): Endpoint | undefined {
   };
 }
 
-export function compileInstance(inst: any, index: number, t: TransportConf, cacheKeyBase: string, transport?: Transport): CompiledInstance {
+export function compileInstance(inst: any, index: number, t: TransportConf, cacheKeyBase: string): CompiledInstance {
   const provider = getProvider(inst.provider);
   const authHeaders: [string, string][] = Object.entries((inst.auth?.header ?? {}) as Record<string, string>).map(([k, v]) => [k.toLowerCase(), v]);
   const authQuery: [string, string][] = Object.entries((inst.auth?.query ?? {}) as Record<string, string>);
@@ -120,7 +119,6 @@ export function compileInstance(inst: any, index: number, t: TransportConf, cach
     rawAuth: inst.auth,
     gcpCacheKey: `${cacheKeyBase}#${inst.name}`,
     checks: inst.checks,
-    transport: transport ?? acquireTransport(t),
     timeout: t.timeout,
     keepalive: t.keepalive,
     targets: new Map(),

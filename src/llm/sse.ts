@@ -17,11 +17,35 @@ export const MAX_PENDING = 1024 * 1024;
 export class SseParser {
   private buf = '';
   private readonly dec = new StringDecoder('utf8');
+  /** nothing is pending: no partial event, no partial UTF-8 character */
+  private idle = true;
 
   constructor(private readonly onEvent: (e: SseEvent) => void) {}
 
+  /**
+   * True when pushing `chunk` could not produce an event containing
+   * `needle` other than as a JSON member whose value is `null` (OpenAI sends
+   * `"usage":null` in every chunk of a stream that asked for usage): the
+   * parser has nothing pending, the chunk holds whole events only (it ends
+   * with a blank line) and no such occurrence is in it. The caller may then
+   * skip push() for it: decoding and splitting events that nobody reads was
+   * most of a relayed stream's parsing cost.
+   */
+  canSkip(chunk: Buffer, needle: Buffer): boolean {
+    if (!this.idle) return false;
+    const n = chunk.length;
+    if (n < 2 || chunk[n - 1] !== 0x0a) return false;
+    const p = chunk[n - 2];
+    if (p !== 0x0a && !(p === 0x0d && n >= 3 && chunk[n - 3] === 0x0a)) return false;
+    for (let at = chunk.indexOf(needle); at >= 0; at = chunk.indexOf(needle, at + needle.length)) {
+      if (!followedByNull(chunk, at + needle.length)) return false;
+    }
+    return true;
+  }
+
   push(chunk: Buffer | string): void {
     this.buf += typeof chunk === 'string' ? chunk : this.dec.write(chunk);
+    const last = typeof chunk === 'string' ? chunk.charCodeAt(chunk.length - 1) : chunk[chunk.length - 1];
     let start = 0;
     for (;;) {
       const end = findEventEnd(this.buf, start);
@@ -31,11 +55,14 @@ export class SseParser {
     }
     this.buf = start === 0 ? this.buf : this.buf.slice(start);
     if (this.buf.length > MAX_PENDING) this.buf = '';
+    // a chunk ending in a newline leaves no partial UTF-8 character behind
+    this.idle = this.buf === '' && last === 0x0a;
   }
 
   /** end of input: a final event without a blank line is dropped (as browsers do) */
   end(): void {
     this.buf = '';
+    this.idle = true;
   }
 
   private parseEvent(block: string): void {
@@ -65,6 +92,15 @@ export class SseParser {
     if (data === undefined && event === 'message') return;
     this.onEvent({ event, data: data ?? '', id, retry });
   }
+}
+
+/** `: null` (JSON white space allowed) at `i` */
+function followedByNull(b: Buffer, i: number): boolean {
+  while (i < b.length && (b[i] === 0x20 || b[i] === 0x09)) i++;
+  if (b[i] !== 0x3a /* : */) return false;
+  i++;
+  while (i < b.length && (b[i] === 0x20 || b[i] === 0x09)) i++;
+  return b[i] === 0x6e && b[i + 1] === 0x75 && b[i + 2] === 0x6c && b[i + 3] === 0x6c;
 }
 
 function findEventEnd(s: string, from: number): { at: number; next: number } | undefined {

@@ -4,7 +4,7 @@
 import type { GatewayConfig } from '../config/types.js';
 import type { RequestContext } from '../core/types.js';
 import type { Logger } from '../core/log.js';
-import { compileFormat, unknownVariables, type CompiledFormat, type Escape } from './format.js';
+import { compileFormat, unknownVariables, type CompiledFormat, type Escape, type VarResolver } from './format.js';
 import { createLineSink, type LineSink } from './line-sink.js';
 import { redactionFor } from './redact.js';
 import { noteProxyRequest } from './metrics.js';
@@ -37,6 +37,8 @@ export interface AccessLogOptions {
   maxPendingBytes?: number;
   /** log a warning per unknown variable (startup already does through the config loader) */
   warnUnknown?: boolean;
+  /** the variables' getters (ProxyContext.getterFor), resolved when the format is compiled */
+  resolveVar?: VarResolver;
 }
 
 export function createAccessLog(
@@ -46,7 +48,7 @@ export function createAccessLog(
 ): AccessLog {
   const enabled = http?.enable_access_log !== false;
   const format = http?.access_log_format || DEFAULT_ACCESS_LOG_FORMAT;
-  const compiled = compileFormat(format, http?.access_log_format_escape === 'json' ? 'json' : 'default');
+  const compiled = compileFormat(format, http?.access_log_format_escape === 'json' ? 'json' : 'default', opts.resolveVar);
   // unknown names are warned about by the config loader (src/config/normalize.ts);
   // warn here only when the caller did not go through it
   if (opts.warnUnknown) {
@@ -65,7 +67,7 @@ export function createAccessLog(
       if (!sink) return;
       let line: string;
       try {
-        line = compiled.render((n) => ctx.getVar(n), redactionFor(ctx));
+        line = compiled.renderContext(ctx, redactionFor(ctx));
       } catch (err) {
         log.error(`access log: failed to render a line: ${(err as Error).message}`);
         return;

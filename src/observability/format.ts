@@ -1,7 +1,11 @@
 // nginx-style log formats (R-ALOG-3..6): compiled once into an array of
 // literal and variable parts; rendering is a loop over that array.
-import { canonicalVariable, isKnownVariable, LLM_VAR_DEFAULTS } from './vars.js';
+import { canonicalVariable, isKnownVariable, LLM_VAR_DEFAULTS } from '../core/vars.js';
 import { BASE_REDACTION, redactQueryString, redactRequestLine, redactUri, type Redaction } from './redact.js';
+import type { RequestContext } from '../core/types.js';
+
+/** a variable's getter resolved at compile time (ProxyContext.getterFor) */
+export type VarResolver = (name: string) => ((ctx: RequestContext) => string | number | undefined) | undefined;
 
 export type Escape = 'default' | 'json';
 type GetVar = (name: string) => string | number | undefined;
@@ -96,6 +100,8 @@ export interface CompiledFormat {
   /** names (as written) that are not known variables */
   readonly unknown: readonly string[];
   render(getVar: GetVar, redaction?: Redaction): string;
+  /** the same line for a request context, through the getters resolved at compile time */
+  renderContext(ctx: RequestContext, redaction?: Redaction): string;
 }
 
 /**
@@ -104,12 +110,14 @@ export interface CompiledFormat {
  * variables that exist but are empty render empty (R-ALOG-4); an unknown
  * name is `-` (R-ALOG-6).
  */
-export function compileFormat(format: string, escape: Escape = 'default'): CompiledFormat {
+export function compileFormat(format: string, escape: Escape = 'default', resolve?: VarResolver): CompiledFormat {
   const parts = parseFormat(format);
   const esc = escape === 'json' ? escapeJson : escapeDefault;
   const absent = escape === 'json' ? '' : '-';
-  type Op = (getVar: GetVar, r: Redaction) => string;
-  const ops: Op[] = parts.map((p): Op => {
+  type Value = string | number | undefined;
+  type Fmt = (v: Value, r: Redaction) => string;
+  // one formatter per part: the value (or its absence) to text
+  const fmts: Fmt[] = parts.map((p): Fmt => {
     if (p.kind === 'literal') {
       const t = p.text;
       return () => t;
@@ -126,8 +134,7 @@ export function compileFormat(format: string, escape: Escape = 'default'): Compi
       : name === 'request_uri' || name === 'upstream_uri' ? redactUri
       : name === 'args' || name === 'query_string' ? redactQueryString
       : undefined;
-    return (getVar, r) => {
-      let v = getVar(name);
+    return (v, r) => {
       if (v !== undefined) {
         if (credHeader !== undefined ? r.headers.has(credHeader) : credArg !== undefined && r.query.has(credArg)) v = undefined;
         else if (redactQuery !== undefined && typeof v === 'string' && v !== '') v = redactQuery(v, r);
@@ -139,13 +146,30 @@ export function compileFormat(format: string, escape: Escape = 'default'): Compi
       return typeof v === 'number' ? String(v) : esc(v);
     };
   });
+  // names of the known variables (undefined: a literal or an unknown name, read as absent)
+  const names = parts.map((p) => (p.kind === 'var' && p.known ? p.name : undefined));
+  // renderContext reads each variable through its getter, resolved once here
+  const getters = parts.map((p) => (p.kind === 'var' && p.known ? resolve?.(p.name) : undefined));
   const unknown = unknownVariables(format);
   return {
     parts,
     unknown,
     render(getVar, redaction = BASE_REDACTION) {
       let line = '';
-      for (let i = 0; i < ops.length; i++) line += ops[i]!(getVar, redaction);
+      for (let i = 0; i < fmts.length; i++) {
+        const n = names[i];
+        line += fmts[i]!(n !== undefined ? getVar(n) : undefined, redaction);
+      }
+      return line;
+    },
+    renderContext(ctx, redaction = BASE_REDACTION) {
+      let line = '';
+      for (let i = 0; i < fmts.length; i++) {
+        const g = getters[i];
+        const n = names[i];
+        const v = g !== undefined ? g(ctx) : n !== undefined ? ctx.getVar(n) : undefined;
+        line += fmts[i]!(v, redaction);
+      }
       return line;
     },
   };

@@ -5,8 +5,8 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { RequestContext, ServerResponse } from '../core/types.js';
 import { VERSION } from '../core/version.js';
-import { compileExpression, type Expression } from '../proxy/expr.js';
-import { canonicalVariable } from './vars.js';
+import { compileExpression, type Expression } from '../core/expr.js';
+import { canonicalVariable } from '../core/vars.js';
 import { redactedVar, redactionFor, redactUri, type Redaction } from './redact.js';
 import { upstreamLatencyMs } from './metrics.js';
 
@@ -238,7 +238,7 @@ function queryObject(ctx: RequestContext, r: Redaction): Record<string, string |
 
 function responseHeaders(ctx: RequestContext): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  const h = ctx.res.getHeaders();
+  const h = ctx.responseHeaders();
   for (const k of Object.keys(h)) {
     const v = h[k];
     if (v === undefined) continue;

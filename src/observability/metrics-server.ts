@@ -2,7 +2,7 @@
 // shared registry in the text exposition format 0.0.4; any other path 404.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GatewayConfig } from '../config/types.js';
-import type { HealthService } from '../llm/health/types.js';
+import type { HealthService } from '../core/health-types.js';
 import { sendReply } from '../core/respond.js';
 import { pageError } from '../core/errors.js';
 import { configureMetrics, setHealthSource } from './metrics.js';

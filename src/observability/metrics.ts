@@ -3,10 +3,11 @@
 // access log (requests received) and the export listener (R-PROM-1..6).
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
+import { SeriesCounter, SeriesHistogram, type CounterChild, type HistogramChild } from './series.js';
 import type { Server, Socket } from 'node:net';
 import type { RequestContext } from '../core/types.js';
-import type { HealthService } from '../llm/health/types.js';
+import type { HealthService } from '../core/health-types.js';
 import { VERSION } from '../core/version.js';
 
 export interface MetricsConfig {
@@ -42,12 +43,14 @@ const proxyServers = new Set<Server>();
 export class Metrics {
   readonly registry = new Registry();
   readonly prefix: string;
-  readonly httpStatus: Counter<(typeof HTTP_STATUS_LABELS)[number]>;
-  readonly httpLatency: Histogram<(typeof HTTP_LATENCY_LABELS)[number]>;
-  readonly bandwidth: Counter<(typeof HTTP_LATENCY_LABELS)[number]>;
-  readonly llmLatency: Histogram<(typeof LLM_LABELS)[number]>;
-  readonly llmPromptTokens: Counter<(typeof LLM_LABELS)[number]>;
-  readonly llmCompletionTokens: Counter<(typeof LLM_LABELS)[number]>;
+  readonly httpStatus: SeriesCounter;
+  readonly httpLatency: SeriesHistogram;
+  readonly bandwidth: SeriesCounter;
+  readonly llmLatency: SeriesHistogram;
+  readonly llmPromptTokens: SeriesCounter;
+  readonly llmCompletionTokens: SeriesCounter;
+  /** the children one request updates, per label set (see recordRequest) */
+  readonly requestSeries = new Map<string, RequestSeries>();
   readonly llmActive: Gauge<(typeof ACTIVE_LABELS)[number]>;
   /**
    * In-flight LLM attempts per label set (R-PROM-5), copied into `llmActive`
@@ -62,44 +65,13 @@ export class Metrics {
     const registers = [this.registry];
     const buckets = conf.default_buckets?.length ? conf.default_buckets : DEFAULT_BUCKETS;
     const llmBuckets = conf.llm_latency_buckets?.length ? conf.llm_latency_buckets : DEFAULT_BUCKETS;
-    this.httpStatus = new Counter({
-      name: `${p}http_status`,
-      help: 'HTTP status codes per service in APISIX',
-      labelNames: HTTP_STATUS_LABELS,
-      registers,
-    });
-    this.httpLatency = new Histogram({
-      name: `${p}http_latency`,
-      help: 'HTTP request latency in milliseconds per service in APISIX',
-      labelNames: HTTP_LATENCY_LABELS,
-      buckets,
-      registers,
-    });
-    this.bandwidth = new Counter({
-      name: `${p}bandwidth`,
-      help: 'Total bandwidth in bytes consumed per service in APISIX',
-      labelNames: HTTP_LATENCY_LABELS,
-      registers,
-    });
-    this.llmLatency = new Histogram({
-      name: `${p}llm_latency`,
-      help: 'LLM request latency in milliseconds',
-      labelNames: LLM_LABELS,
-      buckets: llmBuckets,
-      registers,
-    });
-    this.llmPromptTokens = new Counter({
-      name: `${p}llm_prompt_tokens`,
-      help: 'LLM service consumed prompt tokens',
-      labelNames: LLM_LABELS,
-      registers,
-    });
-    this.llmCompletionTokens = new Counter({
-      name: `${p}llm_completion_tokens`,
-      help: 'LLM service consumed completion tokens',
-      labelNames: LLM_LABELS,
-      registers,
-    });
+    const reg = this.registry;
+    this.httpStatus = new SeriesCounter(`${p}http_status`, 'HTTP status codes per service in APISIX', reg);
+    this.httpLatency = new SeriesHistogram(`${p}http_latency`, 'HTTP request latency in milliseconds per service in APISIX', reg, buckets);
+    this.bandwidth = new SeriesCounter(`${p}bandwidth`, 'Total bandwidth in bytes consumed per service in APISIX', reg);
+    this.llmLatency = new SeriesHistogram(`${p}llm_latency`, 'LLM request latency in milliseconds', reg, llmBuckets);
+    this.llmPromptTokens = new SeriesCounter(`${p}llm_prompt_tokens`, 'LLM service consumed prompt tokens', reg);
+    this.llmCompletionTokens = new SeriesCounter(`${p}llm_completion_tokens`, 'LLM service consumed completion tokens', reg);
     const activeSeries = this.activeSeries;
     this.llmActive = new Gauge({
       name: `${p}llm_active_connections`,
@@ -244,7 +216,7 @@ export function responseSource(ctx: RequestContext): string {
   const status = ctx.status;
   if (last.status !== status) return 'apisix';
   if (status >= 500 && (!last.addr || last.addr === '-')) return 'nginx';
-  if ((status === 502 || status === 504) && /^text\/html/.test(String(ctx.res.getHeader('content-type') ?? ''))) return 'nginx';
+  if ((status === 502 || status === 504) && /^text\/html/.test(String(ctx.responseHeaders()['content-type'] ?? ''))) return 'nginx';
   return 'upstream';
 }
 
@@ -262,6 +234,51 @@ export function upstreamLatencyMs(ctx: RequestContext): number | undefined {
   return Math.round(s * 1000);
 }
 
+/**
+ * The children one request updates for one set of the labels every series
+ * shares (route, service, consumer, node, request type, models): found with
+ * one Map lookup per request instead of nine label hashes in prom-client.
+ */
+type CommonLabels = Omit<Labels<typeof HTTP_LATENCY_LABELS>, 'type'>;
+
+export interface RequestSeries {
+  readonly common: CommonLabels;
+  readonly latencyRequest: HistogramChild;
+  readonly latencyApisix: HistogramChild;
+  latencyUpstream?: HistogramChild;
+  readonly ingress: CounterChild;
+  readonly egress: CounterChild;
+  llm?: { latency: HistogramChild; prompt: CounterChild; completion: CounterChild };
+  /** http_status children by code, response_source, matched_uri, matched_host */
+  readonly status: Map<string, CounterChild>;
+}
+
+function requestSeries(m: Metrics, key: string, common: CommonLabels): RequestSeries {
+  let s = m.requestSeries.get(key);
+  if (s !== undefined) return s;
+  const typed = (type: string) => () => ({ type, route: common.route, service: common.service, consumer: common.consumer, node: common.node, request_type: common.request_type, request_llm_model: common.request_llm_model, llm_model: common.llm_model });
+  s = {
+    common,
+    latencyRequest: m.httpLatency.child('request\0' + key, typed('request')),
+    latencyApisix: m.httpLatency.child('apisix\0' + key, typed('apisix')),
+    ingress: m.bandwidth.child('ingress\0' + key, typed('ingress')),
+    egress: m.bandwidth.child('egress\0' + key, typed('egress')),
+    status: new Map(),
+  };
+  m.requestSeries.set(key, s);
+  return s;
+}
+
+function llmSeries(m: Metrics, key: string, s: RequestSeries): NonNullable<RequestSeries['llm']> {
+  const c = s.common;
+  const labels = () => ({ route_id: c.route, service_id: c.service, consumer: c.consumer, node: c.node, request_type: c.request_type, request_llm_model: c.request_llm_model, llm_model: c.llm_model });
+  return (s.llm = {
+    latency: m.llmLatency.child(key, labels),
+    prompt: m.llmPromptTokens.child(key, labels),
+    completion: m.llmCompletionTokens.child(key, labels),
+  });
+}
+
 /** R-PROM-2/3/4: record one finished request (the `prometheus` plugin's log phase) */
 export function recordRequest(ctx: RequestContext, opts: { preferName?: boolean } = {}): void {
   const m = metrics();
@@ -270,48 +287,44 @@ export function recordRequest(ctx: RequestContext, opts: { preferName?: boolean 
   const service = serviceLabel(ctx, preferName);
   const consumer = str(ctx.consumer?.username);
   const node = nodeOf(ctx);
-  const request_type = ctx.llm.requestType;
-  const request_llm_model = str(ctx.llm.requestModel);
-  const llm_model = str(ctx.llm.model);
+  const llm = ctx.llm;
+  const request_type = llm.requestType;
+  const request_llm_model = str(llm.requestModel);
+  const llm_model = str(llm.model);
+  const key = route + '\0' + service + '\0' + consumer + '\0' + node + '\0' + request_type + '\0' + request_llm_model + '\0' + llm_model;
+  let s = m.requestSeries.get(key);
+  if (s === undefined) s = requestSeries(m, key, { route, service, consumer, node, request_type, request_llm_model, llm_model });
 
-  m.httpStatus.inc({
-    code: String(ctx.status),
-    route,
-    matched_uri: str(safeVar(ctx, 'matched_uri')),
-    matched_host: str(safeVar(ctx, 'matched_host')),
-    service,
-    consumer,
-    node,
-    request_type,
-    request_llm_model,
-    llm_model,
-    response_source: responseSource(ctx),
-  });
+  const code = String(ctx.status);
+  const matched_uri = str(safeVar(ctx, 'matched_uri'));
+  const matched_host = str(safeVar(ctx, 'matched_host'));
+  const response_source = responseSource(ctx);
+  const statusKey = code + '\0' + response_source + '\0' + matched_uri + '\0' + matched_host;
+  let st = s.status.get(statusKey);
+  if (st === undefined) {
+    st = m.httpStatus.child(statusKey + '\0' + key, () => ({ code, route, matched_uri, matched_host, service, consumer, node, request_type, request_llm_model, llm_model, response_source }));
+    s.status.set(statusKey, st);
+  }
+  st.value++;
 
-  const common = { route, service, consumer, node, request_type, request_llm_model, llm_model };
   const latency = Math.max(0, performance.now() - ctx.startTime);
   const upstream = upstreamLatencyMs(ctx);
-  m.httpLatency.observe({ type: 'request', ...common }, latency);
-  if (upstream !== undefined) m.httpLatency.observe({ type: 'upstream', ...common }, upstream);
-  m.httpLatency.observe({ type: 'apisix', ...common }, Math.max(0, latency - (upstream ?? 0)));
+  s.latencyRequest.observe(latency);
+  if (upstream !== undefined) {
+    const c = s.common;
+    (s.latencyUpstream ??= m.httpLatency.child('upstream\0' + key, () => ({ type: 'upstream', route: c.route, service: c.service, consumer: c.consumer, node: c.node, request_type: c.request_type, request_llm_model: c.request_llm_model, llm_model: c.llm_model }))).observe(upstream);
+  }
+  s.latencyApisix.observe(Math.max(0, latency - (upstream ?? 0)));
 
-  m.bandwidth.inc({ type: 'ingress', ...common }, num(safeVar(ctx, 'request_length')));
-  m.bandwidth.inc({ type: 'egress', ...common }, num(safeVar(ctx, 'bytes_sent')));
+  s.ingress.value += num(safeVar(ctx, 'request_length'));
+  s.egress.value += num(safeVar(ctx, 'bytes_sent'));
 
   if (isAi(ctx)) {
-    const llmLabels = {
-      route_id: route,
-      service_id: service,
-      consumer,
-      node,
-      request_type,
-      request_llm_model,
-      llm_model,
-    };
-    const ttft = ctx.llm.timeToFirstTokenMs;
-    if (ttft > 0) m.llmLatency.observe(llmLabels, ttft);
-    m.llmPromptTokens.inc(llmLabels, Math.max(0, ctx.llm.promptTokens || 0));
-    m.llmCompletionTokens.inc(llmLabels, Math.max(0, ctx.llm.completionTokens || 0));
+    const l = s.llm ?? llmSeries(m, key, s);
+    const ttft = llm.timeToFirstTokenMs;
+    if (ttft > 0) l.latency.observe(ttft);
+    l.prompt.value += Math.max(0, llm.promptTokens || 0);
+    l.completion.value += Math.max(0, llm.completionTokens || 0);
   }
 }
 

@@ -5,12 +5,17 @@ import { hostname as osHostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
 import type {
-  CompiledPlugin, ConsumerInfo, ContextRuntime, LlmState, RequestContext, ResponseSource, UpstreamAttempt,
+  CompiledPlugin, ConsumerInfo, ContextRuntime, LlmState, OutgoingHeaders, Reply, RequestContext, ResponseSource, UpstreamAttempt, UsageFields,
 } from '../core/types.js';
 import type { Logger } from '../core/log.js';
 import { pageError } from '../core/errors.js';
-import { sendReply } from '../core/respond.js';
-import { matchedHostPattern, normalizePath, type HostMatcher } from './router.js';
+import { replyParts } from '../core/respond.js';
+import { SERVER_HEADER } from '../core/version.js';
+import { matchedHostPattern, normalizePath, type HostMatcher } from '../runtime/router.js';
+import { Deadline } from '../core/deadlines.js';
+import { isKnownVariable } from '../core/vars.js';
+
+const callOwner = (f: () => void): void => f();
 
 /** nginx's client_body_timeout: the longest wait between two reads of the request body */
 export const DEFAULT_CLIENT_BODY_TIMEOUT_MS = 60_000;
@@ -113,14 +118,6 @@ function headerValue(v: string | string[] | number | undefined): string | undefi
   return String(v);
 }
 
-/** the usage fields of LlmState that a relayed non-streamed response fills */
-export interface UsageFields {
-  promptTokens: number;
-  completionTokens: number;
-  totalTokens: number;
-  rawUsage?: Record<string, unknown>;
-  responseText?: string;
-}
 
 /**
  * The request's LlmState. The usage of a non-streamed response can be left
@@ -144,15 +141,21 @@ class RequestLlmState implements LlmState {
   declare rateLimitRejected?: boolean;
   declare instanceMaxTokens?: number;
   private _pending: (() => UsageFields) | undefined = undefined;
+  private _pendingText: (() => string | undefined) | undefined = undefined;
   private _prompt = 0;
   private _completion = 0;
   private _total = 0;
   private _raw: Record<string, unknown> | undefined = undefined;
   private _text: string | undefined = undefined;
 
-  /** `compute` runs once, before any usage field is next read or written */
-  deferUsage(compute: () => UsageFields): void {
+  /**
+   * `compute` runs once, before any usage field is next read or written;
+   * `computeText`, when given, supplies responseText the same way (so that
+   * reading the usage does not cost parsing the whole answer)
+   */
+  deferUsage(compute: () => UsageFields, computeText?: () => string | undefined): void {
     this._pending = compute;
+    this._pendingText = computeText;
   }
 
   private settle(): void {
@@ -163,7 +166,7 @@ class RequestLlmState implements LlmState {
     this._completion = u.completionTokens;
     this._total = u.totalTokens;
     this._raw = u.rawUsage;
-    this._text = u.responseText;
+    if (this._pendingText === undefined) this._text = u.responseText;
   }
 
   get promptTokens(): number {
@@ -200,10 +203,16 @@ class RequestLlmState implements LlmState {
   }
   get responseText(): string | undefined {
     if (this._pending) this.settle();
+    const t = this._pendingText;
+    if (t !== undefined) {
+      this._pendingText = undefined;
+      this._text = t();
+    }
     return this._text;
   }
   set responseText(v: string | undefined) {
     if (this._pending) this.settle();
+    this._pendingText = undefined;
     this._text = v;
   }
 }
@@ -223,7 +232,104 @@ interface SocketAddrs {
   localPort: number;
 }
 
+type VarGetter = (c: ProxyContext) => string | number | undefined;
+
+/** a lookup table without a prototype (a variable named `constructor` is not a getter) */
+function getterTable(t: Record<string, VarGetter>): Record<string, VarGetter> {
+  return Object.assign(Object.create(null) as Record<string, VarGetter>, t);
+}
+
 export class ProxyContext implements RequestContext {
+  /**
+   * The getter of every variable of the catalogue (src/core/vars.ts), by
+   * name; the prefix families (http_, arg_, cookie_, sent_http_) are resolved
+   * in getVar. Formats resolve their getters once, at compile time
+   * (getterFor), instead of looking a name up per request.
+   */
+  private static readonly GETTERS: Readonly<Record<string, VarGetter>> = getterTable({
+    uri: (c) => c.uri,
+    host: (c) => c.host,
+    remote_addr: (c) => c.clientIp,
+    remote_port: (c) => c.clientPort,
+    request_method: (c) => c.method,
+    args: (c) => c.queryString === '' ? undefined : c.queryString,
+    query_string: (c) => c.queryString === '' ? undefined : c.queryString,
+    is_args: (c) => c.queryString === '' ? '' : '?',
+    request_uri: (c) => c.queryString === '' ? c.uri : c.uri + '?' + c.queryString,
+    scheme: (c) => 'http',
+    server_protocol: (c) => 'HTTP/' + c.req.httpVersion,
+    request: (c) => `${c.method} ${c.req.url} HTTP/${c.req.httpVersion}`,
+    request_line: (c) => `${c.method} ${c.req.url} HTTP/${c.req.httpVersion}`,
+    server_addr: (c) => c.addrs.localIp,
+    server_port: (c) => c.addrs.localPort,
+    hostname: (c) => HOSTNAME,
+    remote_user: (c) => c.remoteUser(),
+    status: (c) => { const s = c.status; return s === 0 ? undefined : s; },
+    body_bytes_sent: (c) => c.bodyBytesSent,
+    bytes_sent: (c) => Math.max(0, (c.req.socket?.bytesWritten ?? 0) - c._bytesWrittenStart),
+    request_length: (c) => c.requestLength(),
+    request_time: (c) => ((performance.now() - c.startTime) / 1000).toFixed(3),
+    time_local: (c) => timeLocalNow(),
+    time_iso8601: (c) => timeIso8601(new Date()),
+    msec: (c) => (Date.now() / 1000).toFixed(3),
+    request_id: (c) => c.requestId,
+    apisix_request_id: (c) => c.requestId,
+    route_id: (c) => c.routeId,
+    route_name: (c) => c.routeName,
+    matched_uri: (c) => c.matchedUri,
+    matched_host: (c) => c.matchedHosts ? matchedHostPattern(c.matchedHosts, c.host) : undefined,
+    service_id: (c) => c.serviceId,
+    service_name: (c) => c.serviceName,
+    consumer_name: (c) => c.consumer?.username,
+    consumer_group_id: (c) => undefined,
+    rate_limiting_info: (c) => '',
+    document_uri: (c) => c.uri,
+    content_type: (c) => headerValue(c.headers['content-type']),
+    content_length: (c) => headerValue(c.headers['content-length']),
+    pid: (c) => process.pid,
+    https: (c) => '',
+    server_name: (c) => c.host,
+    realip_remote_addr: (c) => c.clientIp,
+    realip_remote_port: (c) => c.clientPort,
+    request_body: (c) => c._bodyBuf?.toString('utf8'),
+    upstream_addr: (c) => c.attemptList((a) => a.addr),
+    upstream_status: (c) => c.attemptList((a) => String(a.status)),
+    upstream_response_time: (c) => c.attemptList((a) => a.time.toFixed(3)),
+    upstream_scheme: (c) => c.upstreamScheme,
+    upstream_host: (c) => c.upstreamHost,
+    upstream_uri: (c) => c.upstreamUri,
+    balancer_ip: (c) => c.isAi() ? c._llm!.instanceName : c.balancerIp,
+    balancer_port: (c) => c.isAi() ? c._llm!.instancePort : c.balancerPort,
+    request_type: (c) => c._llm ? c._llm.requestType : 'traditional_http',
+    request_llm_model: (c) => c._llm ? c._llm.requestModel : '',
+    llm_model: (c) => c._llm ? c._llm.model : '',
+    llm_time_to_first_token: (c) => c._llm ? c._llm.timeToFirstTokenMs : 0,
+    llm_prompt_tokens: (c) => c._llm ? c._llm.promptTokens : 0,
+    llm_completion_tokens: (c) => c._llm ? c._llm.completionTokens : 0,
+    llm_content_risk_level: (c) => '',
+    apisix_upstream_response_time: (c) => { if (c.isAi() && c._llm!.upstreamResponseTimeMs !== undefined) return Math.round(c._llm!.upstreamResponseTimeMs); return c.attemptList((a) => a.time.toFixed(3)); },
+  });
+
+  /** the getter of variable `name` for compiled formats; undefined for an unknown name */
+  static getterFor(name: string): ((ctx: RequestContext) => string | number | undefined) | undefined {
+    const g = ProxyContext.GETTERS[name];
+    if (g === undefined) {
+      if (!isKnownVariable(name)) return undefined;
+      return (ctx) => ctx.getVar(name);
+    }
+    return (ctx) => {
+      if (!(ctx instanceof ProxyContext)) return ctx.getVar(name);
+      const vars = ctx._vars;
+      if (vars !== undefined && vars.has(name)) return vars.get(name);
+      return g(ctx);
+    };
+  }
+
+  /** the names with a getter of their own (test/proxy/vars.test.ts compares them with the catalogue) */
+  static variableNames(): string[] {
+    return Object.keys(ProxyContext.GETTERS);
+  }
+
   /** addresses of the connection */
   readonly addrs: SocketAddrs;
   readonly req: IncomingMessage;
@@ -282,10 +388,11 @@ export class ProxyContext implements RequestContext {
   private _body?: Promise<Buffer>;
   private _status = 0;
   private _bytesWrittenStart: number;
-  private _instrumented = false;
   /** request body bytes seen (when read through body()) */
   private _bodyLength = -1;
   private _bodyBuf?: Buffer;
+  /** what writeHead sent */
+  private _sentHeaders?: OutgoingHeaders;
 
   constructor(req: IncomingMessage, res: ServerResponse, log: Logger, runtime?: ContextRuntime) {
     this.req = req;
@@ -424,9 +531,9 @@ export class ProxyContext implements RequestContext {
         // nginx's client_body_timeout: measured between two reads, not for the whole
         // body, so a large body that keeps arriving never times out (R-GEN-17)
         const ms = this.bodyTimeoutMs;
-        let timer: NodeJS.Timeout | undefined;
+        let deadline: Deadline<() => void> | undefined;
         const onTimeout = () => {
-          timer = undefined;
+          deadline = undefined;
           if (settled) return;
           settled = true;
           this.log.warn(`client timed out (${ms} ms) while sending the request body: ${this.method} ${this.uri}`);
@@ -434,23 +541,22 @@ export class ProxyContext implements RequestContext {
           const res = this.res;
           if (!res.headersSent && !this.aborted) {
             this.responseSource = 'apisix';
-            const n = sendReply(res, BODY_TIMEOUT_REPLY, this._extra);
-            if (!this._instrumented) this.bodyBytesSent += n;
+            this.sendReply(BODY_TIMEOUT_REPLY);
           } else if (!res.writableEnded) res.destroy();
           reject(Object.assign(new Error('client timed out while sending the request body'), { code: BODY_TIMEOUT_CODE }));
         };
         // when the parser already has the whole body (body() called after the
         // request was read) there is no client to wait for: no timer
-        if (ms > 0 && !req.complete) timer = setTimeout(onTimeout, ms);
+        if (ms > 0 && !req.complete) deadline = new Deadline(ms, callOwner, onTimeout).start();
         const clear = () => {
-          if (timer) clearTimeout(timer);
-          timer = undefined;
+          deadline?.cancel();
+          deadline = undefined;
         };
         req.on('data', (c: Buffer) => {
           if (settled) return;
           chunks.push(c);
           len += c.length;
-          if (timer) timer.refresh();
+          deadline?.touch();
         });
         req.once('end', () => {
           clear();
@@ -479,36 +585,50 @@ export class ProxyContext implements RequestContext {
     return this._body;
   }
 
-  /**
-   * Hooks the response so that headers of extraResponseHeaders are added and
-   * body bytes are counted even when a plugin writes to `res` itself.
-   */
-  /** true when res.write/end count body bytes themselves */
-  get instrumented(): boolean {
-    return this._instrumented;
+  // -- the response writer (RequestContext): the only place bytes reach the client
+
+  writeHead(status: number, headers: OutgoingHeaders): void {
+    const res = this.res;
+    if (res.headersSent || this.aborted) return;
+    headers.Server = SERVER_HEADER;
+    const extra = this._extra;
+    if (extra !== undefined) for (const k in extra) headers[k] = extra[k]!;
+    this._sentHeaders = headers;
+    res.writeHead(status, headers);
   }
 
-  instrumentResponse(): void {
-    if (this._instrumented) return;
-    this._instrumented = true;
+  responseHeaders(): Record<string, string | number | string[]> {
+    const h = this._sentHeaders;
+    const out: Record<string, string | number | string[]> = {};
+    if (h !== undefined) for (const k in h) out[k.toLowerCase()] = h[k]!;
+    return out;
+  }
+
+  private responseHeader(name: string): string | number | string[] | undefined {
+    const h = this._sentHeaders;
+    if (h === undefined) return undefined;
+    if (h[name] !== undefined) return h[name];
+    for (const k in h) if (k.toLowerCase() === name) return h[k];
+    return undefined;
+  }
+
+  write(chunk: Buffer | string): boolean {
+    this.bodyBytesSent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    return this.res.write(chunk);
+  }
+
+  end(chunk?: Buffer | string): void {
+    if (chunk !== undefined) this.bodyBytesSent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    this.res.end(chunk);
+  }
+
+  sendReply(reply: Reply): void {
     const res = this.res;
-    const ctx = this;
-    const writeHead = res.writeHead;
-    const write = res.write;
-    const end = res.end;
-    res.writeHead = function (this: ServerResponse, ...args: any[]) {
-      const extra = ctx._extra;
-      if (extra && !this.headersSent) for (const k in extra) this.setHeader(k, extra[k]!);
-      return (writeHead as any).apply(this, args);
-    } as any;
-    res.write = function (this: ServerResponse, chunk: any, ...args: any[]) {
-      if (chunk != null && typeof chunk !== 'function') ctx.bodyBytesSent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-      return (write as any).call(this, chunk, ...args);
-    } as any;
-    res.end = function (this: ServerResponse, chunk?: any, ...args: any[]) {
-      if (chunk != null && typeof chunk !== 'function') ctx.bodyBytesSent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-      return (end as any).call(this, chunk, ...args);
-    } as any;
+    if (res.headersSent || this.aborted) return;
+    const { headers, body } = replyParts(reply);
+    this.status = reply.status;
+    this.writeHead(reply.status, headers);
+    this.end(body);
   }
 
   setVar(name: string, value: string | number | undefined): void {
@@ -517,72 +637,8 @@ export class ProxyContext implements RequestContext {
 
   getVar(name: string): string | number | undefined {
     if (this._vars !== undefined && this._vars.has(name)) return this._vars.get(name);
-    switch (name) {
-      case 'uri': return this.uri;
-      case 'host': return this.host;
-      case 'remote_addr': return this.clientIp;
-      case 'remote_port': return this.clientPort;
-      case 'request_method': return this.method;
-      case 'args':
-      case 'query_string': return this.queryString === '' ? undefined : this.queryString;
-      case 'is_args': return this.queryString === '' ? '' : '?';
-      case 'request_uri': return this.queryString === '' ? this.uri : this.uri + '?' + this.queryString;
-      case 'scheme': return 'http';
-      case 'server_protocol': return 'HTTP/' + this.req.httpVersion;
-      case 'request':
-      case 'request_line': return `${this.method} ${this.req.url} HTTP/${this.req.httpVersion}`;
-      case 'server_addr': return this.addrs.localIp;
-      case 'server_port': return this.addrs.localPort;
-      case 'hostname': return HOSTNAME;
-      case 'remote_user': return this.remoteUser();
-      case 'status': { const s = this.status; return s === 0 ? undefined : s; }
-      case 'body_bytes_sent': return this.bodyBytesSent;
-      case 'bytes_sent': return Math.max(0, (this.req.socket?.bytesWritten ?? 0) - this._bytesWrittenStart);
-      case 'request_length': return this.requestLength();
-      case 'request_time': return ((performance.now() - this.startTime) / 1000).toFixed(3);
-      case 'time_local': return timeLocalNow();
-      case 'time_iso8601': return timeIso8601(new Date());
-      case 'msec': return (Date.now() / 1000).toFixed(3);
-      case 'request_id':
-      case 'apisix_request_id': return this.requestId;
-      case 'route_id': return this.routeId;
-      case 'route_name': return this.routeName;
-      case 'matched_uri': return this.matchedUri;
-      case 'matched_host': return this.matchedHosts ? matchedHostPattern(this.matchedHosts, this.host) : undefined;
-      case 'service_id': return this.serviceId;
-      case 'service_name': return this.serviceName;
-      case 'consumer_name': return this.consumer?.username;
-      case 'consumer_group_id': return undefined;
-      case 'rate_limiting_info': return '';
-      case 'document_uri': return this.uri;
-      case 'content_type': return headerValue(this.headers['content-type']);
-      case 'content_length': return headerValue(this.headers['content-length']);
-      case 'pid': return process.pid;
-      case 'https': return '';
-      case 'server_name': return this.host;
-      case 'realip_remote_addr': return this.clientIp;
-      case 'realip_remote_port': return this.clientPort;
-      case 'request_body': return this._bodyBuf?.toString('utf8');
-      case 'upstream_addr': return this.attemptList((a) => a.addr);
-      case 'upstream_status': return this.attemptList((a) => String(a.status));
-      case 'upstream_response_time': return this.attemptList((a) => a.time.toFixed(3));
-      case 'upstream_scheme': return this.upstreamScheme;
-      case 'upstream_host': return this.upstreamHost;
-      case 'upstream_uri': return this.upstreamUri;
-      case 'balancer_ip': return this.isAi() ? this._llm!.instanceName : this.balancerIp;
-      case 'balancer_port': return this.isAi() ? this._llm!.instancePort : this.balancerPort;
-      // LLM variables (R-VAR-1)
-      case 'request_type': return this._llm ? this._llm.requestType : 'traditional_http';
-      case 'request_llm_model': return this._llm ? this._llm.requestModel : '';
-      case 'llm_model': return this._llm ? this._llm.model : '';
-      case 'llm_time_to_first_token': return this._llm ? this._llm.timeToFirstTokenMs : 0;
-      case 'llm_prompt_tokens': return this._llm ? this._llm.promptTokens : 0;
-      case 'llm_completion_tokens': return this._llm ? this._llm.completionTokens : 0;
-      case 'llm_content_risk_level': return '';
-      case 'apisix_upstream_response_time':
-        if (this.isAi() && this._llm!.upstreamResponseTimeMs !== undefined) return Math.round(this._llm!.upstreamResponseTimeMs);
-        return this.attemptList((a) => a.time.toFixed(3));
-    }
+    const g = ProxyContext.GETTERS[name];
+    if (g !== undefined) return g(this);
     const c0 = name.charCodeAt(0);
     if (c0 === 104 /* h */ && name.startsWith('http_')) {
       return headerValue(this.headers[headerKeyOf(name)]);
@@ -595,7 +651,7 @@ export class ProxyContext implements RequestContext {
       return this.cookies().get(name.slice(7));
     }
     if (c0 === 115 /* s */ && name.startsWith('sent_http_')) {
-      return headerValue(this.res.getHeader(name.slice(10).replace(/_/g, '-').toLowerCase()));
+      return headerValue(this.responseHeader(name.slice(10).replace(/_/g, '-').toLowerCase()));
     }
     return undefined;
   }

@@ -13,7 +13,7 @@ import { jsonError, pageError } from '../core/errors.js';
 import { sendReply } from '../core/respond.js';
 import { consumerChain, type PluginChain, type Runtime, type RuntimeRoute } from '../runtime/compile.js';
 import { BODY_TIMEOUT_CODE, DEFAULT_CLIENT_BODY_TIMEOUT_MS, ProxyContext } from './context.js';
-import { proxyToUpstream, prunePools } from './upstream.js';
+import { proxyToUpstream, UpstreamDispatchers } from './upstream.js';
 
 const NOT_FOUND: Reply = jsonError(404, { error_msg: '404 Route Not Found' });
 const BAD_REQUEST: Reply = pageError(400);
@@ -91,14 +91,14 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
     waiters = [];
     for (const w of list) w();
   };
-  // drop upstream connection pools the new configuration no longer uses
-  holder.onSwap?.((rt) => prunePools(rt.routes.map((r) => r.upstream)));
+  const dispatchers = new UpstreamDispatchers(holder.env.transport);
+  // release the transport handles the new configuration no longer uses
+  holder.onSwap?.((rt) => dispatchers.prune(rt.routes.map((r) => r.upstream)));
 
   const send = (ctx: ProxyContext, reply: Reply): void => {
     if (ctx.res.headersSent || ctx.aborted) return;
-    const n = sendReply(ctx.res, reply, ctx.extraHeadersIfAny);
-    if (!ctx.instrumented) ctx.bodyBytesSent += n;
     ctx.responseSource ??= 'apisix';
+    ctx.sendReply(reply);
   };
 
   async function pipeline(ctx: ProxyContext, rt: Runtime): Promise<void> {
@@ -162,7 +162,6 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
     let pp = chain.proxy;
     if (pp?.filter && !pp.filter(ctx)) pp = proxyFallback(chain, pp, ctx);
     if (pp) {
-      ctx.instrumentResponse();
       let r = pp.def.proxy!(ctx, pp.conf);
       if (r && typeof (r as Promise<unknown>).then === 'function') r = await r;
       if (isReply(r)) {
@@ -178,7 +177,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
       }
       return;
     }
-    if (route.upstream) return proxyToUpstream(ctx, route.upstream);
+    if (route.upstream) return proxyToUpstream(ctx, route.upstream, dispatchers);
     return send(ctx, UNAVAILABLE);
   }
 

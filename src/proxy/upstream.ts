@@ -1,20 +1,17 @@
-// Plain upstream proxying (R-UPS-1..8): undici Pool per upstream origin,
-// request and response streamed, Host and X-Forwarded-* handling, timeouts
+// Plain upstream proxying (R-UPS-1..8) over the gateway's transport (one
+// handle per connect timeout, a Pool per origin inside), request and response
+// streamed, Host and X-Forwarded-* handling, timeouts
 // (502/504 pages), retries on another node before any response byte,
 // X-APISIX-Upstream-Status on 5xx. Each attempt is recorded in
 // ctx.upstreamAttempts (R-VAR-3/4).
-import { Pool, buildConnector, errors as undiciErrors } from 'undici';
-import { isIP } from 'node:net';
+import { errors as undiciErrors } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { CompiledUpstream, UpstreamNode } from '../runtime/compile.js';
 import type { ProxyContext } from './context.js';
+import type { PeerSink, TransportHandle, TransportSettings, UpstreamTransport } from '../core/transport-types.js';
 import { pageError } from '../core/errors.js';
-import { sendReply } from '../core/respond.js';
-import { onShutdown } from '../core/lifecycle.js';
-import { lastPeer, notePeer } from '../core/peer-addr.js';
 
-const pools = new Map<string, Pool>();
 /** request bodies up to this size are buffered when a retry is possible */
 const RETRY_BUFFER_MAX = 1024 * 1024;
 
@@ -43,61 +40,53 @@ class AbortHook {
     l?.();
   };
 }
-let hookInstalled = false;
-
-function poolFor(up: CompiledUpstream, node: UpstreamNode): Pool {
-  const origin = `${up.scheme}://${node.addr}`;
-  const key = poolKey(up, node);
-  let p = pools.get(key);
-  if (!p) {
-    const connector = buildConnector({ timeout: up.timeout.connect, rejectUnauthorized: false });
-    const addr = node.addr;
-    const named = !isIP(node.host);
-    p = new Pool(origin, {
-      keepAliveTimeout: 60_000,
-      keepAliveMaxTimeout: 600_000,
-      pipelining: 1,
-      connect(opts, cb) {
-        connector(opts, (err, socket) => {
-          // `$upstream_addr` (R-VAR-4): the peer a named node resolved to
-          if (!err && socket && named) notePeer(addr, socket);
-          cb(err as any, socket as any);
-        });
-      },
-    });
-    pools.set(key, p);
-    if (!hookInstalled) {
-      hookInstalled = true;
-      onShutdown(closeUpstreamPools);
-    }
-  }
-  return p;
-}
-
-function poolKey(up: CompiledUpstream, node: UpstreamNode): string {
-  return `${up.scheme}://${node.addr}|${up.timeout.connect}`;
+/** settings of plain upstreams with this connect timeout (read timeouts are per request) */
+function plainSettings(connectTimeout: number): TransportSettings {
+  return {
+    connectTimeout,
+    headersTimeout: 300_000,
+    bodyTimeout: 300_000,
+    keepAliveTimeout: 60_000,
+    keepAliveMaxTimeout: 600_000,
+    tlsVerify: false,
+  };
 }
 
 /**
- * Close the pools no upstream of the current configuration uses any more
- * (after a configuration swap). `close()` lets requests in flight finish.
+ * The transport handles plain upstreams use, one per connect timeout, owned
+ * by the proxy handler; after a configuration swap the handles no upstream
+ * uses any more are released (requests in flight finish first).
  */
-export function prunePools(upstreams: Iterable<CompiledUpstream | undefined>): void {
-  if (pools.size === 0) return;
-  const keep = new Set<string>();
-  for (const up of upstreams) if (up) for (const n of up.nodes) keep.add(poolKey(up, n));
-  for (const [k, p] of pools) {
-    if (keep.has(k)) continue;
-    pools.delete(k);
-    p.close().catch(() => {});
-  }
-}
+export class UpstreamDispatchers {
+  private readonly handles = new Map<number, TransportHandle>();
 
-export async function closeUpstreamPools(): Promise<void> {
-  const all = [...pools.values()];
-  pools.clear();
-  hookInstalled = false;
-  await Promise.allSettled(all.map((p) => p.close()));
+  constructor(readonly transport: UpstreamTransport) {}
+
+  handleFor(up: CompiledUpstream): TransportHandle {
+    const k = up.timeout.connect;
+    let h = this.handles.get(k);
+    if (!h) {
+      h = this.transport.acquire(plainSettings(k));
+      this.handles.set(k, h);
+    }
+    return h;
+  }
+
+  prune(upstreams: Iterable<CompiledUpstream | undefined>): void {
+    if (this.handles.size === 0) return;
+    const keep = new Set<number>();
+    for (const up of upstreams) if (up) keep.add(up.timeout.connect);
+    for (const [k, h] of this.handles) {
+      if (keep.has(k)) continue;
+      this.handles.delete(k);
+      h.release();
+    }
+  }
+
+  close(): void {
+    for (const h of this.handles.values()) h.release();
+    this.handles.clear();
+  }
 }
 
 // RFC 9110 §7.6.1 hop-by-hop headers, plus ones undici refuses or sets itself
@@ -188,11 +177,10 @@ function hasRequestBody(ctx: ProxyContext): boolean {
  * Forward the request to a node of `up` and relay the response. Resolves
  * when the response was relayed (or failed and an error page was sent).
  */
-export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): Promise<void> {
+export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream, dispatchers: UpstreamDispatchers): Promise<void> {
   const res = ctx.res;
   if (up.nodes.length === 0) {
-    const n = sendReply(res, pageError(502), ctx.extraHeadersIfAny);
-    if (!ctx.instrumented) ctx.bodyBytesSent += n;
+    ctx.sendReply(pageError(502));
     return;
   }
   const qs = ctx.forwardQueryString();
@@ -236,9 +224,13 @@ export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): 
     const t0 = performance.now();
     const rec = { addr: node.addr, status: 0, time: 0 };
     ctx.upstreamAttempts.push(rec);
+    const handle = dispatchers.handleFor(up);
+    const dispatcher = handle.begin();
+    const peer: PeerSink = {};
     let response;
     try {
-      response = await poolFor(up, node).request({
+      const opts = {
+        origin: node.origin,
         path,
         method: method as any,
         headers,
@@ -246,8 +238,10 @@ export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): 
         headersTimeout: up.timeout.read,
         bodyTimeout: up.timeout.read,
         signal: hook as any,
-      });
+      };
+      response = await (node.named ? dispatchers.transport.requestTracked(dispatcher, opts, peer) : dispatcher.request(opts));
     } catch (err) {
+      handle.end();
       rec.time = (performance.now() - t0) / 1000;
       if (ctx.aborted) {
         rec.status = 499;
@@ -263,8 +257,7 @@ export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): 
     }
 
     rec.status = response.statusCode;
-    const peer = lastPeer(node.addr);
-    if (peer) rec.addr = peer;
+    if (peer.peer !== undefined) rec.addr = peer.peer;
     const out: Record<string, string | string[]> = {};
     const extraHop = connectionTokens(response.headers);
     for (const k in response.headers) {
@@ -272,27 +265,30 @@ export async function proxyToUpstream(ctx: ProxyContext, up: CompiledUpstream): 
       const v = response.headers[k];
       if (v !== undefined) out[k] = v as string | string[];
     }
+    // the writer adds the extra headers (R-RL-13): they replace the upstream's own
     const extra = ctx.extraHeadersIfAny;
-    if (extra) for (const k in extra) out[k.toLowerCase()] = extra[k]!;
+    if (extra) for (const k in extra) delete out[k.toLowerCase()];
     // R-UPS-7, as APISIX: the whole $upstream_status when the last one is 5xx
     if (response.statusCode >= 500) out['x-apisix-upstream-status'] = String(ctx.getVar('upstream_status'));
     if (res.headersSent || ctx.aborted) {
       response.body.destroy();
+      handle.end();
       return;
     }
     try {
-      res.writeHead(response.statusCode, out);
+      ctx.writeHead(response.statusCode, out);
     } catch (err) {
       response.body.destroy();
+      handle.end();
       throw err;
     }
     await relay(ctx, response.body);
+    handle.end();
     rec.time = (performance.now() - t0) / 1000;
     return;
   }
   const tried5xx = ctx.upstreamAttempts.length > 0 ? { 'X-APISIX-Upstream-Status': String(ctx.getVar('upstream_status')) } : undefined;
-  const n = sendReply(res, pageError(lastStatus, tried5xx), ctx.extraHeadersIfAny);
-  if (!ctx.instrumented) ctx.bodyBytesSent += n;
+  ctx.sendReply(pageError(lastStatus, tried5xx));
 }
 
 function relay(ctx: ProxyContext, body: Readable): Promise<void> {
@@ -311,14 +307,13 @@ function relay(ctx: ProxyContext, body: Readable): Promise<void> {
     };
     res.on('close', onClose);
     body.on('data', (chunk: Buffer) => {
-      if (!ctx.instrumented) ctx.bodyBytesSent += chunk.length;
-      if (!res.write(chunk)) {
+      if (!ctx.write(chunk)) {
         body.pause();
         res.once('drain', () => body.resume());
       }
     });
     body.once('end', () => {
-      res.end();
+      ctx.end();
       finish();
     });
     body.once('error', (err) => {

@@ -13,18 +13,20 @@ import { pageError } from '../core/errors.js';
 import { isSecretRef, resolveSecret } from '../core/secrets.js';
 import { getPlugin, pluginList } from '../plugins/registry.js';
 import { validateSchema } from '../schema/validate.js';
-import { compileExpression, type Expression } from '../proxy/expr.js';
-import { compileIpMatcher } from '../proxy/ip.js';
-import { compileHosts, Router, type RouteMatchSpec } from '../proxy/router.js';
-import { compileTemplate } from '../proxy/template.js';
+import { compileExpression, type Expression } from '../core/expr.js';
+import { compileIpMatcher } from '../core/ip.js';
+import { compileHosts, Router, type RouteMatchSpec } from './router.js';
+import { compileTemplate } from '../core/template.js';
 import { createPicker, type Picker } from '../llm/balancer/index.js';
 import { GroupSelector } from '../llm/balancer/groups.js';
 import type { CompileCache } from './cache.js';
-import type { ConsumerIndex } from './consumers.js';
+import { isIP } from 'node:net';
+import type { ConsumerIndex } from '../core/types.js';
 
 export interface RuntimeEnv {
   state: CompileEnv['state'];
   health: CompileEnv['health'];
+  transport: CompileEnv['transport'];
   log: Logger;
 }
 
@@ -48,6 +50,10 @@ export interface UpstreamNode {
   hostHeader: string;
   /** node priority (array form): lower priorities are used only when higher ones failed */
   priority: number;
+  /** `scheme://host:port` */
+  origin: string;
+  /** a DNS name, not an IP literal: its peer address is read from the connection (R-VAR-4) */
+  named: boolean;
 }
 
 export interface CompiledUpstream {
@@ -83,7 +89,7 @@ export interface RuntimeRoute extends RouteMatchSpec {
   consumerChains: WeakMap<ConsumerInfo, { chain: PluginChain; consumerRewrite: CompiledPlugin[] }>;
 }
 
-export type { ConsumerIndex } from './consumers.js';
+export type { ConsumerIndex } from '../core/types.js';
 
 export interface Runtime {
   readonly generation: number;
@@ -181,6 +187,7 @@ class Compiler {
         confHash: confHash(json),
         state: this.env.state,
         health: this.env.health,
+        transport: this.env.transport,
         log: this.env.log,
       };
       let value: unknown;
@@ -251,6 +258,8 @@ function parseNodes(nodes: unknown, scheme: string): UpstreamNode[] {
       addr: `${hostPart}:${port}`,
       hostHeader: port === dfltPort ? hostPart : `${hostPart}:${port}`,
       priority,
+      origin: `${scheme}://${hostPart}:${port}`,
+      named: isIP(host) === 0,
     });
   };
   if (Array.isArray(nodes)) {

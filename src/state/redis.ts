@@ -19,8 +19,12 @@
 // - failures are logged once per burst (first failure, then a recovery line);
 // - clients are shared per distinct settings (acquireRedisState) and closed
 //   on shutdown (src/core/lifecycle.ts).
-import { Redis, Cluster } from 'ioredis';
+import type { Redis, Cluster } from 'ioredis';
+import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
+
+/** ioredis is loaded when the first Redis-backed state is created, not at start (RSS) */
+const loadIoredis = (): typeof import('ioredis') => createRequire(import.meta.url)('ioredis');
 import type { Admission, SharedState, WindowCounter } from './types.js';
 import type { Logger } from '../core/log.js';
 import { onShutdown } from '../core/lifecycle.js';
@@ -209,7 +213,7 @@ export function createRedisState(settings: RedisSettings, opts: RedisStateOption
   let client: Client;
   if (settings.policy === 'redis-cluster') {
     const tls = settings.ssl ? { rejectUnauthorized: !!settings.sslVerify } : undefined;
-    client = new Cluster((settings.clusterNodes ?? []).map(parseNode), {
+    client = new (loadIoredis().Cluster)((settings.clusterNodes ?? []).map(parseNode), {
       enableOfflineQueue: false,
       lazyConnect: true,
       clusterRetryStrategy: retryStrategy,
@@ -222,7 +226,7 @@ export function createRedisState(settings: RedisSettings, opts: RedisStateOption
       },
     });
   } else {
-    client = new Redis({
+    client = new (loadIoredis().Redis)({
       ...common,
       host: settings.host,
       port: settings.port ?? 6379,

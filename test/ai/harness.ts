@@ -9,6 +9,8 @@ import { validateSchema } from '../../src/schema/validate.js';
 import { sendReply } from '../../src/core/respond.js';
 import { SERVER_HEADER } from '../../src/core/version.js';
 import type { HealthService } from '../../src/llm/health/types.js';
+import type { UpstreamTransport } from '../../src/core/transport-types.js';
+import { GatewayTransport } from '../../src/transport/index.js';
 
 export interface Harness {
   url: string;
@@ -22,6 +24,8 @@ export interface Harness {
 export interface HarnessOptions {
   instanceHasQuota?: (name: string, ctx: RequestContext) => Promise<boolean>;
   health?: HealthService;
+  /** the gateway transport to compile against; by default the harness opens its own and closes it in close() */
+  transport?: UpstreamTransport;
   /** extra plugin names present in ctx.plugins */
   otherPlugins?: string[];
   consumer?: string;
@@ -43,11 +47,13 @@ export function validated(def: PluginDef, conf: unknown): any {
 export async function startHarness(def: PluginDef, conf: unknown, opts: HarnessOptions = {}): Promise<Harness> {
   const value = validated(def, conf);
   const noopLog = { debug() {}, info() {}, warn() {}, error(m: string) { opts.errors?.push(m); } };
+  let ownTransport: GatewayTransport | undefined;
   const env: CompileEnv = {
     parentKey: '/apisix/routes/1',
     confHash: 'h1',
     state: {} as any,
     health: opts.health ?? { register: () => ({ isHealthy: () => true, version: 0, destroy() {} }), report: () => [], close() {} },
+    transport: opts.transport ?? (ownTransport = new GatewayTransport()),
     log: noopLog,
   };
   const compiled = def.compile ? def.compile(value, env) : value;
@@ -80,14 +86,25 @@ export async function startHarness(def: PluginDef, conf: unknown, opts: HarnessO
       consumer: opts.consumer ? { username: opts.consumer, plugins: [] } : undefined,
     };
     if (opts.instanceHasQuota) ctx.instanceHasQuota = (n: string) => opts.instanceHasQuota!(n, ctx);
-    // as the real core: the listener sets Server, and ctx.instrumentResponse()
-    // adds the extra response headers (R-RL-13) when the plugin writes the head
-    res.setHeader('Server', SERVER_HEADER);
-    const writeHead = res.writeHead;
-    res.writeHead = function (this: http.ServerResponse, ...args: any[]) {
-      if (!this.headersSent) for (const k in ctx.extraResponseHeaders) this.setHeader(k, ctx.extraResponseHeaders[k]);
-      return (writeHead as any).apply(this, args);
-    } as any;
+    // the response writer, as the real core's (src/proxy/context.ts): Server
+    // and the extra response headers (R-RL-13) are added to the head
+    let sent: Record<string, any> = {};
+    ctx.writeHead = (status: number, headers: Record<string, any>) => {
+      if (res.headersSent || ac.signal.aborted) return;
+      headers.Server = SERVER_HEADER;
+      for (const k in ctx.extraResponseHeaders) headers[k] = ctx.extraResponseHeaders[k];
+      sent = headers;
+      res.writeHead(status, headers);
+    };
+    ctx.responseHeaders = () => {
+      const out: Record<string, any> = {};
+      for (const k in sent) out[k.toLowerCase()] = sent[k];
+      for (const [k, v] of Object.entries(res.getHeaders())) if (v !== undefined) out[k] = v;
+      return out;
+    };
+    ctx.write = (c: Buffer | string) => { ctx.bodyBytesSent += Buffer.byteLength(c); return res.write(c); };
+    ctx.end = (c?: Buffer | string) => { if (c !== undefined) ctx.bodyBytesSent += Buffer.byteLength(c); res.end(c); };
+    ctx.sendReply = (r: Reply) => { if (res.headersSent) return; ctx.status = r.status; res.setHeader('Server', SERVER_HEADER); sendReply(res, r, ctx.extraResponseHeaders); };
     contexts.push(ctx);
     let reply: Reply | void | undefined;
     try {
@@ -98,8 +115,7 @@ export async function startHarness(def: PluginDef, conf: unknown, opts: HarnessO
       opts.errors?.push(String((e as Error).stack));
     }
     if (reply && !res.headersSent) {
-      ctx.status = reply.status;
-      sendReply(res, reply, ctx.extraResponseHeaders);
+      ctx.sendReply(reply);
     } else if (!res.headersSent && !res.writableEnded && !ac.signal.aborted) {
       res.statusCode = 500;
       res.end();
@@ -128,10 +144,11 @@ export async function startHarness(def: PluginDef, conf: unknown, opts: HarnessO
         waiters.add(w);
       });
     },
-    close() {
+    async close() {
       def.destroy?.(compiled);
       server.closeAllConnections();
-      return new Promise<void>((r) => server.close(() => r()));
+      await new Promise<void>((r) => server.close(() => r()));
+      await ownTransport?.close();
     },
   };
 }

@@ -4,6 +4,8 @@ import { plugins } from '../../src/plugins/registry.js';
 import type { PluginDef } from '../../src/core/types.js';
 import { keyAuth } from '../../src/plugins/key-auth/index.js';
 import { validateSchema } from '../../src/schema/validate.js';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
 import { startHarness, startUpstream, req } from '../proxy/harness.js';
 
 // a test plugin to observe consumer plugin merging (R-PIPE-6, R-KA-9)
@@ -35,6 +37,8 @@ const h = await startHarness({
   '/apisix/consumers/anon': { username: 'anon', plugins: { 't-tag': { v: 'anon' } } },
   '/apisix/routes/ka': { uri: '/ka', plugins: { 'key-auth': {}, 't-tag': { v: 'route' } }, upstream: { nodes: { [up.hostPort]: 1 } } },
   '/apisix/routes/ka-hide': { uri: '/hide', plugins: { 'key-auth': { hide_credentials: true, header: 'X-Key', query: 'k' } }, upstream: { nodes: { [up.hostPort]: 1 } } },
+  '/apisix/routes/ka-sdk': { uri: '/sdk/*', plugins: { 'key-auth': {} }, upstream: { nodes: { [up.hostPort]: 1 } } },
+  '/apisix/routes/ka-sdk-hide': { uri: '/sdkh/*', plugins: { 'key-auth': { hide_credentials: true } }, upstream: { nodes: { [up.hostPort]: 1 } } },
   '/apisix/routes/ka-anon': { uri: '/anon', plugins: { 'key-auth': { anonymous_consumer: 'anon' } }, upstream: { nodes: { [up.hostPort]: 1 } } },
   '/apisix/routes/ka-anon-missing': { uri: '/anon-missing', plugins: { 'key-auth': { anonymous_consumer: 'ghost', realm: 'r1' } }, upstream: { nodes: { [up.hostPort]: 1 } } },
 });
@@ -158,4 +162,40 @@ test('R-KA-10 R-RTE-7 key-auth in a global rule answers 401 even when no route m
   } finally {
     h.store.deleteSync(['/apisix/global_rules/1']);
   }
+});
+
+test('R-KA-20 Authorization: Bearer and x-api-key are read when apikey/query carry none', async () => {
+  let r = await req(h.url + '/ka', { headers: { authorization: 'Bearer jane-key' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.json.headers['x-consumer-username'], 'janedoe');
+  assert.equal(r.json.headers.authorization, 'Bearer jane-key', 'not hidden by default');
+  r = await req(h.url + '/ka', { headers: { 'x-api-key': 'john-key' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.json.headers['x-consumer-username'], 'johndoe');
+  r = await req(h.url + '/ka', { headers: { apikey: 'jane-key', authorization: 'Bearer john-key' } });
+  assert.equal(r.json.headers['x-consumer-username'], 'janedoe', 'the configured header wins');
+  r = await req(h.url + '/ka', { headers: { authorization: 'Bearer nope' } });
+  assert.equal(r.status, 401);
+  assert.deepEqual(r.json, { message: 'Invalid API key in request' });
+  r = await req(h.url + '/ka', { headers: { authorization: 'Basic abc' } });
+  assert.equal(r.status, 401);
+  assert.deepEqual(r.json, { message: 'Missing API key in request' });
+  r = await req(h.url + '/sdkh/x', { headers: { authorization: 'Bearer jane-key', 'x-api-key': 'other' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.json.headers.authorization, undefined, 'hide_credentials removes the Bearer header that carried it');
+  assert.equal(r.json.headers['x-api-key'], 'other', 'only the carrier is removed');
+  r = await req(h.url + '/sdkh/x', { headers: { 'x-api-key': 'john-key' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.json.headers['x-api-key'], undefined);
+});
+
+test('R-KA-20 the official openai and @anthropic-ai/sdk clients authenticate with a consumer key', async () => {
+  const oa = new OpenAI({ apiKey: 'jane-key', baseURL: h.url + '/sdk/v1', maxRetries: 0 });
+  const got = (await oa.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] })) as unknown as { headers: Record<string, string> };
+  assert.equal(got.headers['x-consumer-username'], 'janedoe');
+  const an = new Anthropic({ apiKey: 'john-key', baseURL: h.url + '/sdk', maxRetries: 0 });
+  const got2 = (await an.messages.create({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })) as unknown as { headers: Record<string, string> };
+  assert.equal(got2.headers['x-consumer-username'], 'johndoe');
+  const bad = new OpenAI({ apiKey: 'wrong', baseURL: h.url + '/sdk/v1', maxRetries: 0 });
+  await assert.rejects(bad.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }), (e: { status?: number }) => e.status === 401);
 });

@@ -95,7 +95,7 @@ test('R-LOG-4 R-LOG-5: a hanging collector blocks nobody; the buffer is bounded 
   // the http-logger's sender behind a processor with a small bound
   const bounded = new BatchProcessor<unknown>({
     name: 'http logger', batch_max_size: 1, log, maxBuffered: 20, maxConcurrent: 4, flushOnShutdown: false,
-    send: createHttpSender(conf, c.agent),
+    send: createHttpSender(conf, c.handle),
   });
   const t0 = performance.now();
   let accepted = 0;

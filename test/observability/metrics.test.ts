@@ -93,10 +93,10 @@ test('R-PROM-3: default_buckets and llm_latency_buckets configure the histograms
 test('R-PROM-2 R-PROM-3: prefer_name labels routes and services by name; response_source upstream / apisix / nginx', async (t) => {
   const m = configureMetrics({});
   t.after(() => configureMetrics({}));
-  const cases: Array<(ctx: RequestContext) => void> = [
-    (ctx) => { ctx.upstreamAttempts.push({ addr: '10.0.0.1:80', status: 200, time: 0.01 }); ctx.status = 200; },
-    (ctx) => { ctx.status = 401; },
-    (ctx) => { ctx.upstreamAttempts.push({ addr: '10.0.0.1:80', status: 502, time: 0.01 }); ctx.res.setHeader('content-type', 'text/html'); ctx.status = 502; },
+  const cases: Array<(ctx: RequestContext) => Record<string, string>> = [
+    (ctx) => { ctx.upstreamAttempts.push({ addr: '10.0.0.1:80', status: 200, time: 0.01 }); ctx.status = 200; return {}; },
+    (ctx) => { ctx.status = 401; return {}; },
+    (ctx) => { ctx.upstreamAttempts.push({ addr: '10.0.0.1:80', status: 502, time: 0.01 }); ctx.status = 502; return { 'content-type': 'text/html' }; },
   ];
   let i = 0;
   const proxy = await serve((req, res) => {
@@ -105,8 +105,8 @@ test('R-PROM-2 R-PROM-3: prefer_name labels routes and services by name; respons
     ctx.routeName = 'r-name';
     ctx.serviceId = 's-id';
     ctx.serviceName = 's-name';
-    cases[i++]!(ctx);
-    res.statusCode = ctx.status;
+    const headers = cases[i++]!(ctx);
+    ctx.writeHead(ctx.status, headers);
     res.end('x', () => recordRequest(ctx, { preferName: true }));
   });
   t.after(() => proxy.close());

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileExpression } from '../../src/proxy/expr.js';
-import { compileTemplate } from '../../src/proxy/template.js';
+import { compileExpression } from '../../src/core/expr.js';
+import { compileTemplate } from '../../src/core/template.js';
 
 const ev = (expr: unknown, vars: Record<string, any>) => compileExpression(expr)({ getVar: (n: string) => vars[n] });
 

@@ -8,6 +8,7 @@ import type { Logger } from '../../src/core/log.js';
 import { RuntimeHolder } from '../../src/runtime/holder.js';
 import { createProxyHandler } from '../../src/proxy/server.js';
 import { createMemoryState } from '../../src/state/memory.js';
+import { GatewayTransport } from '../../src/transport/index.js';
 import { SERVER_HEADER } from '../../src/core/version.js';
 import { memLog } from '../helpers/wait.js';
 
@@ -83,7 +84,7 @@ export async function startHarness(seed: Record<string, JsonObject> = {}): Promi
   for (const [k, v] of Object.entries(seed)) store.putSync(k, v);
   const log = captureLog();
   const state = createMemoryState();
-  const holder = new RuntimeHolder(store, { state, health: noHealth as any, log });
+  const holder = new RuntimeHolder(store, { state, health: noHealth as any, transport: new GatewayTransport(), log });
   const logged: RequestContext[] = [];
   const proxy = createProxyHandler({ holder, accessLog: { write: (c) => void logged.push(c), close: async () => {} }, log });
   const server = http.createServer({ keepAliveTimeout: 5000 }, (req, res) => {
@@ -103,6 +104,7 @@ export async function startHarness(seed: Record<string, JsonObject> = {}): Promi
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       holder.close();
+      await holder.env.transport.close();
       await state.close();
     },
   };

@@ -368,7 +368,7 @@ test('R-RTE-1 R-GEN-11 undecodable paths and malformed Host headers answer 400',
   assert.match(await raw('GET /echo/x HTTP/1.1\r\nHost: [::1]:80\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /);
 });
 
-test('R-PIPE-10 a plugin with a proxy phase sends the request itself (upstream unused); extra headers and byte counts apply', async () => {
+test('R-PIPE-10 a plugin with a proxy phase sends the request itself through the context writer (upstream unused); extra headers and byte counts apply', async () => {
   const calls: string[] = [];
   (plugins as Map<string, PluginDef>).set('t-proxy', {
     name: 't-proxy',
@@ -380,9 +380,9 @@ test('R-PIPE-10 a plugin with a proxy phase sends the request itself (upstream u
     async proxy(ctx) {
       calls.push('proxy');
       if (ctx.headers['x-reply']) return jsonError(429, { error_msg: 'nope' });
-      ctx.res.writeHead(200, { 'content-type': 'text/plain' });
-      ctx.res.write('abc');
-      ctx.res.end('de');
+      ctx.writeHead(200, { 'content-type': 'text/plain' });
+      ctx.write('abc');
+      ctx.end('de');
     },
   });
   put('/apisix/routes/px', { uri: '/px', plugins: { 't-proxy': {} }, upstream: { nodes: { [up.hostPort]: 1 } } });

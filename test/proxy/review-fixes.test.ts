@@ -11,6 +11,7 @@ import type { PluginDef } from '../../src/core/types.js';
 import { RuntimeHolder } from '../../src/runtime/holder.js';
 import { createProxyHandler } from '../../src/proxy/server.js';
 import { createMemoryState } from '../../src/state/memory.js';
+import { GatewayTransport } from '../../src/transport/index.js';
 import { startMockLlm } from '../helpers/mock-llm.js';
 import { MemStore, captureLog, req, startHarness, startUpstream } from './harness.js';
 import { until } from '../helpers/wait.js';
@@ -138,7 +139,7 @@ test('R-GEN-18 R-LOG-4: drained() resolves only once the log phase of the last r
   const log = captureLog();
   const state = createMemoryState();
   const health = { register: () => ({ isHealthy: () => true, version: 0, destroy() {} }), report: () => [], close() {} };
-  const holder = new RuntimeHolder(store, { state, health: health as any, log });
+  const holder = new RuntimeHolder(store, { state, health: health as any, transport: new GatewayTransport(), log });
   const lines: string[] = [];
   const proxy = createProxyHandler({ holder, accessLog: { write: (c) => void lines.push(c.uri), close: async () => {} }, log });
   const server = http.createServer((rq, rs) => proxy.handler(rq, rs));
@@ -147,6 +148,7 @@ test('R-GEN-18 R-LOG-4: drained() resolves only once the log phase of the last r
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
     holder.close();
+    await holder.env.transport.close();
     await state.close();
   });
   await proxy.drained(); // nothing in flight: resolves at once

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Router, compileHosts, normalizePath, type RouteMatchSpec } from '../../src/proxy/router.js';
-import { compileIpMatcher } from '../../src/proxy/ip.js';
-import { compileExpression } from '../../src/proxy/expr.js';
+import { Router, compileHosts, normalizePath, type RouteMatchSpec } from '../../src/runtime/router.js';
+import { compileIpMatcher } from '../../src/core/ip.js';
+import { compileExpression } from '../../src/core/expr.js';
 
 type R = RouteMatchSpec & { id: string };
 const route = (id: string, uris: string[], extra: Partial<R> = {}): R => ({ key: `/apisix/routes/${id}`, id, priority: 0, uris, ...extra });

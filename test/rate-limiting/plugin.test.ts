@@ -30,6 +30,7 @@ function compile(conf: AiRateLimitingConf, env: Env, parentKey = '/apisix/routes
     confHash: confHash ?? JSON.stringify(conf),
     state: env.state,
     health: undefined as any,
+    transport: undefined as any,
     log: env.log,
   });
 }

@@ -1,6 +1,6 @@
 // ai-proxy-multi configuration schema (R-APM-1, R-APM-2) and the checks
 // beyond the schema (R-APM-3..6).
-import { checksSchema } from './checks-schema.js';
+import { checksSchema } from '../../llm/health/checks-schema.js';
 
 export const PROVIDERS = [
   'openai', 'deepseek', 'aimlapi', 'anthropic', 'openai-compatible', 'azure-openai', 'openrouter', 'gemini', 'vertex-ai',
@@ -12,10 +12,19 @@ const namedStrings = {
   additionalProperties: false,
 };
 
+/** header values sent upstream: CR and LF would split the header (request smuggling) */
+export const HEADER_VALUE = { type: 'string', pattern: '^[^\\r\\n]*$' };
+
+const namedHeaders = {
+  type: 'object',
+  patternProperties: { '^[a-zA-Z0-9._-]+$': HEADER_VALUE },
+  additionalProperties: false,
+};
+
 export const authSchema = {
   type: 'object',
   properties: {
-    header: namedStrings,
+    header: namedHeaders,
     query: namedStrings,
     gcp: {
       type: 'object',

@@ -7,7 +7,7 @@ import type { Admission, SharedState } from '../../state/types.js';
 import { countPromptTokens } from '../../llm/tokens.js';
 import type { Logger } from '../../core/log.js';
 import { jsonError, pageError } from '../../core/errors.js';
-import { compileTemplate, type CompiledTemplate } from '../../proxy/template.js';
+import { compileTemplate, type CompiledTemplate } from '../../core/template.js';
 import { acquireRedisState, type RedisSettings } from '../../state/redis.js';
 import { resolveSecret } from '../../core/secrets.js';
 import { compileCostExpr, type CostExpr } from './cost-expr.js';

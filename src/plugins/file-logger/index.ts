@@ -5,7 +5,7 @@
 import path from 'node:path';
 import type { PluginDef } from '../../core/types.js';
 import type { Logger } from '../../core/log.js';
-import { compileExpression, type Expression } from '../../proxy/expr.js';
+import { compileExpression, type Expression } from '../../core/expr.js';
 import { createLineSink, type LineSink } from '../../observability/line-sink.js';
 import { bodySchemaProperties, checkEntryConfig, compileEntry, type EntryBuilder, type EntryConfig } from '../../observability/log-entry.js';
 import { closeOnShutdown, RETIRE_MS } from '../../observability/batch.js';

@@ -1,7 +1,9 @@
 // `http-logger` (R-LOG-4, R-LOG-5): entries are batched per plugin
-// configuration and POSTed to `uri` with undici.
-import { Agent, request } from 'undici';
+// configuration and POSTed to `uri` through the gateway's transport.
+import { request, type Dispatcher } from 'undici';
 import type { PluginDef } from '../../core/types.js';
+import type { TransportHandle, UpstreamTransport } from '../../core/transport-types.js';
+import { GatewayTransport } from '../../transport/index.js';
 import type { Logger } from '../../core/log.js';
 import { BatchProcessor, batchLifecycle, batchSchemaProperties, type BatchConfig, type BatchLifecycle } from '../../observability/batch.js';
 import { bodySchemaProperties, checkEntryConfig, compileEntry, type EntryBuilder, type EntryConfig } from '../../observability/log-entry.js';
@@ -18,14 +20,16 @@ export interface CompiledHttpLogger extends BatchLifecycle {
   conf: HttpLoggerConf;
   entry: EntryBuilder;
   batch: BatchProcessor<Record<string, unknown>>;
-  agent: Agent;
+  /** the connections batches are sent on (8 per logger endpoint at most) */
+  handle: TransportHandle;
 }
 
 export const httpLoggerSchema = {
   type: 'object',
   properties: {
     uri: { type: 'string', pattern: '^[^\\/]+:\\/\\/([\\da-zA-Z.-]+|\\[[\\da-fA-F:]+\\])(:\\d+)?' },
-    auth_header: { type: 'string' },
+    // sent as the Authorization header: CR and LF would split it
+    auth_header: { type: 'string', pattern: '^[^\\r\\n]*$' },
     timeout: { type: 'integer', minimum: 1, default: 3 },
     log_format: { type: 'object' },
     ...bodySchemaProperties,
@@ -45,7 +49,7 @@ export function encodeHttpBatch(entries: unknown[], conf: Pick<HttpLoggerConf, '
   return { body: JSON.stringify(one ? entries[0] : entries), contentType: 'application/json' };
 }
 
-export function createHttpSender(conf: HttpLoggerConf, agent: Agent) {
+export function createHttpSender(conf: HttpLoggerConf, handle: TransportHandle) {
   const url = new URL(conf.uri);
   const timeoutMs = (conf.timeout ?? 3) * 1000;
   return async (entries: unknown[]): Promise<void> => {
@@ -53,37 +57,57 @@ export function createHttpSender(conf: HttpLoggerConf, agent: Agent) {
     const headers: Record<string, string> = { 'content-type': contentType };
     if (conf.auth_header) headers.authorization = conf.auth_header;
     const signal = AbortSignal.timeout(timeoutMs);
-    const res = await request(url, {
-      method: 'POST',
-      headers,
-      body,
-      dispatcher: agent,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      signal,
-    });
-    // drain the answer so the connection can be reused
-    await res.body.text().catch(() => '');
-    if (res.statusCode >= 400) {
-      throw new Error(`server returned status code[${res.statusCode}] host[${url.host}] port[${url.port || (url.protocol === 'https:' ? 443 : 80)}]`);
+    const dispatcher = handle.begin();
+    try {
+      await post(url, body, headers, dispatcher, timeoutMs, signal);
+    } finally {
+      handle.end();
     }
   };
 }
 
-export function compileHttpLogger(conf: HttpLoggerConf, log: Logger): CompiledHttpLogger {
-  const agent = new Agent({
-    connect: { rejectUnauthorized: conf.ssl_verify === true, timeout: (conf.timeout ?? 3) * 1000 },
+async function post(url: URL, body: string, headers: Record<string, string>, dispatcher: Dispatcher, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  const res = await request(url, {
+    method: 'POST',
+    headers,
+    body,
+    dispatcher,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    signal,
+  });
+  // drain the answer so the connection can be reused
+  await res.body.text().catch(() => '');
+  if (res.statusCode >= 400) {
+    throw new Error(`server returned status code[${res.statusCode}] host[${url.host}] port[${url.port || (url.protocol === 'https:' ? 443 : 80)}]`);
+  }
+}
+
+/** `transport`: the gateway's; without one (unit tests) the logger opens its own */
+export function compileHttpLogger(conf: HttpLoggerConf, log: Logger, transport?: UpstreamTransport): CompiledHttpLogger {
+  const own = transport ? undefined : new GatewayTransport();
+  const timeoutMs = (conf.timeout ?? 3) * 1000;
+  const handle = (transport ?? own!).acquire({
+    connectTimeout: timeoutMs,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
     keepAliveTimeout: 30_000,
+    keepAliveMaxTimeout: 600_000,
+    tlsVerify: conf.ssl_verify === true,
     connections: 8,
   });
   const batch = new BatchProcessor<Record<string, unknown>>({
     ...conf,
     name: conf.name ?? 'http logger',
-    send: createHttpSender(conf, agent),
+    send: createHttpSender(conf, handle),
     log,
     flushOnShutdown: false,
   });
-  return { conf, entry: compileEntry(conf), batch, agent, ...batchLifecycle(batch, () => agent.close()) };
+  const release = async (): Promise<void> => {
+    handle.release();
+    await own?.close();
+  };
+  return { conf, entry: compileEntry(conf), batch, handle, ...batchLifecycle(batch, release) };
 }
 
 export const httpLogger: PluginDef<CompiledHttpLogger> = {
@@ -101,7 +125,7 @@ export const httpLogger: PluginDef<CompiledHttpLogger> = {
     return checkEntryConfig(conf);
   },
   compile(conf: HttpLoggerConf, env) {
-    return compileHttpLogger(conf, env.log);
+    return compileHttpLogger(conf, env.log, env.transport);
   },
   destroy(c) {
     c.retire();

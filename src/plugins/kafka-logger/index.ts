@@ -1,15 +1,16 @@
 // `kafka-logger` (R-LOG-4, R-LOG-6): entries are batched per plugin
 // configuration; each batch becomes one Kafka message (a JSON object when
 // `batch_max_size` is 1, else a JSON array) sent with a kafkajs producer.
-import kafkajs from 'kafkajs';
 import type { ProducerRecord, SASLOptions } from 'kafkajs';
+import { createRequire } from 'node:module';
 import type { PluginDef, RequestContext } from '../../core/types.js';
 import type { Logger } from '../../core/log.js';
 import { BatchProcessor, batchLifecycle, batchSchemaProperties, type BatchConfig, type BatchLifecycle } from '../../observability/batch.js';
 import { bodySchemaProperties, checkEntryConfig, compileEntry, readRequestBody, requestBodyIfRead, type EntryBuilder, type EntryConfig } from '../../observability/log-entry.js';
 import { redactionFor, redactRequestLine } from '../../observability/redact.js';
 
-const { Kafka, logLevel } = kafkajs;
+/** kafkajs is loaded when the first kafka-logger producer is created, not at start (RSS) */
+const loadKafkajs = (): typeof import('kafkajs') => createRequire(import.meta.url)('kafkajs');
 
 export interface KafkaBroker {
   host: string;
@@ -60,6 +61,7 @@ function saslOf(conf: KafkaLoggerConf): SASLOptions | undefined {
 /** the real producer: kafkajs, connected lazily, no kafkajs-level retries (the batch processor retries) */
 export const kafkajsProducerFactory: KafkaProducerFactory = (conf, log) => {
   const timeoutMs = (conf.timeout ?? 3) * 1000;
+  const { Kafka, logLevel } = loadKafkajs();
   const kafka = new Kafka({
     clientId: `switchyard-${conf.cluster_name ?? 1}`,
     brokers: kafkaBrokers(conf),

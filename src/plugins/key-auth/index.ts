@@ -4,7 +4,7 @@
 // the request runs with; this plugin only looks the key up.
 import type { ConsumerInfo, PluginDef, Reply, RequestContext } from '../../core/types.js';
 import { jsonError } from '../../core/errors.js';
-import { consumersOf } from '../../runtime/consumers.js';
+
 
 export interface KeyAuthConf {
   header: string;
@@ -73,16 +73,34 @@ export const keyAuth: PluginDef<Compiled> = {
     };
   },
   rewrite(ctx, c) {
-    const index = consumersOf(ctx);
+    const index = ctx.runtime?.consumers;
     let key: string | undefined;
-    let fromHeader = false;
+    // where the key came from: the configured header, the query, or one of
+    // the SDKs' headers (R-KA-20), so hide_credentials removes that one
+    let from: string | undefined;
     const hv = ctx.headers[c.headerLower];
     if (hv !== undefined) {
       key = Array.isArray(hv) ? hv[0] ?? '' : hv;
-      fromHeader = true;
+      from = c.headerLower;
     } else if (ctx.queryString !== '') {
       const q = ctx.query.get(c.query);
       if (q !== null) key = q;
+    }
+    if (key === undefined) {
+      // R-KA-20: the OpenAI SDK sends Authorization: Bearer <apiKey>, the
+      // Anthropic SDK x-api-key; read them only when the configured places
+      // carry nothing
+      const auth = ctx.headers.authorization;
+      if (typeof auth === 'string' && auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') {
+        key = auth.slice(7).trim();
+        from = 'authorization';
+      } else {
+        const xk = ctx.headers['x-api-key'];
+        if (xk !== undefined) {
+          key = Array.isArray(xk) ? xk[0] ?? '' : xk;
+          from = 'x-api-key';
+        }
+      }
     }
 
     let consumer: ConsumerInfo | undefined;
@@ -102,7 +120,7 @@ export const keyAuth: PluginDef<Compiled> = {
     }
 
     if (c.hide_credentials) {
-      if (fromHeader) delete ctx.headers[c.headerLower];
+      if (from !== undefined) delete ctx.headers[from];
       else ctx.query.delete(c.query);
     }
     attach(ctx, consumer, consumer.credentialId !== undefined);

@@ -6,7 +6,7 @@
 // IP matchers built here); evaluation only reads variables.
 // compileExpression throws an Error whose message is the reason when the
 // expression is invalid (R-RES-2 step 6).
-import type { RequestContext } from '../core/types.js';
+import type { RequestContext } from './types.js';
 import { compileIpMatcher } from './ip.js';
 
 export type Expression = (ctx: Pick<RequestContext, 'getVar'>) => boolean;

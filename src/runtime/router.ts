@@ -6,8 +6,8 @@
 // conditions, so the table is an exact-match Map plus a Map of literal
 // prefixes probed by decreasing length: O(number of distinct prefix lengths)
 // lookups per request, no regex, no allocation besides the probed slices.
-import type { Expression } from './expr.js';
-import type { IpMatcher } from './ip.js';
+import type { Expression } from '../core/expr.js';
+import type { IpMatcher } from '../core/ip.js';
 
 export interface HostMatcher {
   any: boolean;

@@ -1,9 +1,10 @@
-// The variable catalogue the access log and logger `log_format` know about
-// (R-VAR-1, R-VAR-3). The values themselves come from `ctx.getVar`
-// (src/proxy/context.ts); this module only decides which names are known, so
-// that an unknown name in `access_log_format` renders `-` (R-ALOG-6). The
-// catalogue is the spec's (8.1), the same as src/config/log-vars.ts, which
-// warns about unknown names at start-up and in `validate`.
+// The one catalogue of variables (R-VAR-1, R-VAR-3): the names the access
+// log, logger `log_format`s, route `vars` and config validation know. The
+// values come from the request context's getter table (VAR_GETTERS in
+// src/proxy/context.ts, one getter per name here; test/proxy/vars.test.ts
+// checks that the two lists are the same). An unknown name in
+// `access_log_format` renders `-` (R-ALOG-6) and is warned about at start-up
+// and by `validate`.
 
 /** R-VAR-1: the LLM variables, with the value used when `getVar` has none */
 export const LLM_VAR_DEFAULTS: Readonly<Record<string, string>> = {
@@ -28,6 +29,9 @@ const NAMES = [
   'upstream_status', 'upstream_response_time', 'upstream_scheme', 'upstream_host', 'upstream_uri',
   'route_id', 'route_name', 'service_id', 'service_name', 'consumer_name', 'consumer_group_id',
   'balancer_ip', 'balancer_port', 'rate_limiting_info',
+  // further nginx / APISIX variables the context serves
+  'matched_uri', 'matched_host', 'document_uri', 'content_type', 'content_length', 'pid', 'https',
+  'server_name', 'realip_remote_addr', 'realip_remote_port', 'request_body',
 ];
 
 export const KNOWN_VARIABLES: ReadonlySet<string> = new Set(NAMES);
@@ -47,4 +51,17 @@ export function isKnownVariable(name: string): boolean {
   if (KNOWN_VARIABLES.has(n)) return true;
   for (const p of VARIABLE_PREFIXES) if (n.length > p.length && n.startsWith(p)) return true;
   return false;
+}
+
+/** variable names referenced by an nginx-style format (R-ALOG-4), in order of appearance */
+export function logFormatVariables(format: string): string[] {
+  const out: string[] = [];
+  const re = /\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))/g;
+  for (let m = re.exec(format); m; m = re.exec(format)) out.push(m[1] ?? m[2]!);
+  return out;
+}
+
+/** the names of a format that are not variables (R-ALOG-6), each once */
+export function unknownLogVariables(format: string): string[] {
+  return [...new Set(logFormatVariables(format).filter((n) => !isKnownVariable(n)))];
 }
