@@ -66,6 +66,20 @@ export interface LlmState {
   rateLimitRejected?: boolean;
   /** the picked instance's `options.max_tokens` (R-QTA-2 estimate) */
   instanceMaxTokens?: number;
+  /** R-USG-2: `estimated` when the usage was counted by switchyard (undefined: the provider's) */
+  usageSource?: 'provider' | 'estimated';
+  /** R-USG-4: the serving instance's prices */
+  pricing?: LlmPricing;
+  /** R-USG-3 `llm_has_tool_calls`: the answer called tools */
+  hasToolCalls?: boolean;
+}
+
+/** R-USG-4: prices per one million tokens */
+export interface LlmPricing {
+  input: number;
+  output: number;
+  cacheRead: number;
+  currency: string;
 }
 
 /** One upstream attempt, for `$upstream_addr`, `$upstream_status`, `$upstream_response_time` (R-VAR-4). */

@@ -20,6 +20,8 @@ import { GatewayTransport } from '../transport/index.js';
 import { SseParser } from './sse.js';
 import { newUsage, usageFromBody, usageFromEvent, type UsageAcc } from './usage.js';
 import { topLevelMember } from './json-scan.js';
+import { UsageChunkStripper, clientAskedUsage } from './usage-strip.js';
+import { applyEstimate } from './estimate.js';
 import { anthropicRequestToOpenai, openaiResponseToAnthropic, OpenaiToAnthropicStream } from './convert/anthropic.js';
 import { openaiEmbeddingsToVertex, vertexPredictionsToOpenai } from './convert/vertex.js';
 import { getGcpAccessToken } from './gcp-token.js';
@@ -304,6 +306,7 @@ export class LlmEngine {
     llm.requestType = st.body.stream === true || inst.optionsStream ? 'ai_stream' : 'ai_chat';
     llm.instancePort = inst.hostInfo?.port;
     if (inst.optionsMaxTokens !== undefined || llm.instanceMaxTokens !== undefined) llm.instanceMaxTokens = inst.optionsMaxTokens;
+    if (inst.pricing !== undefined || llm.pricing !== undefined) llm.pricing = inst.pricing;
   }
 
   async access(ctx: RequestContext): Promise<Reply | undefined> {
@@ -600,6 +603,10 @@ export class LlmEngine {
     const acc = newUsage();
     const wantText = this.logPayloads;
     const converter = converted && io.st.protocol === 'anthropic-messages' ? new OpenaiToAnthropicStream(llm.model) : undefined;
+    // R-USG-1: the usage chunk asked for upstream is not relayed to a client that did not ask
+    const strip = !converter && target === 'openai-chat' && !clientAskedUsage(io.st.body) ? new UsageChunkStripper() : undefined;
+    // R-USG-2: what was relayed, kept (references only) until the stream shows its usage
+    const kept: Buffer[] | undefined = status >= 200 && status < 300 ? [] : undefined;
     let pendingOut = '';
     const parser = new SseParser((ev) => {
       usageFromEvent(target, ev.event, ev.data, acc, wantText || !!converter);
@@ -634,13 +641,19 @@ export class LlmEngine {
       const done = (r: AttemptResult) => {
         this.publishUsage(ctx, acc, true);
         res.off('drain', onDrain);
-        resolve(r);
+        // R-USG-2: no usage in the stream (ignored stream_options, client left, stream broke): estimate
+        if (!acc.seen && kept !== undefined && kept.length > 0) applyEstimate(ctx, io.st.body, target, kept).then(() => resolve(r), () => resolve(r));
+        else resolve(r);
       };
       call.pipe({
         data(chunk) {
           if (first) {
             first = false;
             llm.timeToFirstTokenMs = Math.round(performance.now() - t0);
+          }
+          if (kept !== undefined) {
+            if (!acc.seen) kept.push(chunk);
+            else if (kept.length > 0) kept.length = 0;
           }
           if (converter) {
             parser.push(chunk);
@@ -651,7 +664,11 @@ export class LlmEngine {
               write(o);
             }
           } else {
-            write(chunk);
+            if (strip === undefined) write(chunk);
+            else {
+              const out = strip.push(chunk);
+              if (out !== undefined) write(out);
+            }
             // events without usage are not parsed unless their text is wanted
             if (skipNeedle === undefined || !parser.canSkip(chunk, skipNeedle)) parser.push(chunk);
           }
@@ -670,6 +687,8 @@ export class LlmEngine {
             }
             writeHead();
           }
+          const rest = strip?.end();
+          if (rest !== undefined) write(rest);
           if (!res.destroyed) ctx.end();
           done(DONE);
         },

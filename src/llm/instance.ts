@@ -5,6 +5,8 @@ import type { TransportConf } from './transport.js';
 import { isIP } from 'node:net';
 import { isSecretRef, resolveSecret } from '../core/secrets.js';
 import type { GcpAuthConf } from './gcp-token.js';
+import type { LlmPricing } from '../core/types.js';
+import { compilePricing } from './pricing.js';
 
 export interface Endpoint {
   scheme: 'http' | 'https';
@@ -30,6 +32,8 @@ export interface CompiledInstance {
   optionsStream: boolean;
   /** `options.max_tokens` (R-QTA-2 estimate) */
   optionsMaxTokens?: number;
+  /** R-USG-4 */
+  pricing?: LlmPricing;
   endpoint?: Endpoint;
   /** lower-cased names; values may be `$env://` references (R-SEC-2) */
   authHeaders: [string, string][];
@@ -109,6 +113,7 @@ export function compileInstance(inst: any, index: number, t: TransportConf, cach
     options,
     optionsModel: typeof options?.model === 'string' ? (options.model as string) : undefined,
     optionsStream: options?.stream === true,
+    pricing: compilePricing(inst.pricing),
     optionsMaxTokens: typeof options?.max_tokens === 'number' && options.max_tokens > 0 ? (options.max_tokens as number) : undefined,
     endpoint: typeof inst.override?.endpoint === 'string' ? parseEndpoint(inst.override.endpoint) : undefined,
     authHeaders,
