@@ -16,6 +16,8 @@ import { createAdminHandler } from './admin/server.js';
 import { createControlHandler } from './control/server.js';
 import { createAccessLog } from './observability/access-log.js';
 import { createMetricsHandler } from './observability/metrics-server.js';
+import { RecentRequests } from './observability/recent-requests.js';
+import { metrics } from './observability/metrics.js';
 import { log } from './core/log.js';
 import { runShutdownHooks } from './core/lifecycle.js';
 
@@ -58,7 +60,9 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   const transport = new GatewayTransport();
   const holder = new RuntimeHolder(store, { state, health, transport, log });
   const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor });
-  const proxy = createProxyHandler({ holder, accessLog, log });
+  // the dashboard's last requests (R-UI-1): a preallocated ring the proxy writes one slot of per request
+  const recent = new RecentRequests();
+  const proxy = createProxyHandler({ holder, accessLog, log, recent });
 
   const servers: Array<{ name: string; server: http.Server }> = [];
   const addresses: Record<string, ListenAddr[]> = {};
@@ -74,7 +78,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   try {
     for (const addr of config.apisix.node_listen) await add('proxy', proxy.handler, addr);
     if (config.apisix.enable_admin) {
-      await add('admin', createAdminHandler({ config, store }), config.deployment.admin.admin_listen);
+      await add('admin', createAdminHandler({ config, store, dashboard: { runtime: () => holder.current, health, recent, metrics } }), config.deployment.admin.admin_listen);
     }
     if (config.apisix.enable_control) await add('control', createControlHandler({ health, store }), config.apisix.control);
     const prom = config.plugin_attr.prometheus;

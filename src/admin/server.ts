@@ -13,7 +13,9 @@ import { pluginList, getPlugin } from '../plugins/registry.js';
 import { validateSchema } from '../schema/validate.js';
 import { log } from '../core/log.js';
 import { withTimeout } from '../core/timeout.js';
-import { compileAllowList, checkToken } from './auth.js';
+import { compileAllowList, checkToken, findKey, requestKey } from './auth.js';
+import { collectStats, type DashboardSources } from './dashboard/stats.js';
+import { createUiHandler } from './dashboard/static.js';
 import { injectMeta } from './plugins.js';
 import { cjsonDecodeError } from './cjson.js';
 import { resourceSchemas, type ResourceKind } from './schemas.js';
@@ -306,8 +308,9 @@ function guardStore(inner: ConfigStore): Pick<ConfigStore, 'get' | 'list' | 'put
   };
 }
 
-export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigStore }) {
+export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigStore; dashboard?: DashboardSources }) {
   const { config } = deps;
+  const ui = createUiHandler();
   const store = guardStore(deps.store);
   const admin = config.deployment.admin;
   const allowed = compileAllowList(admin.allow_admin);
@@ -366,6 +369,11 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
       res.end();
       return;
     }
+    // R-UI-1: the dashboard's page and bundle (its data needs the admin key)
+    if (path === '/ui' || path.startsWith('/ui/')) {
+      ui(req, res, path, VERSION_HEADER);
+      return;
+    }
     if (!path.startsWith('/apisix/admin/') || !['GET', 'PUT', 'POST', 'DELETE', 'PATCH'].includes(method)) {
       sendReply(res, pageError(404), VERSION_HEADER);
       return;
@@ -397,6 +405,7 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
 
     if (res === 'plugins' && segs[1] === 'list' && segs.length === 2 && method === 'GET') return pluginsList(query);
     if (res === 'schema' && segs[1] === 'validate' && method === 'POST') return schemaValidate(ctx);
+    if (res === 'dashboard') return dashboard(ctx);
 
     if (res === 'plugins') {
       if (method !== 'GET') return json(404, { error_msg: 'not found' });
@@ -642,6 +651,20 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
       }
     }
     return undefined;
+  }
+
+  /** R-UI-1: GET /apisix/admin/dashboard/stats */
+  async function dashboard(ctx: Ctx): Promise<Reply> {
+    await readBody(ctx.req);
+    if (ctx.segs[1] !== 'stats' || ctx.segs.length !== 2) return json(404, { error_msg: `Unsupported resource type: dashboard/${ctx.segs.slice(1).join('/')}` });
+    if (ctx.method !== 'GET') return json(405, { error_msg: `not supported \`${ctx.method}\` method for dashboard stats` });
+    const keys = admin.admin_key;
+    let role = 'admin';
+    if (admin.admin_key_required !== false && keys && keys.length) {
+      const given = requestKey(ctx.req, ctx.query);
+      role = (given !== undefined ? findKey(keys, given)?.role : undefined) ?? 'admin';
+    }
+    return json(200, await collectStats(store, deps.dashboard ?? {}, role));
   }
 
   function pluginsList(query: URLSearchParams): Reply {

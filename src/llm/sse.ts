@@ -19,6 +19,12 @@ export class SseParser {
   private readonly dec = new StringDecoder('utf8');
   /** nothing is pending: no partial event, no partial UTF-8 character */
   private idle = true;
+  /** an event grew past MAX_PENDING and was cut: its rest, up to its end, is dropped */
+  private discarding = false;
+  /** buf before this index holds no event end (so a long event is scanned once, not once per chunk) */
+  private scanned = 0;
+  /** the last 3 characters of buf (where an event end may have begun) */
+  private tail = '';
 
   constructor(private readonly onEvent: (e: SseEvent) => void) {}
 
@@ -44,25 +50,51 @@ export class SseParser {
   }
 
   push(chunk: Buffer | string): void {
-    this.buf += typeof chunk === 'string' ? chunk : this.dec.write(chunk);
+    const text = typeof chunk === 'string' ? chunk : this.dec.write(chunk);
+    if (this.buf !== '' && findEventEnd(this.tail + text, 0) === undefined) {
+      // the pending event goes on: append without scanning (or flattening)
+      // what is pending, so a long event costs linear time
+      this.tail = text.length >= 3 ? text.slice(-3) : (this.tail + text).slice(-3);
+      if (this.discarding) this.buf = this.tail;
+      else if ((this.buf += text).length > MAX_PENDING) {
+        this.buf = this.tail;
+        this.discarding = true;
+      }
+      this.scanned = this.buf.length > 3 ? this.buf.length - 3 : 0;
+      this.idle = false;
+      return;
+    }
+    this.buf += text;
     const last = typeof chunk === 'string' ? chunk.charCodeAt(chunk.length - 1) : chunk[chunk.length - 1];
     let start = 0;
+    let from = this.scanned;
     for (;;) {
-      const end = findEventEnd(this.buf, start);
+      const end = findEventEnd(this.buf, from);
       if (end === undefined) break;
-      this.parseEvent(this.buf.slice(start, end.at));
-      start = end.next;
+      if (this.discarding) this.discarding = false;
+      else this.parseEvent(this.buf.slice(start, end.at));
+      start = from = end.next;
     }
     this.buf = start === 0 ? this.buf : this.buf.slice(start);
-    if (this.buf.length > MAX_PENDING) this.buf = '';
+    if (this.buf.length > MAX_PENDING) {
+      // keep what may be the start of the event's end (\r\n\r)
+      this.buf = this.buf.slice(-3);
+      this.discarding = true;
+    }
+    // an event end is at most 4 characters: it may start in the last 3
+    this.scanned = this.buf.length > 3 ? this.buf.length - 3 : 0;
+    this.tail = this.buf.length > 3 ? this.buf.slice(-3) : this.buf;
     // a chunk ending in a newline leaves no partial UTF-8 character behind
-    this.idle = this.buf === '' && last === 0x0a;
+    this.idle = this.buf === '' && last === 0x0a && !this.discarding;
   }
 
   /** end of input: a final event without a blank line is dropped (as browsers do) */
   end(): void {
     this.buf = '';
     this.idle = true;
+    this.discarding = false;
+    this.scanned = 0;
+    this.tail = '';
   }
 
   private parseEvent(block: string): void {
@@ -109,7 +141,9 @@ function findEventEnd(s: string, from: number): { at: number; next: number } | u
   const c = s.indexOf('\n\r\n', from);
   let best: { at: number; next: number } | undefined;
   if (a >= 0) best = { at: a, next: a + 2 };
-  if (b >= 0 && (!best || b < best.at)) best = { at: b, next: b + 4 };
+  // the block keeps the CR of its last line's CRLF (parseEvent drops it), so
+  // a CR that is content before it is not dropped as well
+  if (b >= 0 && (!best || b < best.at)) best = { at: b + 1, next: b + 4 };
   if (c >= 0 && (!best || c < best.at)) best = { at: c, next: c + 3 };
   return best;
 }

@@ -475,6 +475,16 @@ export class ProxyContext implements RequestContext {
     return (this._attempts ??= []);
   }
 
+  /** the LLM state if an AI plugin created one (no allocation otherwise; the dashboard's ring, R-UI-1) */
+  get llmIfAny(): LlmState | undefined {
+    return this._llm;
+  }
+
+  /** the upstream attempts if any were made (no allocation otherwise) */
+  get attemptsIfAny(): UpstreamAttempt[] | undefined {
+    return this._attempts;
+  }
+
   get extraResponseHeaders(): Record<string, string> {
     return (this._extra ??= {});
   }

@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import type { AccessLog } from '../observability/access-log.js';
+import type { RecentRequests } from '../observability/recent-requests.js';
 import type { Logger } from '../core/log.js';
 import type { CompiledPlugin, Reply } from '../core/types.js';
 import { jsonError, pageError } from '../core/errors.js';
@@ -67,6 +68,8 @@ export interface ProxyHandlerOptions {
    * default (tests).
    */
   clientBodyTimeoutMs?: number;
+  /** the dashboard's ring of last requests (R-UI-1): one slot written per request */
+  recent?: RecentRequests;
 }
 
 function bodyTimeoutFromEnv(): number {
@@ -81,7 +84,7 @@ function noteMatch(ctx: ProxyContext, route: RuntimeRoute): void {
 }
 
 export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
-  const { holder, accessLog, log } = opts;
+  const { holder, accessLog, log, recent } = opts;
   const bodyTimeoutMs = opts.clientBodyTimeoutMs ?? bodyTimeoutFromEnv();
   let inFlight = 0;
   let waiters: Array<() => void> = [];
@@ -218,6 +221,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
       } catch (err) {
         log.error(`access log failed: ${(err as Error)?.message ?? err}`);
       }
+      if (recent !== undefined) recent.record(ctx);
       done();
     };
     if (rt.globalChain.log.length === 0 && !ctx.plugins.some((p) => p.def.log)) return after();

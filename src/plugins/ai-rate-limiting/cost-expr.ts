@@ -66,9 +66,19 @@ function describe(t: Tok): string {
   return `'${t.v}' at position ${t.pos + 1}`;
 }
 
+/** deeper nesting is refused: the parser (and evaluation) recurse once per level */
+export const MAX_DEPTH = 256;
+/** longer expressions are refused: evaluation recurses once per operator of a chain */
+export const MAX_TOKENS = 4096;
+
 function parse(src: string): Node {
   const toks = tokenize(src);
+  if (toks.length > MAX_TOKENS + 1) throw new Error(`expression longer than ${MAX_TOKENS} tokens`);
   let p = 0;
+  let depth = 0;
+  const enter = () => {
+    if (++depth > MAX_DEPTH) throw new Error(`expression nested deeper than ${MAX_DEPTH} levels at ${describe(peek())}`);
+  };
   const peek = () => toks[p]!;
   const isOp = (v: string) => { const t = peek(); return t.k === 'op' && t.v === v; };
   const expectOp = (v: string) => {
@@ -93,9 +103,13 @@ function parse(src: string): Node {
     return a;
   };
   const unary = (): Node => {
-    if (isOp('-')) { p++; return { t: 'neg', e: unary() }; }
-    if (isOp('+')) { p++; return unary(); }
-    return power();
+    enter();
+    let n: Node;
+    if (isOp('-')) { p++; n = { t: 'neg', e: unary() }; }
+    else if (isOp('+')) { p++; n = unary(); }
+    else n = power();
+    depth--;
+    return n;
   };
   const power = (): Node => {
     const a = primary();

@@ -103,7 +103,7 @@ function numSource(v: number | string): NumSource {
 }
 
 /** resolve a limit/window; undefined when a template does not yield a number (R-RL-15) */
-function resolveNum(src: NumSource, ctx: Pick<RequestContext, 'getVar'>): number | undefined {
+export function resolveNum(src: NumSource, ctx: Pick<RequestContext, 'getVar'>): number | undefined {
   if ('value' in src) return src.value;
   const text = src.tpl.render((n) => ctx.getVar(n)).text.trim();
   if (text === '') return undefined;
@@ -195,8 +195,8 @@ export function compileRateLimit(conf: AiRateLimitingConf, env: Pick<CompileEnv,
   };
 }
 
-const instanceKey = (c: CompiledRateLimit, name: string) => `${c.keyBase}|i|${name}`;
-const ruleKey = (c: CompiledRateLimit, r: ResolvedRule) => `${c.keyBase}|r${r.rule.index}|${r.key}`;
+export const instanceKey = (c: CompiledRateLimit, name: string) => `${c.keyBase}|i|${name}`;
+export const ruleKey = (c: CompiledRateLimit, r: ResolvedRule) => `${c.keyBase}|r${r.rule.index}|${r.key}`;
 
 export type CheckResult =
   | { kind: 'allow'; unlimited?: boolean }
