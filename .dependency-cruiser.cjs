@@ -26,6 +26,13 @@ layers.forEach((names, i) => {
   });
 });
 forbidden.push({
+  name: 'llm-self-contained',
+  comment: 'src/llm (protocols, converters, providers, relay, engine) imports nothing from src/plugins or src/proxy (issue 13)',
+  severity: 'error',
+  from: { path: '^src/llm/' },
+  to: { path: '^src/(plugins|proxy)/' },
+});
+forbidden.push({
   name: 'no-circular-between-folders',
   comment: 'two top-level folders of src/ import each other',
   severity: 'error',

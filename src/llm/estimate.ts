@@ -4,7 +4,7 @@
 // request, completion tokens from the text relayed so far (content deltas
 // and tool-call arguments). Only called after the answer ended without
 // usage, so answers that carry their usage never load the tokenizer.
-import type { Protocol } from './providers/index.js';
+import type { Protocol } from './protocols/index.js';
 import type { RequestContext } from '../core/types.js';
 import { SseParser } from './sse.js';
 import { countTextTokens, promptText } from './tokens.js';

@@ -1,10 +1,11 @@
 // An ai-proxy-multi instance compiled once per configuration change:
 // provider, endpoint parts, auth, options (R-REQ-4..12).
-import { getProvider, targetProtocol, type ProviderDef, type Protocol, type ProviderConf } from './providers/index.js';
+import { getProvider, targetProtocol, compileAuth, type ProviderDef, type ProviderConf, type ProviderAuth } from './providers/index.js';
+import { getProtocol, type LlmProtocol, type Protocol } from './protocols/index.js';
+import { getConverter, type Converter } from './converters/index.js';
 import type { TransportConf } from './transport.js';
 import { isIP } from 'node:net';
 import { isSecretRef, resolveSecret } from '../core/secrets.js';
-import type { GcpAuthConf } from './gcp-token.js';
 import type { LlmPricing } from '../core/types.js';
 import { compilePricing } from './pricing.js';
 
@@ -41,10 +42,10 @@ export interface CompiledInstance {
   hasSecretRefs: boolean;
   /** auth.query holds `$env://` references: endpoints are resolved per request */
   hasQueryRefs: boolean;
-  gcp?: GcpAuthConf;
+  /** the provider's authentication of each attempt (GCP, ...), compiled once */
+  auth?: ProviderAuth;
   /** the configured `auth` (for health probes, R-HC-4) */
   rawAuth?: { header?: Record<string, string>; query?: Record<string, string> };
-  gcpCacheKey: string;
   checks?: Record<string, unknown>;
   /** shared per setting tuple; the engine releases it when destroyed */
   timeout: number;
@@ -53,8 +54,8 @@ export interface CompiledInstance {
   hostInfo?: { scheme: 'http' | 'https'; host: string; port: number };
   /** per target protocol: resolved origin/path/query (when it does not depend on the model) */
   targets: Map<Protocol, ResolvedTarget | undefined>;
-  /** per client protocol: the provider's target protocol (targetProtocol, cached) */
-  protocols: Map<Protocol, TargetProtocol>;
+  /** per client protocol: the provider's target protocol and converter (cached) */
+  protocols: Map<LlmProtocol, InstanceProtocol>;
 }
 
 export interface ResolvedTarget {
@@ -120,9 +121,8 @@ export function compileInstance(inst: any, index: number, t: TransportConf, cach
     authQuery,
     hasSecretRefs,
     hasQueryRefs: authQuery.some(([, v]) => isSecretRef(v)),
-    gcp: inst.auth?.gcp,
+    auth: compileAuth(provider, inst.auth, `${cacheKeyBase}#${inst.name}`),
     rawAuth: inst.auth,
-    gcpCacheKey: `${cacheKeyBase}#${inst.name}`,
     checks: inst.checks,
     timeout: t.timeout,
     keepalive: t.keepalive,
@@ -138,7 +138,7 @@ export function instanceHost(c: CompiledInstance): { scheme: 'http' | 'https'; h
   if (c.endpoint) return { scheme: c.endpoint.scheme, host: c.endpoint.host, port: c.endpoint.port };
   const h = typeof c.provider.host === 'function' ? c.provider.host(c.providerConf) : c.provider.host;
   if (h) return { scheme: 'https', host: h, port: 443 };
-  if (c.provider.name === 'vertex-ai') return { scheme: 'https', host: 'aiplatform.googleapis.com', port: 443 };
+  if (c.provider.healthHost) return { scheme: 'https', host: c.provider.healthHost, port: 443 };
   return undefined;
 }
 
@@ -150,7 +150,8 @@ export function resolveTarget(c: CompiledInstance, protocol: Protocol, model: st
   const cached = c.targets.get(protocol);
   if (cached) return cached;
   const pathDef = c.provider.paths[protocol];
-  const modelDependent = typeof pathDef === 'function' && protocol === 'vertex-predict' && !c.endpoint?.path;
+  // a path function that declares the model parameter depends on the model
+  const modelDependent = typeof pathDef === 'function' && pathDef.length >= 2 && !c.endpoint?.path;
   let scheme: 'http' | 'https';
   let host: string;
   let port: number;
@@ -189,12 +190,17 @@ export function resolvePairs(pairs: [string, string][]): [string, string][] {
 
 export type TargetProtocol = ReturnType<typeof targetProtocol>;
 
-/** targetProtocol(c.provider, client), computed once per instance and client protocol */
-export function instanceProtocol(c: CompiledInstance, client: Protocol): TargetProtocol {
-  let tp = c.protocols.get(client);
-  if (tp === undefined) {
-    tp = targetProtocol(c.provider, client);
-    c.protocols.set(client, tp);
+/** what an instance sends for one client protocol: the target protocol and the converter, or an error text */
+export type InstanceProtocol = { target: LlmProtocol; converter?: Converter } | { error: string };
+
+/** computed once per instance and client protocol */
+export function instanceProtocol(c: CompiledInstance, client: LlmProtocol): InstanceProtocol {
+  let ip = c.protocols.get(client);
+  if (ip === undefined) {
+    const tp = targetProtocol(c.provider, client.name);
+    if ('error' in tp) ip = tp;
+    else ip = { target: getProtocol(tp.target), converter: tp.converted ? getConverter(client.name, tp.target) : undefined };
+    c.protocols.set(client, ip);
   }
-  return tp;
+  return ip;
 }

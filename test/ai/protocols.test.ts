@@ -8,7 +8,7 @@ import { startMockLlm, sseChat, type MockLlm } from '../helpers/mock-llm.js';
 import { startHarness, postJson, type Harness } from './harness.js';
 import { aiProxyMulti } from '../../src/plugins/ai-proxy-multi/index.js';
 import { aiProxy } from '../../src/plugins/ai-proxy/index.js';
-import { clearGcpTokenCache } from '../../src/llm/gcp-token.js';
+import { clearGcpTokenCache } from '../../src/llm/providers/gcp-token.js';
 
 const CHAT = { messages: [{ role: 'user', content: 'What is 1+1?' }] };
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
-import { anthropicRequestToOpenai, openaiResponseToAnthropic, OpenaiToAnthropicStream } from '../../src/llm/convert/anthropic.js';
+import { anthropicRequestToOpenai, openaiResponseToAnthropic, OpenaiToAnthropicStream } from '../../src/llm/converters/anthropic-messages-to-openai-chat.js';
 
 const openaiChunks = (usage: boolean) => [
   { id: 'c1', model: 'gpt-x', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] },

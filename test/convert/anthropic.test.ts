@@ -6,7 +6,7 @@ import {
   openaiResponseToAnthropic,
   OpenaiToAnthropicStream,
   mapStopReason,
-} from '../../src/llm/convert/anthropic.js';
+} from '../../src/llm/converters/anthropic-messages-to-openai-chat.js';
 
 const ok = (r: ReturnType<typeof anthropicRequestToOpenai>) => {
   assert.equal(r.ok, true, JSON.stringify(r));

@@ -5,7 +5,7 @@ import http from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { importSPKI, jwtVerify, decodeProtectedHeader } from 'jose';
-import { getGcpAccessToken, clearGcpTokenCache, tokenTtl, DEFAULT_SCOPE } from '../../src/llm/gcp-token.js';
+import { getGcpAccessToken, clearGcpTokenCache, tokenTtl, DEFAULT_SCOPE } from '../../src/llm/providers/gcp-token.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('rsa', {
   modulusLength: 2048,

@@ -1,7 +1,7 @@
 // OpenAI Embeddings <-> Vertex predict converters (R-PRV-10).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openaiEmbeddingsToVertex, vertexPredictionsToOpenai } from '../../src/llm/convert/vertex.js';
+import { openaiEmbeddingsToVertex, vertexPredictionsToOpenai } from '../../src/llm/converters/openai-embeddings-to-vertex-predict.js';
 
 test('R-PRV-10 embeddings request: string, array of strings, arrays joined with a space', () => {
   assert.deepEqual(openaiEmbeddingsToVertex({ model: 'text-embedding-005', input: 'hello' }), { ok: true, body: { instances: [{ content: 'hello' }] } });

@@ -82,6 +82,8 @@ describe('R-UI-1 dashboard in headless Chromium', { skip }, () => {
     await cell(page, 'chat', 'inst-a', 'requests').filter({ hasText: /^6$/ }).waitFor({ timeout: 10_000 });
     assert.equal(await cell(page, 'chat', 'inst-a', 'failures').textContent(), '500×1');
     assert.equal(await cell(page, 'chat', 'inst-b', 'requests').textContent(), '1');
+    assert.equal(await cell(page, 'chat', 'inst-b', 'health').textContent(), 'healthy');
+    assert.equal(await cell(page, 'chat', 'inst-a', 'health').textContent(), 'no checks');
     assert.match(await cell(page, 'chat', 'inst-a', 'prompt-tokens').textContent() ?? '', /^\d+$/);
     assert.notEqual(await cell(page, 'chat', 'inst-a', 'prompt-tokens').textContent(), '0');
     assert.match(await cell(page, 'chat', 'inst-a', 'latency').textContent() ?? '', /^\d/);

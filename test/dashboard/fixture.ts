@@ -63,7 +63,11 @@ export async function startFixture(): Promise<Fixture> {
       'key-auth': {},
       'ai-proxy-multi': {
         fallback_strategy: ['http_5xx'],
-        instances: [instance('inst-a', mockA, 10), instance('inst-b', mockB, 0)],
+        instances: [
+          instance('inst-a', mockA, 10),
+          // inst-b is actively checked (its probes go to mockB's /health)
+          { ...instance('inst-b', mockB, 0), checks: { active: { type: 'http', timeout: 5, http_path: '/health', healthy: { interval: 1, successes: 1 }, unhealthy: { interval: 1, http_failures: 1 } } } },
+        ],
       },
       'ai-rate-limiting': { instances: [{ name: 'inst-a', limit: 1000, time_window: 60 }, { name: 'inst-b', limit: 2000, time_window: 60 }] },
     },

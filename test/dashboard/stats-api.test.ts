@@ -3,6 +3,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ADMIN_KEY } from '../helpers/gateway.js';
+import { until } from '../helpers/wait.js';
 import { startFixture, VIEWER_KEY, ALICE, BOB, type Fixture } from './fixture.js';
 
 async function stats(f: Fixture, key = ADMIN_KEY): Promise<any> {
@@ -92,6 +93,18 @@ describe('R-UI-1 dashboard stats endpoint', () => {
     assert.equal(m.requests, 2);
     assert.deepEqual(m.tokens, { prompt: 46, completion: 16, total: 62 });
     assert.ok(m.latency_ms.p99 !== null);
+  });
+
+  test('R-UI-1 health of an actively checked instance follows its checker', async () => {
+    await until(async () => inst(await stats(f), 'chat', 'inst-b').health === 'healthy', 10_000, 'inst-b healthy', 100);
+    f.mockB.route('/health', { status: 500 });
+    try {
+      await until(async () => inst(await stats(f), 'chat', 'inst-b').health === 'unhealthy', 10_000, 'inst-b unhealthy', 100);
+    } finally {
+      f.mockB.reset();
+    }
+    await until(async () => inst(await stats(f), 'chat', 'inst-b').health === 'healthy', 10_000, 'inst-b healthy again', 100);
+    assert.equal(inst(await stats(f), 'chat', 'inst-a').health, null, 'no checker: no health');
   });
 
   test('R-UI-1 viewer may read the stats but not change anything; no key or a wrong key is refused', async () => {

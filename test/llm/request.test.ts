@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildBody, buildHeaders, detectProtocol, normalizeStrategy } from '../../src/llm/engine.js';
+import { normalizeStrategy } from '../../src/llm/engine.js';
+import { buildBody, buildHeaders } from '../../src/llm/request.js';
+import { detectProtocol } from '../../src/llm/protocols/index.js';
 import { compileInstance, resolveTarget, parseEndpoint } from '../../src/llm/instance.js';
 import { getProvider, targetProtocol } from '../../src/llm/providers/index.js';
 

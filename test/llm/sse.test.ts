@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SseParser, MAX_PENDING, type SseEvent } from '../../src/llm/sse.js';
-import { newUsage, usageFromBody, usageFromEvent } from '../../src/llm/usage.js';
+import { newUsage } from '../../src/llm/usage.js';
+import { usageFromBody, usageFromEvent } from '../../src/llm/protocols/index.js';
 
 test('R-RSP-11: events split across chunks at every byte position, CRLF, multi-line data, comments', () => {
   const text = 'event: a\r\ndata: {"x":1}\r\n\r\n: comment\ndata: l1\ndata: l2\n\ndata:nospace\nid: 7\n\n';

@@ -16,7 +16,11 @@ export interface DashboardSources {
   /** the compiled configuration (quota counters live on its ai-rate-limiting objects) */
   runtime?: () => Runtime;
   health?: { report(): unknown[] };
-  recent?: RecentRequests;
+  /**
+   * the last requests: the gateway's ring, or anything answering the same
+   * (a snapshot may be asynchronous, e.g. gathered from several processes)
+   */
+  recent?: Pick<RecentRequests, 'total'> & { snapshot(): RequestView[] | Promise<RequestView[]> };
   metrics?: () => Metrics | undefined;
 }
 
@@ -351,7 +355,7 @@ export async function collectStats(store: Pick<ConfigStore, 'snapshot'>, src: Da
   }
   routes.sort((a, b) => a.id.localeCompare(b.id, undefined, { numeric: true }));
 
-  const recent = src.recent?.snapshot() ?? [];
+  const recent = (await src.recent?.snapshot()) ?? [];
   const configured = configuredInstances(snap);
   let report: unknown[] = [];
   try {

@@ -39,7 +39,7 @@ export const activeChecksSchema = {
         http_failures: counter(5),
         tcp_failures: counter(2),
         // R-HC-2: `timeouts` is APISIX's name; the seed's `timeout` is used
-        // when `timeouts` is absent (resolved in normalizeChecks)
+        // when `timeouts` is absent (resolved in conf.ts normalizeChecks)
         timeouts: { type: 'integer', minimum: 1, maximum: 254 },
         timeout: { type: 'integer', minimum: 1, maximum: 254 },
       },
@@ -55,10 +55,3 @@ export const checksSchema = {
   },
   required: ['active'],
 };
-
-/** R-HC-2: fill `unhealthy.timeouts` from `unhealthy.timeout`, else default 3 (on the validated copy) */
-export function normalizeChecks(checks: any): any {
-  const u = checks?.active?.unhealthy;
-  if (u && u.timeouts === undefined) u.timeouts = typeof u.timeout === 'number' ? u.timeout : 3;
-  return checks;
-}

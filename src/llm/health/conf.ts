@@ -37,14 +37,18 @@ const statuses = (v: unknown, d: number[]): Set<number> =>
 /** seconds → ms; at least 10 ms so that a bad value cannot spin */
 const secs = (v: unknown, d: number): number => Math.max(10, Math.round(num(v, d, 0) * 1000) || d * 1000);
 
+/** R-HC-2: `unhealthy.timeouts`, else the seed's `unhealthy.timeout`, else 3 */
+export function unhealthyTimeouts(unhealthy: Obj): number {
+  return count(unhealthy.timeouts !== undefined ? unhealthy.timeouts : unhealthy.timeout, 3);
+}
+
+/** the one normalisation of `checks` (R-HC-1, R-HC-2), used by the health service */
 export function normalizeChecks(checks: unknown): ActiveConf {
   const active = obj(obj(checks).active);
   const healthy = obj(active.healthy);
   const unhealthy = obj(active.unhealthy);
   const t = active.type;
   const type: ActiveConf['type'] = t === 'https' || t === 'tcp' ? t : 'http';
-  // R-HC-2: `unhealthy.timeouts`, else the seed's `unhealthy.timeout`
-  const timeouts = unhealthy.timeouts !== undefined ? unhealthy.timeouts : unhealthy.timeout;
   const port = active.port;
   return {
     type,
@@ -67,7 +71,7 @@ export function normalizeChecks(checks: unknown): ActiveConf {
       statuses: statuses(unhealthy.http_statuses, DEFAULT_UNHEALTHY_STATUSES),
       httpFailures: count(unhealthy.http_failures, 5),
       tcpFailures: count(unhealthy.tcp_failures, 2),
-      timeouts: count(timeouts, 3),
+      timeouts: unhealthyTimeouts(unhealthy),
     },
   };
 }

@@ -1,5 +1,5 @@
-// Provider registry: one line per provider.
-import type { ProviderDef, Protocol } from './types.js';
+// Provider registry: one line per provider, in the order the plugin schemas list them.
+import type { ProviderDef } from './types.js';
 import { openai } from './openai.js';
 import { deepseek } from './deepseek.js';
 import { aimlapi } from './aimlapi.js';
@@ -10,25 +10,21 @@ import { azureOpenai } from './azure-openai.js';
 import { openaiCompatible } from './openai-compatible.js';
 import { vertexAi } from './vertex-ai.js';
 
-export type { ProviderDef, Protocol, ProviderConf } from './types.js';
+export type { ProviderDef, Protocol, ProviderConf, ProviderAuth, UpstreamTarget } from './types.js';
+export { targetProtocol, compileAuth } from './base.js';
 
 export const providers: ReadonlyMap<string, ProviderDef> = new Map(
-  [openai, deepseek, aimlapi, anthropic, openrouter, gemini, azureOpenai, openaiCompatible, vertexAi].map((p) => [p.name, p]),
+  [openai, deepseek, aimlapi, anthropic, openaiCompatible, azureOpenai, openrouter, gemini, vertexAi].map((p) => [p.name, p]),
 );
+
+/** the provider names, for the plugin schemas' enum */
+export const providerNames: readonly string[] = [...providers.keys()];
+
+/** providers whose instances need `provider_conf` or `override` (R-APM-2) */
+export const confRequiredProviders: readonly string[] = [...providers.values()].filter((p) => p.confRequired).map((p) => p.name);
 
 export function getProvider(name: string): ProviderDef {
   const p = providers.get(name);
   if (!p) throw new Error(`unknown provider ${name}`);
   return p;
-}
-
-/**
- * R-REQ-3: the target protocol for a client protocol, or an error text
- * (`provider <p> does not support <proto> protocol (supported: <list>)`).
- */
-export function targetProtocol(p: ProviderDef, client: Protocol): { target: Protocol; converted: boolean } | { error: string } {
-  if (p.paths[client] !== undefined) return { target: client, converted: false };
-  const conv = p.convert?.[client] ?? (client === 'anthropic-messages' && p.paths['openai-chat'] !== undefined ? 'openai-chat' : undefined);
-  if (conv) return { target: conv, converted: true };
-  return { error: `provider ${p.name} does not support ${client} protocol (supported: ${Object.keys(p.paths).join(', ')})` };
 }

@@ -1,13 +1,15 @@
 import type { ProviderDef } from './types.js';
 
 // R-PRV-1 / R-PRV-4: host and paths from provider_conf; embeddings are
-// converted to the predict API (R-PRV-10).
+// converted to the predict API (R-PRV-10, converters/); the token comes from
+// `auth.gcp` (R-PRV-12, the default authentication of base.ts).
 export const vertexAi: ProviderDef = {
   name: 'vertex-ai',
   host: (pc) => (pc?.region ? `${pc.region}-aiplatform.googleapis.com` : undefined),
+  healthHost: 'aiplatform.googleapis.com',
   paths: {
     'openai-chat': (pc) => `/v1beta1/projects/${pc?.project_id}/locations/${pc?.region}/endpoints/openapi/chat/completions`,
     'vertex-predict': (pc, model) => `/v1/projects/${pc?.project_id}/locations/${pc?.region}/publishers/google/models/${model}:predict`,
   },
-  convert: { 'openai-embeddings': 'vertex-predict' },
+  confRequired: true,
 };

@@ -1,10 +1,10 @@
 // ai-proxy-multi configuration schema (R-APM-1, R-APM-2) and the checks
 // beyond the schema (R-APM-3..6).
 import { checksSchema } from '../../llm/health/checks-schema.js';
+import { providerNames, confRequiredProviders } from '../../llm/providers/index.js';
 
-export const PROVIDERS = [
-  'openai', 'deepseek', 'aimlapi', 'anthropic', 'openai-compatible', 'azure-openai', 'openrouter', 'gemini', 'vertex-ai',
-] as const;
+/** the provider names (src/llm/providers/) */
+export const PROVIDERS = providerNames;
 
 const namedStrings = {
   type: 'object',
@@ -99,7 +99,7 @@ export const instanceSchema = {
   },
   required: ['name', 'provider', 'auth', 'weight'],
   // R-APM-2
-  if: { properties: { provider: { enum: ['vertex-ai'] } }, required: ['provider'] },
+  if: { properties: { provider: { enum: [...confRequiredProviders] } }, required: ['provider'] },
   then: { oneOf: [{ required: ['provider_conf'] }, { required: ['override'] }] },
 };
 

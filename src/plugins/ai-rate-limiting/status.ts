@@ -42,6 +42,8 @@ async function row(
     out.used = w.used;
     out.reset_in_s = w.resetIn ?? null;
     if (typeof w.reserved === 'number' && Number.isFinite(w.reserved)) out.reserved = w.reserved;
+    // a state that keeps reservations leaves `reserved` out when it is 0
+    else if (typeof (c.state as { reserve?: unknown }).reserve === 'function') out.reserved = 0;
   } catch (err) {
     out.error = `counter unavailable: ${(err as Error)?.message ?? err}`;
   }

@@ -1,6 +1,6 @@
 // OpenAI Embeddings (client protocol) <-> Vertex AI predict (R-PRV-10).
 // Pure functions: the inputs are not modified.
-import type { Converted } from './anthropic.js';
+import type { Converted, Converter } from './types.js';
 
 type Obj = Record<string, any>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -50,3 +50,13 @@ export function vertexPredictionsToOpenai(body: any, model: string): Converted {
     },
   };
 }
+
+/** registered as ('openai-embeddings', 'vertex-predict') in converters/index.ts */
+export const openaiEmbeddingsToVertexPredict: Converter = {
+  from: 'openai-embeddings',
+  to: 'vertex-predict',
+  request: openaiEmbeddingsToVertex,
+  response: vertexPredictionsToOpenai,
+  // the converted answer's usage is read with the client protocol's rules
+  usageFromClientBody: true,
+};

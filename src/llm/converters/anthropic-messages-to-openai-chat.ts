@@ -2,8 +2,9 @@
 // request conversion (R-REQ-20), response conversion (R-REQ-21) and the
 // streaming converter (R-REQ-22). Pure functions: the inputs are not modified.
 import type { Reply } from '../../core/types.js';
+import type { Converted, Converter } from './types.js';
 
-export type Converted = { ok: true; body: any } | { ok: false; reply: Reply };
+export type { Converted } from './types.js';
 
 type Obj = Record<string, any>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -292,3 +293,14 @@ export class OpenaiToAnthropicStream {
 function usageOf(u: Obj): Obj {
   return { input_tokens: u.prompt_tokens ?? 0, output_tokens: u.completion_tokens ?? 0 };
 }
+
+/** registered as ('anthropic-messages', 'openai-chat') in converters/index.ts */
+export const anthropicMessagesToOpenaiChat: Converter = {
+  from: 'anthropic-messages',
+  to: 'openai-chat',
+  request: anthropicRequestToOpenai,
+  response: openaiResponseToAnthropic,
+  stream: (model) => new OpenaiToAnthropicStream(model),
+  streamContentType: 'text/event-stream',
+  usageFromClientBody: false,
+};

@@ -1,0 +1,40 @@
+// Anthropic Messages (R-REQ-2, R-REQ-23).
+import type { LlmProtocol } from './types.js';
+import { bodyUsage, mergeStreamUsage, num } from '../usage.js';
+
+export const anthropicMessages: LlmProtocol = {
+  name: 'anthropic-messages',
+  matches: (path) => path.endsWith('/v1/messages'),
+  isStreaming: (b) => b.stream === true,
+  prepareOutgoingRequest: (out) => out,
+  extractUsage(body, acc) {
+    const u = bodyUsage(body, acc);
+    if (u) {
+      acc.prompt = num(u.input_tokens);
+      acc.completion = num(u.output_tokens);
+      acc.total = acc.prompt + acc.completion;
+    }
+    if (body && Array.isArray(body.content)) {
+      const parts: string[] = [];
+      for (const b of body.content) if (b?.type === 'text' && typeof b.text === 'string') parts.push(b.text);
+      if (parts.length) acc.textAtUsage = parts.join(' ');
+    }
+  },
+  parseSseEvent(event, data, acc, wantText) {
+    if (!wantText && data.indexOf('usage') < 0) return event === 'message_stop';
+    let j: any;
+    try { j = JSON.parse(data); } catch { return false; }
+    const type = j?.type ?? event;
+    if (type === 'content_block_delta' && wantText && typeof j?.delta?.text === 'string') acc.text.push(j.delta.text);
+    const u = type === 'message_start' ? j?.message?.usage : type === 'message_delta' ? j?.usage : undefined;
+    if (u && typeof u === 'object') {
+      const p = num(u.input_tokens) > 0 ? u.input_tokens : acc.prompt;
+      const c = num(u.output_tokens) > 0 ? u.output_tokens : acc.completion;
+      mergeStreamUsage(acc, p, c, num(p) + num(c), u);
+    }
+    return type === 'message_stop';
+  },
+  // R-STR-2: the SDK raises on an `error` event
+  streamErrorEvent: (_code, message) =>
+    `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'api_error', message } })}\n\n`,
+};

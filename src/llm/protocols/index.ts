@@ -1,0 +1,43 @@
+// Protocol registry (R-REQ-2): client protocols in detection order, then the
+// protocols only sent upstream.
+import type { LlmProtocol, Protocol } from './types.js';
+import type { UsageAcc } from '../usage.js';
+import { anthropicMessages } from './anthropic-messages.js';
+import { openaiResponses } from './openai-responses.js';
+import { openaiChat } from './openai-chat.js';
+import { openaiEmbeddings } from './openai-embeddings.js';
+import { vertexPredict } from './vertex-predict.js';
+
+export type { LlmProtocol, Protocol, StreamErrorCode } from './types.js';
+
+const ordered: readonly LlmProtocol[] = [anthropicMessages, openaiResponses, openaiChat, openaiEmbeddings, vertexPredict];
+const byName = new Map<Protocol, LlmProtocol>(ordered.map((p) => [p.name, p]));
+const clients = ordered.filter((p) => p.matches !== undefined);
+
+export function getProtocol(name: Protocol): LlmProtocol {
+  const p = byName.get(name);
+  if (!p) throw new Error(`unknown protocol ${name}`);
+  return p;
+}
+
+/** R-REQ-2: the client protocol of a request, undefined when none matches */
+export function detectClientProtocol(path: string, body: unknown): LlmProtocol | undefined {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const b = body as Record<string, unknown>;
+  for (let i = 0; i < clients.length; i++) if (clients[i]!.matches!(path, b)) return clients[i];
+  return undefined;
+}
+
+export function detectProtocol(path: string, body: unknown): Protocol | undefined {
+  return detectClientProtocol(path, body)?.name;
+}
+
+/** the usage of a parsed non-streamed answer in `protocol` */
+export function usageFromBody(protocol: Protocol, body: any, acc: UsageAcc): void {
+  getProtocol(protocol).extractUsage(body, acc);
+}
+
+/** one SSE event of a stream in `protocol`; true at the end marker */
+export function usageFromEvent(protocol: Protocol, event: string, data: string, acc: UsageAcc, wantText: boolean): boolean {
+  return getProtocol(protocol).parseSseEvent(event, data, acc, wantText);
+}

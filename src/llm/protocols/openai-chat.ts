@@ -1,0 +1,44 @@
+// OpenAI Chat Completions (R-REQ-2, R-RSP-3, R-RSP-12).
+import type { LlmProtocol } from './types.js';
+import { bodyUsage, mergeStreamUsage, num } from '../usage.js';
+import { openaiStreamErrorEvent } from './openai-error-event.js';
+
+export const openaiChat: LlmProtocol = {
+  name: 'openai-chat',
+  matches: (_path, b) => b.messages !== null && typeof b.messages === 'object',
+  isStreaming: (b) => b.stream === true,
+  prepareOutgoingRequest(out, base) {
+    if (out.stream !== true) return out;
+    // R-REQ-9: ask for the usage in the stream's last chunk
+    if (out === base) out = { ...base };
+    out.stream_options = { include_usage: true };
+    return out;
+  },
+  extractUsage(body, acc) {
+    const u = bodyUsage(body, acc);
+    if (u) {
+      acc.prompt = num(u.prompt_tokens);
+      acc.completion = num(u.completion_tokens);
+      acc.total = u.total_tokens !== undefined ? num(u.total_tokens) : acc.prompt + acc.completion;
+    }
+    if (body && Array.isArray(body.choices)) {
+      const parts: string[] = [];
+      for (const c of body.choices) if (typeof c?.message?.content === 'string') parts.push(c.message.content);
+      if (parts.length) acc.textAtUsage = parts.join(' ');
+    }
+  },
+  parseSseEvent(_event, data, acc, wantText) {
+    if (data === '[DONE]') return true;
+    if (!wantText && data.indexOf('"usage"') < 0) return false;
+    let j: any;
+    try { j = JSON.parse(data); } catch { return false; }
+    if (wantText && Array.isArray(j?.choices)) {
+      for (const c of j.choices) if (typeof c?.delta?.content === 'string') acc.text.push(c.delta.content);
+    }
+    const u = j?.usage;
+    if (u && typeof u === 'object') mergeStreamUsage(acc, u.prompt_tokens, u.completion_tokens, u.total_tokens, u);
+    return false;
+  },
+  usageNeedle: Buffer.from('"usage"'),
+  streamErrorEvent: openaiStreamErrorEvent,
+};

@@ -1,0 +1,42 @@
+// OpenAI Responses (R-REQ-2, R-REQ-24).
+import type { LlmProtocol } from './types.js';
+import { bodyUsage, mergeStreamUsage, num } from '../usage.js';
+import { openaiStreamErrorEvent } from './openai-error-event.js';
+
+export const openaiResponses: LlmProtocol = {
+  name: 'openai-responses',
+  matches: (path, b) => path.endsWith('/v1/responses') && 'input' in b,
+  isStreaming: (b) => b.stream === true,
+  prepareOutgoingRequest: (out) => out,
+  extractUsage(body, acc) {
+    const u = bodyUsage(body, acc);
+    if (u) {
+      acc.prompt = num(u.input_tokens);
+      acc.completion = num(u.output_tokens);
+      acc.total = u.total_tokens !== undefined ? num(u.total_tokens) : acc.prompt + acc.completion;
+    }
+    if (body && Array.isArray(body.output)) {
+      const parts: string[] = [];
+      for (const o of body.output) {
+        if (!Array.isArray(o?.content)) continue;
+        for (const c of o.content) if (c?.type === 'output_text' && typeof c.text === 'string') parts.push(c.text);
+      }
+      if (parts.length) acc.textAtUsage = parts.join(' ');
+    }
+  },
+  parseSseEvent(event, data, acc, wantText) {
+    if (!wantText && data.indexOf('response.completed') < 0) return false;
+    let j: any;
+    try { j = JSON.parse(data); } catch { return false; }
+    const type = j?.type ?? event;
+    if (type === 'response.output_text.delta' && wantText && typeof j?.delta === 'string') acc.text.push(j.delta);
+    if (type === 'response.completed') {
+      const u = j?.response?.usage;
+      if (u && typeof u === 'object') mergeStreamUsage(acc, u.input_tokens, u.output_tokens, u.total_tokens, u);
+      return true;
+    }
+    return false;
+  },
+  usageNeedle: Buffer.from('response.completed'),
+  streamErrorEvent: openaiStreamErrorEvent,
+};

@@ -1,0 +1,34 @@
+// The interface every LLM protocol module implements (protocols/<name>.ts),
+// after APISIX's ai-protocols: detection, streaming, the outgoing body,
+// usage from answers and SSE events, and the stream error event (R-STR-2).
+import type { UsageAcc } from '../usage.js';
+
+/** the protocol names; each is owned by its module in this folder */
+export type Protocol = 'openai-chat' | 'openai-responses' | 'openai-embeddings' | 'anthropic-messages' | 'vertex-predict';
+
+/** R-STR-2 codes */
+export type StreamErrorCode = 'upstream_closed' | 'upstream_timeout' | 'stream_too_long' | 'response_too_large' | 'malformed_stream';
+
+export interface LlmProtocol {
+  readonly name: Protocol;
+  /**
+   * R-REQ-2: the client request is in this protocol. Checked in the
+   * registry's order; absent for protocols that are only sent upstream.
+   */
+  matches?(path: string, body: Record<string, unknown>): boolean;
+  /** the client asked for a streamed answer */
+  isStreaming(body: Record<string, unknown>): boolean;
+  /**
+   * Protocol rules for the outgoing body (e.g. ask for usage in streams).
+   * `out` may be `base` itself, which must then not be modified: copy first.
+   */
+  prepareOutgoingRequest(out: Record<string, unknown>, base: Record<string, unknown>): Record<string, unknown>;
+  /** usage and response text of a (parsed) non-streamed answer */
+  extractUsage(body: any, acc: UsageAcc): void;
+  /** one SSE event of a streamed answer; true at the protocol's end marker */
+  parseSseEvent(event: string, data: string, acc: UsageAcc, wantText: boolean): boolean;
+  /** an event without these bytes carries no usage (lets the relay skip parsing) */
+  readonly usageNeedle?: Buffer;
+  /** R-STR-2: the final error event of a stream that cannot finish */
+  streamErrorEvent(code: StreamErrorCode, message: string): string;
+}

@@ -1,0 +1,304 @@
+// Relaying one attempt's answer to the client: a buffered body (R-RSP-2..5)
+// or a stream (R-RSP-10..16), unchanged or through the attempt's converter.
+import type { RequestContext, Reply, LlmState, UsageFields } from '../core/types.js';
+import type { LlmProtocol } from './protocols/index.js';
+import type { Converter } from './converters/index.js';
+import type { CompiledInstance } from './instance.js';
+import { classifyError, type UpstreamCall } from './transport.js';
+import { SseParser } from './sse.js';
+import { newUsage, type UsageAcc } from './usage.js';
+import { topLevelMember } from './json-scan.js';
+import { UsageChunkStripper, clientAskedUsage } from './usage-strip.js';
+import { applyEstimate } from './estimate.js';
+
+export type AttemptResult =
+  | { kind: 'done' }
+  | { kind: 'reply'; reply: Reply }
+  | { kind: 'failed'; status: number; fallback: Reply };
+
+/** the attempt relayed a response (or the client left): shared, never modified */
+export const DONE: AttemptResult = Object.freeze({ kind: 'done' });
+
+/** what the relay needs from the engine that runs the attempt */
+export interface AttemptHost {
+  readonly opts: { plugin: string };
+  readonly logPayloads: boolean;
+  /** the result of a transport failure (falls back when the strategy covers it) */
+  transportFailure(status: 500 | 504): AttemptResult;
+}
+
+/** one attempt's answer */
+export interface Io {
+  host: AttemptHost;
+  ctx: RequestContext;
+  inst: CompiledInstance;
+  /** the client's protocol */
+  client: LlmProtocol;
+  /** the protocol sent upstream */
+  target: LlmProtocol;
+  converter?: Converter;
+  status: number;
+  contentType: string | undefined;
+  call: UpstreamCall;
+  t0: number;
+  finishRec: (status: number) => void;
+  isGone: () => boolean;
+}
+
+/**
+ * The relayed response's own headers; the context's writer adds `Server`
+ * and the extra headers (R-RL-13 quotas).
+ */
+function responseHeaders(contentType: string | undefined, length?: number): Record<string, string | number> {
+  const h: Record<string, string | number> = {};
+  if (contentType !== undefined) h['content-type'] = contentType;
+  if (length !== undefined) h['content-length'] = length;
+  return h;
+}
+
+function publishUsage(ctx: RequestContext, acc: UsageAcc, streamed: boolean): void {
+  const llm = ctx.llm;
+  llm.promptTokens = acc.prompt;
+  llm.completionTokens = acc.completion;
+  llm.totalTokens = acc.total;
+  llm.rawUsage = acc.seen ? acc.raw : undefined;
+  if (!streamed || acc.seen) llm.responseText = acc.textAtUsage;
+}
+
+/** the answer is a stream */
+export function isEventStream(contentType: string | undefined): boolean {
+  return contentType !== undefined && contentType.includes('text/event-stream');
+}
+
+/** R-RSP-2..5: read the whole body, then relay it unchanged (or converted) */
+export function relayBody(io: Io): Promise<AttemptResult> {
+  const { host, ctx, inst, target, converter, status, contentType, call, t0, finishRec } = io;
+  return new Promise<AttemptResult>((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    call.pipe({
+      data(c) {
+        chunks.push(c);
+        size += c.length;
+      },
+      error: (e) => {
+        if (io.isGone()) {
+          finishRec(499);
+          return resolve(DONE);
+        }
+        const c = classifyError(e);
+        finishRec(c.kind === 'timeout' ? 504 : 502);
+        ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: reading upstream response failed: ${c.message}`);
+        resolve(host.transportFailure(c.status));
+      },
+      end: () => {
+        const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+        const ms = Math.round(performance.now() - t0);
+        finishRec(status);
+        const llm = ctx.llm;
+        llm.timeToFirstTokenMs = ms;
+        llm.upstreamResponseTimeMs = ms;
+        const res = ctx.res;
+        const converting = converter !== undefined && status >= 200 && status < 300;
+        const lazy = llm as LlmState & { deferUsage?: (compute: () => UsageFields, computeText?: () => string | undefined) => void };
+        if (lazy.deferUsage !== undefined && !converting) {
+          // relayed unchanged: the usage is only needed when something reads
+          // it (loggers, metrics, ai-rate-limiting), so parse the body then
+          lazy.deferUsage(() => usageOfBody(target, buf), () => usageOfBody(target, buf, true).responseText);
+          if (!res.headersSent && !res.destroyed) {
+            ctx.status = status;
+            ctx.writeHead(status, responseHeaders(contentType, buf.length));
+            ctx.end(buf);
+          }
+          return resolve(DONE);
+        }
+        const acc = newUsage();
+        let parsed: any;
+        if (firstNonSpace(buf) === 0x7b /* { */) {
+          try { parsed = JSON.parse(buf.toString('utf8')); } catch { parsed = undefined; }
+        }
+        let outBuf = buf;
+        let outType = contentType;
+        if (parsed !== undefined) {
+          target.extractUsage(parsed, acc);
+          if (converting) {
+            const conv = converter!.response(parsed, llm.model);
+            if (!conv.ok) {
+              publishUsage(ctx, acc, false);
+              return resolve({ kind: 'reply', reply: conv.reply });
+            }
+            outBuf = Buffer.from(JSON.stringify(conv.body));
+            outType = 'application/json';
+            if (converter!.usageFromClientBody) {
+              const acc2 = newUsage();
+              io.client.extractUsage(conv.body, acc2);
+              acc.prompt = acc2.prompt; acc.completion = 0; acc.total = acc2.total; acc.raw = acc2.raw; acc.seen = acc2.seen;
+            }
+          }
+        }
+        publishUsage(ctx, acc, false);
+        if (!res.headersSent && !res.destroyed) {
+          ctx.status = status;
+          ctx.writeHead(status, responseHeaders(outType, outBuf.length));
+          ctx.end(outBuf);
+        }
+        resolve(DONE);
+      },
+    });
+  });
+}
+
+/** R-RSP-10..16: relay chunks as they arrive, parse SSE alongside */
+export function relayStream(io: Io): Promise<AttemptResult> {
+  const { host, ctx, inst, target, status, contentType, call, t0, finishRec } = io;
+  const res = ctx.res;
+  const llm = ctx.llm;
+  const acc = newUsage();
+  const wantText = host.logPayloads;
+  const converter = io.converter?.stream ? io.converter.stream(llm.model) : undefined;
+  const clientBody = ctx.parsedBody as Record<string, unknown>;
+  // R-USG-1: the usage chunk asked for upstream is not relayed to a client that did not ask
+  const strip = !converter && target.name === 'openai-chat' && !clientAskedUsage(clientBody) ? new UsageChunkStripper() : undefined;
+  // R-USG-2: what was relayed, kept (references only) until the stream shows its usage
+  const kept: Buffer[] | undefined = status >= 200 && status < 300 ? [] : undefined;
+  let pendingOut = '';
+  const parser = new SseParser((ev) => {
+    target.parseSseEvent(ev.event, ev.data, acc, wantText || !!converter);
+    if (converter) pendingOut += converter.push(ev.data);
+  });
+  // what an event must contain to matter when only the usage is read
+  const skipNeedle = !wantText && !converter ? target.usageNeedle : undefined;
+  let headWritten = false;
+  const writeHead = () => {
+    if (headWritten) return;
+    headWritten = true;
+    ctx.status = status;
+    ctx.writeHead(status, responseHeaders(converter ? io.converter!.streamContentType ?? 'text/event-stream' : contentType));
+    res.flushHeaders();
+  };
+  if (!converter) writeHead();
+  let first = true;
+  let waitingDrain = false;
+  const onDrain = () => {
+    waitingDrain = false;
+    call.resume();
+  };
+  const write = (data: Buffer | string) => {
+    if (res.destroyed) return;
+    if (!ctx.write(data) && !waitingDrain) {
+      waitingDrain = true;
+      call.pause();
+      res.once('drain', onDrain);
+    }
+  };
+  return new Promise<AttemptResult>((resolve) => {
+    const done = (r: AttemptResult) => {
+      publishUsage(ctx, acc, true);
+      res.off('drain', onDrain);
+      // R-USG-2: no usage in the stream (ignored stream_options, client left, stream broke): estimate
+      if (!acc.seen && kept !== undefined && kept.length > 0) applyEstimate(ctx, clientBody, target.name, kept).then(() => resolve(r), () => resolve(r));
+      else resolve(r);
+    };
+    call.pipe({
+      data(chunk) {
+        if (first) {
+          first = false;
+          llm.timeToFirstTokenMs = Math.round(performance.now() - t0);
+        }
+        if (kept !== undefined) {
+          if (!acc.seen) kept.push(chunk);
+          else if (kept.length > 0) kept.length = 0;
+        }
+        if (converter) {
+          parser.push(chunk);
+          if (pendingOut) {
+            writeHead();
+            const o = pendingOut;
+            pendingOut = '';
+            write(o);
+          }
+        } else {
+          if (strip === undefined) write(chunk);
+          else {
+            const out = strip.push(chunk);
+            if (out !== undefined) write(out);
+          }
+          // events without usage are not parsed unless their text is wanted
+          if (skipNeedle === undefined || !parser.canSkip(chunk, skipNeedle)) parser.push(chunk);
+        }
+      },
+      end: () => {
+        parser.end();
+        llm.upstreamResponseTimeMs = Math.round(performance.now() - t0);
+        finishRec(status);
+        if (converter) {
+          const tail = converter.end();
+          if (typeof tail !== 'string') {
+            if (!headWritten) return done({ kind: 'reply', reply: tail });
+          } else if (tail) {
+            writeHead();
+            write(tail);
+          }
+          writeHead();
+        }
+        const rest = strip?.end();
+        if (rest !== undefined) write(rest);
+        if (!res.destroyed) ctx.end();
+        done(DONE);
+      },
+      error: (e) => {
+        llm.upstreamResponseTimeMs = Math.round(performance.now() - t0);
+        if (io.isGone()) {
+          finishRec(status);
+          return done(DONE);
+        }
+        const c = classifyError(e);
+        finishRec(c.kind === 'timeout' ? 504 : 502);
+        if (!headWritten) {
+          ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: reading upstream stream failed: ${c.message}`);
+          return done(host.transportFailure(c.status));
+        }
+        // R-RSP-15: close the client connection without the terminating chunk
+        ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: upstream stream failed after the response started: ${c.message}`);
+        res.destroy();
+        done(DONE);
+      },
+    });
+  });
+}
+
+/**
+ * The usage fields publishUsage(ctx, acc, false) sets for a relayed JSON
+ * body. Without `withText` only the top-level `usage` member is parsed
+ * (responseText is then left undefined).
+ */
+function usageOfBody(target: LlmProtocol, buf: Buffer, withText = false): UsageFields {
+  const acc = newUsage();
+  if (!withText) {
+    const scan = topLevelMember(buf, 'usage');
+    if (scan.ok) {
+      if (scan.found) target.extractUsage({ usage: scan.value }, acc);
+      return { promptTokens: acc.prompt, completionTokens: acc.completion, totalTokens: acc.total, rawUsage: acc.seen ? acc.raw : undefined };
+    }
+  }
+  if (firstNonSpace(buf) === 0x7b /* { */) {
+    let parsed: unknown;
+    try { parsed = JSON.parse(buf.toString('utf8')); } catch { parsed = undefined; }
+    if (parsed !== undefined) target.extractUsage(parsed, acc);
+  }
+  return {
+    promptTokens: acc.prompt,
+    completionTokens: acc.completion,
+    totalTokens: acc.total,
+    rawUsage: acc.seen ? acc.raw : undefined,
+    responseText: acc.textAtUsage,
+  };
+}
+
+function firstNonSpace(b: Buffer): number {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return c;
+  }
+  return -1;
+}
