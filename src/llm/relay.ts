@@ -158,7 +158,7 @@ export function relayStream(io: Io): Promise<AttemptResult> {
   const converter = io.converter?.stream ? io.converter.stream(llm.model) : undefined;
   const clientBody = ctx.parsedBody as Record<string, unknown>;
   // R-USG-1: the usage chunk asked for upstream is not relayed to a client that did not ask
-  const strip = !converter && target.name === 'openai-chat' && !clientAskedUsage(clientBody) ? new UsageChunkStripper() : undefined;
+  const strip = !converter && target.usageOnlyChunk === true && !clientAskedUsage(clientBody) ? new UsageChunkStripper() : undefined;
   // R-USG-2: what was relayed, kept (references only) until the stream shows its usage
   const kept: Buffer[] | undefined = status >= 200 && status < 300 ? [] : undefined;
   let pendingOut = '';
@@ -196,7 +196,7 @@ export function relayStream(io: Io): Promise<AttemptResult> {
       publishUsage(ctx, acc, true);
       res.off('drain', onDrain);
       // R-USG-2: no usage in the stream (ignored stream_options, client left, stream broke): estimate
-      if (!acc.seen && kept !== undefined && kept.length > 0) applyEstimate(ctx, clientBody, target.name, kept).then(() => resolve(r), () => resolve(r));
+      if (!acc.seen && kept !== undefined && kept.length > 0) applyEstimate(ctx, clientBody, target, kept).then(() => resolve(r), () => resolve(r));
       else resolve(r);
     };
     call.pipe({

@@ -7,6 +7,7 @@ import { usageCost, llmCostText } from '../../src/core/llm-cost.js';
 import { compilePricing } from '../../src/llm/pricing.js';
 import { bodyText, streamText } from '../../src/llm/estimate.js';
 import type { LlmState } from '../../src/core/types.js';
+import { getProtocol } from '../../src/llm/protocols/index.js';
 
 const ev = (o: unknown) => `data: ${JSON.stringify(o)}\n\n`;
 const content = ev({ choices: [{ index: 0, delta: { content: 'hi' } }] });
@@ -61,9 +62,9 @@ test('R-USG-3 usage details: OpenAI cached and reasoning tokens, Anthropic cache
 test('R-USG-2 tool calls are part of the relayed text (OpenAI stream and body, Anthropic body)', () => {
   const chunks = [Buffer.from(ev({ choices: [{ delta: { tool_calls: [{ function: { name: 'get_weather', arguments: '{"city":' } }] } }] })
     + ev({ choices: [{ delta: { tool_calls: [{ function: { arguments: '"Paris"}' } }] } }] }))];
-  assert.equal(streamText('openai-chat', chunks), 'get_weather{"city":"Paris"}');
-  assert.equal(bodyText('openai-chat', Buffer.from(JSON.stringify({ choices: [{ message: { content: null, tool_calls: [{ function: { name: 'f', arguments: '{}' } }] } }] }))), 'f{}');
-  assert.equal(bodyText('anthropic-messages', Buffer.from(JSON.stringify({ content: [{ type: 'text', text: 'ok ' }, { type: 'tool_use', name: 'f', input: { a: 1 } }] }))), 'ok f{"a":1}');
+  assert.equal(streamText(getProtocol('openai-chat'), chunks), 'get_weather{"city":"Paris"}');
+  assert.equal(bodyText(getProtocol('openai-chat'), Buffer.from(JSON.stringify({ choices: [{ message: { content: null, tool_calls: [{ function: { name: 'f', arguments: '{}' } }] } }] }))), 'f{}');
+  assert.equal(bodyText(getProtocol('anthropic-messages'), Buffer.from(JSON.stringify({ content: [{ type: 'text', text: 'ok ' }, { type: 'tool_use', name: 'f', input: { a: 1 } }] }))), 'ok f{"a":1}');
 });
 
 test('R-USG-4 cost from the usage and the prices per million tokens', () => {
