@@ -1,6 +1,6 @@
 // The layering of src/ (ARCHITECTURE.md), checked by `npm test`:
 //   core → config/schema/state/store/observability/transport → llm → plugins →
-//   runtime → proxy/admin/control → app/declarative/cli
+//   runtime → proxy/admin/control → app/workers/declarative/cli
 // A module may import its own layer and the layers below it, never above.
 // Type-only imports count: a type from a higher layer ties the lower one to it.
 const layers = [
@@ -10,7 +10,7 @@ const layers = [
   ['plugins'],
   ['runtime'],
   ['proxy', 'admin', 'control'],
-  ['app\\.ts', 'declarative', 'cli'],
+  ['app\\.ts', 'workers', 'declarative', 'cli'],
 ];
 const dir = (names) => `^src/(${names.join('|')})`;
 const forbidden = [];

@@ -15,7 +15,7 @@
 // Environment: BENCH_SECONDS (6), BENCH_RATES (1000,2000), BENCH_CHAIN
 // (bare | full: key-auth consumer, two instances with fallback,
 // ai-rate-limiting, prometheus, access log with the LLM variables),
-// BENCH_WORKERS (nginx_config.worker_processes; unset: the config default).
+// BENCH_WORKERS (nginx_config.worker_processes; unset: 1, the single-process path).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,7 +66,7 @@ function tree(pid: number): number[] {
   return out;
 }
 
-function pin(pid: number, core: number): void {
+function pin(pid: number, core: number | string): void {
   if (!PIN) return;
   for (const p of tree(pid)) execFileSync('taskset', ['-a', '-pc', String(core), String(p)], { stdio: 'ignore' });
 }
@@ -250,7 +250,9 @@ async function main(): Promise<void> {
     };
     if (WORKERS) config.nginx_config.worker_processes = /^\d+$/.test(WORKERS) ? Number(WORKERS) : WORKERS;
     gw = await startGateway({ config });
-    pin(gw.proc.pid!, 1);
+    // with several workers the gateway may use both cores (its CPU per
+    // request is then summed over the primary and its workers, cpuSeconds)
+    pin(gw.proc.pid!, WORKERS && WORKERS !== '1' ? '0,1' : 1);
     const gwRss = rssMb(gw.proc.pid!);
     const headers = await configure(gw, mock.url);
     floor = await startChild('baseline-proxy.js', [mock.url]);

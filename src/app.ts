@@ -29,7 +29,7 @@ export interface Gateway {
   stop(graceMs?: number): Promise<void>;
 }
 
-const GRACE_MS = 30_000;
+export const GRACE_MS = 30_000;
 /** after the grace period aborted requests still get this long to run their log phase */
 const ABORT_SETTLE_MS = 1_000;
 
@@ -45,7 +45,37 @@ async function waitDrained(proxy: { drained(): Promise<void>; readonly inFlight:
   if (late) log.warn(`stopping with ${proxy.inFlight} request(s) not yet logged`);
 }
 
-function boundAddr(server: http.Server): ListenAddr {
+/**
+ * R-GEN-18: stop accepting connections, close idle ones, let in-flight
+ * requests (streams included) finish within `graceMs`, abort what is left,
+ * then wait for the log phases of the last requests.
+ */
+export async function drainServers(
+  servers: http.Server[],
+  proxy: { drained(): Promise<void>; readonly inFlight: number },
+  graceMs = GRACE_MS,
+): Promise<void> {
+  const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+  for (const s of servers) s.closeIdleConnections();
+  const idleSweep = setInterval(() => {
+    for (const s of servers) s.closeIdleConnections();
+  }, 100);
+  const deadline = Date.now() + graceMs;
+  const timer = setTimeout(() => {
+    log.warn('grace period over: aborting requests still in flight');
+    for (const s of servers) s.closeAllConnections();
+  }, graceMs);
+  await Promise.all(closed);
+  clearTimeout(timer);
+  clearInterval(idleSweep);
+  // connections are gone, but the log phases (logger entries, access log
+  // lines) of the last requests may still run: wait for them before the
+  // runtime, the access log and the logger batches are closed (R-GEN-18,
+  // R-LOG-4); aborted requests get a short settle window past the grace
+  await waitDrained(proxy, Math.max(deadline - Date.now(), ABORT_SETTLE_MS));
+}
+
+export function boundAddr(server: http.Server): ListenAddr {
   const a = server.address();
   if (a && typeof a === 'object') return { ip: a.address, port: a.port };
   return { ip: '', port: 0 };
@@ -99,26 +129,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = GRACE_MS): Promise<void> =>
     (stopping ??= (async () => {
-      const closed = servers.map(
-        (s) => new Promise<void>((resolve) => s.server.close(() => resolve())),
-      );
-      for (const s of servers) s.server.closeIdleConnections();
-      const idleSweep = setInterval(() => {
-        for (const s of servers) s.server.closeIdleConnections();
-      }, 100);
-      const deadline = Date.now() + graceMs;
-      const timer = setTimeout(() => {
-        log.warn('grace period over: aborting requests still in flight');
-        for (const s of servers) s.server.closeAllConnections();
-      }, graceMs);
-      await Promise.all(closed);
-      clearTimeout(timer);
-      clearInterval(idleSweep);
-      // connections are gone, but the log phases (logger entries, access log
-      // lines) of the last requests may still run: wait for them before the
-      // runtime, the access log and the logger batches are closed (R-GEN-18,
-      // R-LOG-4); aborted requests get a short settle window past the grace
-      await waitDrained(proxy, Math.max(deadline - Date.now(), ABORT_SETTLE_MS));
+      await drainServers(servers.map((s) => s.server), proxy, graceMs);
       holder.close();
       health.close();
       await accessLog.close();

@@ -1,5 +1,6 @@
 // `switchyard start [-c FILE]`: load the configuration, run the gateway in the
 // foreground, stop gracefully on SIGTERM/SIGINT and exit 0 (R-GEN-18).
+import cluster from 'node:cluster';
 import { DEFAULT_CONFIG_FILE } from '../config/defaults.js';
 import { loadConfig } from '../config/load.js';
 import type { GatewayConfig } from '../config/types.js';
@@ -13,6 +14,7 @@ export async function runStart(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  if (cluster.isWorker && process.env.SWITCHYARD_WORKER === '1') return runWorkerProcess();
   const file = opts.config ?? DEFAULT_CONFIG_FILE;
   let config: GatewayConfig;
   try {
@@ -42,7 +44,9 @@ export async function runStart(argv: string[]): Promise<number> {
   process.on('SIGINT', handler);
   watchNpmParent(handler);
 
-  const { startGateway } = await import('../app.js');
+  // R-WRK-3: one worker is today's single process; more are cluster workers
+  const workers = config.nginx_config.worker_processes ?? 1;
+  const { startGateway } = workers > 1 ? { startGateway: (await import('../workers/primary.js')).startPrimary } : await import('../app.js');
   let gateway: Awaited<ReturnType<typeof startGateway>>;
   try {
     gateway = await startGateway(config);
@@ -62,6 +66,14 @@ export async function runStart(argv: string[]): Promise<number> {
   }
   log.info('stopped');
   return 0;
+}
+
+/** a proxy worker forked by the primary (src/workers/): the primary tells it what to do and when to stop */
+async function runWorkerProcess(): Promise<number> {
+  process.on('uncaughtException', (err) => log.error(`uncaught exception: ${err.stack ?? err}`));
+  process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${(err as Error)?.stack ?? err}`));
+  const { runWorker } = await import('../workers/worker.js');
+  return runWorker();
 }
 
 /**

@@ -1,6 +1,7 @@
 // Strict validation of the parsed conf/config.yaml with defaults (CONTRACT,
 // R-GEN-12, R-GEN-19). Every error names its key path; unknown keys under
 // APISIX's own sections are warnings, anywhere else errors.
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
@@ -208,7 +209,8 @@ export function normalizeConfig(raw: unknown, opts: NormalizeOptions): { config:
   if (e.user !== undefined && e.user !== null) deployment.etcd.user = r.str(e.user, 'deployment.etcd.user', '');
   if (e.password !== undefined && e.password !== null) deployment.etcd.password = typeof e.password === 'number' ? String(e.password) : r.str(e.password, 'deployment.etcd.password', '');
 
-  const n = r.section(top.nginx_config, 'nginx_config', ['http'], true);
+  const n = r.section(top.nginx_config, 'nginx_config', ['worker_processes', 'http'], true);
+  const worker_processes = workerProcesses(n.worker_processes);
   const h = r.section(n.http, 'nginx_config.http', ['enable_access_log', 'access_log', 'access_log_format', 'access_log_format_escape'], true);
   const http: GatewayConfig['nginx_config']['http'] = {
     enable_access_log: r.bool(h.enable_access_log, 'nginx_config.http.enable_access_log', true),
@@ -239,8 +241,16 @@ export function normalizeConfig(raw: unknown, opts: NormalizeOptions): { config:
     file: opts.file,
     apisix,
     deployment,
-    nginx_config: { http },
+    nginx_config: { worker_processes, http },
     plugin_attr: { prometheus },
   };
   return { config, warnings: r.warnings };
+}
+
+/** R-WRK-1: `auto` (default) = os.availableParallelism(); else an integer >= 1 */
+function workerProcesses(v: unknown): number {
+  if (v === undefined || v === null || v === 'auto') return Math.max(1, os.availableParallelism());
+  const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
+  if (typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 1024) return n;
+  return fail('nginx_config.worker_processes', `expected "auto" or an integer from 1 to 1024, got ${JSON.stringify(v)}`);
 }

@@ -39,6 +39,8 @@ export interface GatewayConfig {
     };
   };
   nginx_config: {
+    /** proxy workers (R-WRK-1): `auto` (one per CPU) is resolved to a number at load time; absent = 1 (programmatic configs) */
+    worker_processes?: number;
     http: {
       enable_access_log: boolean;
       /** absolute path, or "stdout" */

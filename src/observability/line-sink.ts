@@ -28,6 +28,21 @@ export interface LineSinkOptions {
   label?: string;
 }
 
+/** hands one chunk of whole lines on; `done` when it may be reused */
+export type ChunkWriter = (data: string, done: (err?: Error | null) => void) => void;
+
+let forwarder: ((target: string, label: string) => ChunkWriter) | undefined;
+
+/**
+ * In a proxy worker (R-WRK-2): every sink created from now on hands its
+ * batches to the writer this returns for its target (`stdout` or the
+ * absolute file path) instead of writing itself; the primary writes them
+ * whole, with one handle per file. Only a worker process sets it.
+ */
+export function forwardLineSinks(f: ((target: string, label: string) => ChunkWriter) | undefined): void {
+  forwarder = f;
+}
+
 const reopeners = new Set<() => void>();
 let usr1Installed = false;
 
@@ -53,6 +68,7 @@ export function createLineSink(target: string, log: Logger, opts: LineSinkOption
   const label = opts.label ?? target;
   const toStdout = target === 'stdout';
   const file = toStdout ? '' : path.resolve(target);
+  const forward = forwarder?.(toStdout ? 'stdout' : file, label);
 
   let fd: number | undefined;
   let openError: string | undefined;
@@ -68,7 +84,7 @@ export function createLineSink(target: string, log: Logger, opts: LineSinkOption
       openError = msg;
     }
   };
-  if (!toStdout) open();
+  if (!toStdout && !forward) open();
 
   let queue: string[] = [];
   let timer: NodeJS.Timeout | undefined;
@@ -104,6 +120,7 @@ export function createLineSink(target: string, log: Logger, opts: LineSinkOption
   };
 
   const writeChunk = (data: string, done: (err?: Error | null) => void) => {
+    if (forward) return forward(data, done);
     if (toStdout) {
       const ok = process.stdout.write(data);
       if (ok) done();
@@ -146,7 +163,7 @@ export function createLineSink(target: string, log: Logger, opts: LineSinkOption
     });
   };
 
-  const unregister = toStdout ? () => {} : registerReopen(() => {
+  const unregister = toStdout || forward ? () => {} : registerReopen(() => {
     reopenPending = true;
     if (!writing && !queue.length && fd !== undefined) {
       // nothing in flight: reopen right away so the new file exists

@@ -5,11 +5,16 @@ import type { GatewayConfig } from '../config/types.js';
 import type { HealthService } from '../core/health-types.js';
 import { sendReply } from '../core/respond.js';
 import { pageError } from '../core/errors.js';
-import { configureMetrics, setHealthSource } from './metrics.js';
+import { configureMetrics, setHealthSource, type Metrics } from './metrics.js';
 
 export interface MetricsHandlerOptions {
   /** source of `apisix_upstream_status` (health-check targets) */
   health?: Pick<HealthService, 'report'>;
+  /**
+   * the exposition text; default: this process's registry. With proxy
+   * workers the primary passes the sum over every worker (R-WRK-2).
+   */
+  collect?: (own: Metrics) => Promise<string>;
 }
 
 export function createMetricsHandler(prom: GatewayConfig['plugin_attr']['prometheus'], opts: MetricsHandlerOptions = {}) {
@@ -20,13 +25,14 @@ export function createMetricsHandler(prom: GatewayConfig['plugin_attr']['prometh
   });
   if (opts.health) setHealthSource(opts.health);
   const uri = prom?.export_uri || '/apisix/prometheus/metrics';
+  const collect = opts.collect ?? ((own: Metrics) => own.registry.metrics());
   return (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== uri || (req.method !== 'GET' && req.method !== 'HEAD')) {
       sendReply(res, pageError(404));
       return;
     }
-    m.registry.metrics().then(
+    collect(m).then(
       (text) => {
         res.statusCode = 200;
         res.setHeader('Content-Type', m.registry.contentType);

@@ -1,8 +1,9 @@
 // The HTTP listener every switchyard port uses: node:http with the framing
 // rules a gateway needs on top of it, so that no request can be smuggled past
 // a framing error (RFC 9112 §9.3.2, §11.2):
-//   - a request without a version (parsed as HTTP/0.9) or an HTTP/1.1
-//     request without Host is answered 400 and its connection closed; it is
+//   - a request without a version (parsed as HTTP/0.9), an HTTP/1.1
+//     request without Host, and one with two Host lines are answered 400 and
+//     their connection closed; it is
 //     never handed to the handler (node:http would hand on the requests
 //     pipelined after it);
 //   - after any framing error, no further request of that connection is
@@ -26,7 +27,14 @@ interface ConnState {
   poisoned: boolean;
   /** the 400 waits for the pending responses */
   deferred: boolean;
+  /** the last request handed to the handler */
+  last: IncomingMessage | null;
+  /** 1 when a framing error broke off the last request's body: its response is not waited for */
+  stuck: number;
 }
+
+/** after a 400 that broke off a body, the client has this long to read it and close */
+const LINGER_MS = 2000;
 
 type TrackedSocket = Socket & { [kState]: ConnState };
 
@@ -41,7 +49,7 @@ function answerBadRequest(socket: TrackedSocket): void {
 function onResponseClose(this: ServerResponse): void {
   const s = this.req.socket as TrackedSocket;
   const st = s[kState];
-  if (--st.pending === 0 && st.deferred) {
+  if (--st.pending === st.stuck && st.deferred) {
     st.deferred = false;
     answerWhenIdle(s, 0);
   }
@@ -62,6 +70,16 @@ function answerWhenIdle(s: TrackedSocket, tries: number): void {
   answerBadRequest(s);
 }
 
+/** Host header lines (RFC 9112 §3.2: more than one is a 400; node:http keeps the first) */
+function hostLines(raw: string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!;
+    if (k.length === 4 && (k === 'Host' || k === 'host' || k.toLowerCase() === 'host')) n++;
+  }
+  return n;
+}
+
 export interface ListenerOptions {
   /** the handler writes `Server` itself (see app.ts) */
   ownsHeaders?: boolean;
@@ -77,20 +95,21 @@ export function createListener(handler: Handler, opts: ListenerOptions = {}): ht
       // pipelined after a framing error: never handled, never answered (the
       // connection closes after the error's 400)
       if (st.poisoned) return;
-      if (req.httpVersionMajor !== 1 || (req.httpVersionMinor === 1 && req.headers.host === undefined)) {
+      if (req.httpVersionMajor !== 1 || (req.httpVersionMinor === 1 && req.headers.host === undefined) || hostLines(req.rawHeaders) > 1) {
         st.poisoned = true;
         if (st.pending > 0) st.deferred = true;
         else answerBadRequest(sock);
         return;
       }
       st.pending++;
+      st.last = req;
       res.on('close', onResponseClose);
       if (!opts.ownsHeaders) res.setHeader('Server', SERVER_HEADER);
       handler(req, res);
     },
   );
   server.on('connection', (socket: TrackedSocket) => {
-    socket[kState] = { pending: 0, poisoned: false, deferred: false };
+    socket[kState] = { pending: 0, poisoned: false, deferred: false, last: null, stuck: 0 };
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: TrackedSocket) => {
     // malformed HTTP never reaches a handler; answer 400 when the socket allows
@@ -101,7 +120,15 @@ export function createListener(handler: Handler, opts: ListenerOptions = {}): ht
     }
     const st = socket[kState];
     st.poisoned = true;
-    if (st.pending > 0) st.deferred = true;
+    // an error inside a body (a bad chunk size) leaves that request in
+    // flight with a body that never ends: its response is not waited for,
+    // and the connection is closed after the 400 even if the client keeps
+    // it open, which aborts the request (and its upstream call)
+    if (st.last !== null && !st.last.complete) {
+      st.stuck = 1;
+      socket.once('finish', () => setTimeout(() => socket.destroy(), LINGER_MS).unref());
+    }
+    if (st.pending > st.stuck) st.deferred = true;
     else answerBadRequest(socket);
   });
   return server;

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
 import { substituteEnv } from '../../src/config/env.js';
@@ -46,6 +46,7 @@ test('R-GEN-19 CONTRACT an empty file gives every default', () => {
       etcd: { host: ['http://127.0.0.1:2379'], prefix: '/apisix', timeout: 30 },
     },
     nginx_config: {
+      worker_processes: availableParallelism(), // R-WRK-1: auto
       http: {
         enable_access_log: true,
         access_log: '/srv/gw/logs/access.log',

@@ -77,3 +77,21 @@ test('issue 16 RFC 9112 §9.3.2: a request pipelined before a malformed one gets
   assert.equal(r.status, 200);
   assert.equal(await r.text(), 'ok');
 });
+
+test('issue 16 RFC 9112 §3.2: a request with two Host lines is answered 400 and not forwarded, nor what follows it', async () => {
+  const n = seen.length;
+  const out = await exchange('GET /two-hosts HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\nGET /after-two HTTP/1.1\r\nHost: x\r\n\r\n');
+  assert.deepEqual(statuses(out), [400]);
+  assert.deepEqual(seen.slice(n), []);
+});
+
+test('issue 16 R-GEN-3: a bad chunk size inside a body in flight is answered 400 and the connection closed (it hung before); nothing after it is forwarded', async () => {
+  for (const size of ['g', 'fffffffffffffffffff', '-1']) {
+    const n = seen.length;
+    const out = await exchange(`POST /chunked-bad HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${size}\r\nabcde\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n`);
+    assert.deepEqual(statuses(out), [400], size);
+    assert.ok(!seen.slice(n).includes('GET /smuggled'), size);
+  }
+  const r = await fetch(`${gw.proxyUrl}/again`);
+  assert.equal(r.status, 200);
+});

@@ -155,5 +155,5 @@ test('issue 16 R-RSP-11 fuzz: a never-ending event keeps the pending buffer boun
     }
     p.push('\n\ndata: ok\n\n');
     assert.deepEqual(got.map((e) => e.data), ['ok'], 'nothing of the discarded event is dispatched; the next event is');
-  }), (m) => t.diagnostic(m));
+  }), (m) => t.diagnostic(m), 2000);
 });

@@ -69,7 +69,8 @@ export function defaultTestConfig(): Record<string, unknown> {
         allow_admin: ['127.0.0.0/24'],
       },
     },
-    nginx_config: { http: { enable_access_log: true, access_log: 'logs/access.log' } },
+    // the single-process path (R-WRK-3); test/workers/ sets 2
+    nginx_config: { worker_processes: 1, http: { enable_access_log: true, access_log: 'logs/access.log' } },
     plugin_attr: { prometheus: { export_addr: { ip: '127.0.0.1', port: 0 } } },
   };
 }
