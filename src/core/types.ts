@@ -72,6 +72,8 @@ export interface LlmState {
   pricing?: LlmPricing;
   /** R-USG-3 `llm_has_tool_calls`: the answer called tools */
   hasToolCalls?: boolean;
+  /** R-RTY-4: the request's attempts in order (skipped instances with 0 ms) */
+  attempts?: LlmAttempt[];
 }
 
 /** R-USG-4: prices per one million tokens */
@@ -80,6 +82,14 @@ export interface LlmPricing {
   output: number;
   cacheRead: number;
   currency: string;
+}
+
+/** R-RTY-4: one attempt of an AI request */
+export interface LlmAttempt {
+  instance: string;
+  /** `ok`, an HTTP status, `timeout`, `connect_error`, `ttft_timeout`, `rate_limited`, `unhealthy`, `cooling_down` */
+  outcome: string;
+  ms: number;
 }
 
 /** One upstream attempt, for `$upstream_addr`, `$upstream_status`, `$upstream_response_time` (R-VAR-4). */

@@ -15,6 +15,8 @@ export const LLM_VAR_DEFAULTS: Readonly<Record<string, string>> = {
   llm_prompt_tokens: '0',
   llm_completion_tokens: '0',
   llm_content_risk_level: '',
+  // R-RTY-4
+  llm_attempts: '',
 };
 
 const NAMES = [
@@ -67,4 +69,14 @@ export function logFormatVariables(format: string): string[] {
 /** the names of a format that are not variables (R-ALOG-6), each once */
 export function unknownLogVariables(format: string): string[] {
   return [...new Set(logFormatVariables(format).filter((n) => !isKnownVariable(n)))];
+}
+
+/** R-RTY-4: `$llm_attempts`, `name:outcome:ms` joined by `,` */
+export function formatAttempts(list: readonly { instance: string; outcome: string; ms: number }[]): string {
+  let s = '';
+  for (let i = 0; i < list.length; i++) {
+    const a = list[i]!;
+    s += (i === 0 ? '' : ',') + a.instance + ':' + a.outcome + ':' + a.ms;
+  }
+  return s;
 }

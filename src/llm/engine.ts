@@ -21,7 +21,7 @@ import { classifyError, llmTransportSettings, UpstreamCall, type TransportConf }
 import type { TransportHandle, UpstreamTransport } from '../core/transport-types.js';
 import { GatewayTransport } from '../transport/index.js';
 import { buildBody, buildHeaders } from './request.js';
-import { DONE, isEventStream, relayBody, relayStream, type AttemptHost, type AttemptResult, type Io } from './relay.js';
+import { DONE, isEventStream, relayBody, relayStream, failureOutcome, recordAttempt, type AttemptHost, type AttemptOutcome, type AttemptResult, type Io } from './relay.js';
 import { trackLlmAttempt } from '../observability/metrics.js';
 
 export type Strategy = 'rate_limiting' | 'http_429' | 'http_5xx';
@@ -59,6 +59,12 @@ export interface EngineOptions {
 export class LlmEngine implements AttemptHost {
   readonly instances: CompiledInstance[];
   private readonly strategy: Set<Strategy>;
+  /** R-RTY-1: upstream statuses that fall back besides the strategy's */
+  private readonly fallbackStatuses?: ReadonlySet<number>;
+  /** R-RTY-2: further instances tried after the first failure (Infinity: each once) */
+  private readonly maxRetries: number;
+  /** R-RTY-3: a failure falls back only within this many ms of sending (Infinity: always) */
+  private readonly retryWithinMs: number;
   private readonly selector?: GroupSelector;
   private readonly health?: HealthHandle;
   private readonly hashKey?: HashKeySource;
@@ -90,6 +96,10 @@ export class LlmEngine implements AttemptHost {
       throw e;
     }
     this.strategy = normalizeStrategy(conf.fallback_strategy);
+    const fs = conf.fallback_http_statuses;
+    if (Array.isArray(fs) && fs.length > 0) this.fallbackStatuses = new Set(fs as number[]);
+    this.maxRetries = typeof conf.max_retries === 'number' ? conf.max_retries : Infinity;
+    this.retryWithinMs = typeof conf.retry_on_failure_within_ms === 'number' ? conf.retry_on_failure_within_ms : Infinity;
     this.logSummaries = conf.logging?.summaries === true;
     this.logPayloads = conf.logging?.payloads === true;
     const b = conf.balancer ?? {};
@@ -117,10 +127,10 @@ export class LlmEngine implements AttemptHost {
       const m = this.selector!.pick(st.tried, st.hashKey);
       return m ? this.instances[m.index]! : undefined;
     }
-    return this.selectNextWithQuota(st, rl);
+    return this.selectNextWithQuota(ctx, st, rl);
   }
 
-  private async selectNextWithQuota(st: { tried: Set<number>; hashKey?: string; quotaSkipped?: number }, rl: (instanceName: string, maxTokens?: number) => Promise<boolean>): Promise<CompiledInstance | undefined> {
+  private async selectNextWithQuota(ctx: RequestContext, st: { tried: Set<number>; hashKey?: string; quotaSkipped?: number }, rl: (instanceName: string, maxTokens?: number) => Promise<boolean>): Promise<CompiledInstance | undefined> {
     const sel = this.selector!;
     for (let n = 0; n <= this.instances.length; n++) {
       const m = sel.pick(st.tried, st.hashKey);
@@ -129,6 +139,7 @@ export class LlmEngine implements AttemptHost {
       if (rl && !(await rl(inst.name, inst.optionsMaxTokens))) {
         st.tried.add(inst.index);
         st.quotaSkipped = (st.quotaSkipped ?? 0) + 1;
+        recordAttempt(ctx, inst.name, 'rate_limited', 0);
         continue;
       }
       return inst;
@@ -208,7 +219,8 @@ export class LlmEngine implements AttemptHost {
     for (let n = 0; n < this.instances.length; n++) {
       const inst = st.current;
       this.setInstance(ctx, st, inst);
-      const r = await this.attempt(ctx, st, inst);
+      // R-RTY-2: the last allowed attempt answers its failure as R-FB-7 does
+      const r = await this.attempt(ctx, st, inst, multi && n < this.maxRetries);
       if (r.kind === 'done') return undefined;
       if (r.kind === 'reply') return r.reply;
       // a failure covered by the strategy (R-FB-3/4): try another instance
@@ -222,6 +234,7 @@ export class LlmEngine implements AttemptHost {
     return pageError(502);
   }
 
+  /** the strategy covers a transport failure or upstream status (R-FB-3/4, R-RTY-1) */
   private covered(status: number): boolean {
     if (this.instances.length < 2) return false;
     if (status === 429) return this.strategy.has('http_429');
@@ -229,8 +242,18 @@ export class LlmEngine implements AttemptHost {
     return false;
   }
 
-  /** one attempt; 'failed' only when the strategy covers the failure */
-  private async attempt(ctx: RequestContext, st: ReqState, inst: CompiledInstance): Promise<AttemptResult> {
+  /** an upstream answer with `status` falls back (R-FB-3/4, R-RTY-1, R-RTY-3) */
+  private answerFallsBack(status: number, may: boolean, t0: number): boolean {
+    if (!may) return false;
+    if (!(this.covered(status) || (this.fallbackStatuses !== undefined && this.fallbackStatuses.has(status)))) return false;
+    return this.retryWithinMs === Infinity || performance.now() - t0 <= this.retryWithinMs;
+  }
+
+  /**
+   * one attempt; 'failed' only when the failure falls back (`may`: a
+   * further attempt is allowed, R-RTY-2)
+   */
+  private async attempt(ctx: RequestContext, st: ReqState, inst: CompiledInstance, may: boolean): Promise<AttemptResult> {
     const ip = instanceProtocol(inst, st.protocol);
     if ('error' in ip) return { kind: 'reply', reply: textError(400, ip.error) };
     let base = st.body;
@@ -247,7 +270,8 @@ export class LlmEngine implements AttemptHost {
     if (!target) {
       ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: no endpoint configured for provider ${inst.provider.name} (override.endpoint is required)`);
       ctx.upstreamAttempts.push({ addr: '-', status: 502, time: 0 });
-      return this.transportFailure(500);
+      recordAttempt(ctx, inst.name, 'connect_error', 0);
+      return this.transportFailure(500, may);
     }
     const headers = buildHeaders(ctx.headers, inst);
     const payload = out === st.body ? st.raw : JSON.stringify(out);
@@ -257,7 +281,8 @@ export class LlmEngine implements AttemptHost {
       } catch (e) {
         const reply = jsonError(500, { error_msg: (e as Error).message });
         ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: ${(e as Error).message}`);
-        return this.covered(500) ? { kind: 'failed', status: 500, fallback: reply } : { kind: 'reply', reply };
+        recordAttempt(ctx, inst.name, '500', 0);
+        return may && this.covered(500) ? { kind: 'failed', status: 500, fallback: reply } : { kind: 'reply', reply };
       }
     }
     ctx.upstreamScheme = target.scheme;
@@ -271,11 +296,17 @@ export class LlmEngine implements AttemptHost {
     ctx.upstreamAttempts.push(attemptRec);
     // R-PROM-5: one in-flight attempt in apisix_llm_active_connections until it ends
     const releaseActive = trackLlmAttempt(ctx, { node: inst.name });
-    const finishRec = (status: number) => {
+    let recorded = false;
+    const finishRec = (status: number, outcome?: AttemptOutcome) => {
       releaseActive();
       attemptRec.status = status;
-      attemptRec.time = Math.round(performance.now() - t0) / 1000;
+      const ms = performance.now() - t0;
+      attemptRec.time = Math.round(ms) / 1000;
       if (call.peer !== undefined) attemptRec.addr = call.peer;
+      if (recorded) return;
+      recorded = true;
+      // R-RTY-4
+      recordAttempt(ctx, inst.name, outcome ?? (status >= 200 && status < 300 ? 'ok' : String(status)), Math.round(ms));
     };
     const call = new UpstreamCall(this.transport, {
       origin: target.origin,
@@ -308,12 +339,12 @@ export class LlmEngine implements AttemptHost {
           return DONE;
         }
         const c = classifyError(e);
-        finishRec(c.kind === 'timeout' ? 504 : 502);
+        finishRec(c.kind === 'timeout' ? 504 : 502, failureOutcome(c.kind));
         ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: upstream request failed: ${c.message}`);
-        return this.transportFailure(c.status);
+        return this.transportFailure(c.status, may, t0);
       }
       const status = call.status;
-      if (this.covered(status)) {
+      if (this.answerFallsBack(status, may, t0)) {
         finishRec(status);
         call.dump();
         return { kind: 'failed', status, fallback: pageError(502) };
@@ -322,7 +353,7 @@ export class LlmEngine implements AttemptHost {
       const contentType = Array.isArray(ctHeader) ? ctHeader[0] : ctHeader;
       const io: Io = {
         host: this, ctx, inst, client: st.protocol, target: ip.target, converter: ip.converter,
-        status, contentType, call, t0, finishRec, isGone: () => clientGone,
+        status, contentType, call, t0, finishRec, isGone: () => clientGone, mayFallBack: may,
       };
       if (isEventStream(contentType)) return await relayStream(io);
       return await relayBody(io);
@@ -333,8 +364,10 @@ export class LlmEngine implements AttemptHost {
     }
   }
 
-  transportFailure(status: 500 | 504): AttemptResult {
-    if (this.covered(500)) return { kind: 'failed', status, fallback: pageError(502) };
+  transportFailure(status: 500 | 504, may: boolean, t0?: number): AttemptResult {
+    if (may && this.covered(500) && (t0 === undefined || this.retryWithinMs === Infinity || performance.now() - t0 <= this.retryWithinMs)) {
+      return { kind: 'failed', status, fallback: pageError(502) };
+    }
     return { kind: 'reply', reply: pageError(status) };
   }
 }

@@ -23,8 +23,23 @@ export const DONE: AttemptResult = Object.freeze({ kind: 'done' });
 export interface AttemptHost {
   readonly opts: { plugin: string };
   readonly logPayloads: boolean;
-  /** the result of a transport failure (falls back when the strategy covers it) */
-  transportFailure(status: 500 | 504): AttemptResult;
+  /** the result of a transport failure (falls back when allowed and the strategy covers it) */
+  transportFailure(status: 500 | 504, may: boolean, t0?: number): AttemptResult;
+}
+
+/** R-RTY-4 outcomes: `ok`, an HTTP status, or one of these */
+export type AttemptOutcome = string;
+
+/** R-RTY-4: one attempt (or skipped instance) in the request's trail */
+export function recordAttempt(ctx: RequestContext, instance: string, outcome: AttemptOutcome, ms: number): void {
+  const llm = ctx.llm;
+  const rec = { instance, outcome, ms };
+  if (llm.attempts === undefined) llm.attempts = [rec];
+  else llm.attempts.push(rec);
+}
+
+export function failureOutcome(kind: 'timeout' | 'error'): AttemptOutcome {
+  return kind === 'timeout' ? 'timeout' : 'connect_error';
 }
 
 /** one attempt's answer */
@@ -41,8 +56,10 @@ export interface Io {
   contentType: string | undefined;
   call: UpstreamCall;
   t0: number;
-  finishRec: (status: number) => void;
+  finishRec: (status: number, outcome?: AttemptOutcome) => void;
   isGone: () => boolean;
+  /** a further attempt is allowed (R-RTY-2) */
+  mayFallBack: boolean;
 }
 
 /**
@@ -87,9 +104,9 @@ export function relayBody(io: Io): Promise<AttemptResult> {
           return resolve(DONE);
         }
         const c = classifyError(e);
-        finishRec(c.kind === 'timeout' ? 504 : 502);
+        finishRec(c.kind === 'timeout' ? 504 : 502, failureOutcome(c.kind));
         ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: reading upstream response failed: ${c.message}`);
-        resolve(host.transportFailure(c.status));
+        resolve(host.transportFailure(c.status, io.mayFallBack, t0));
       },
       end: () => {
         const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
@@ -253,10 +270,10 @@ export function relayStream(io: Io): Promise<AttemptResult> {
           return done(DONE);
         }
         const c = classifyError(e);
-        finishRec(c.kind === 'timeout' ? 504 : 502);
+        finishRec(c.kind === 'timeout' ? 504 : 502, failureOutcome(c.kind));
         if (!headWritten) {
           ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: reading upstream stream failed: ${c.message}`);
-          return done(host.transportFailure(c.status));
+          return done(host.transportFailure(c.status, io.mayFallBack, t0));
         }
         // R-RSP-15: close the client connection without the terminating chunk
         ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: upstream stream failed after the response started: ${c.message}`);

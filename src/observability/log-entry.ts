@@ -375,6 +375,8 @@ export function addLlmMembers(ctx: RequestContext, entry: Record<string, unknown
       cache_creation_input_tokens: cacheCreationTokens(llm.rawUsage),
       reasoning_tokens: reasoningTokens(llm.rawUsage),
       usage_source: llm.usageSource ?? (llm.rawUsage !== undefined ? 'provider' : ''),
+      // R-RTY-4
+      attempts: llm.attempts ?? [],
     };
     const cost = llmCost(llm);
     if (cost !== undefined) (entry.llm_summary as Record<string, unknown>).cost = cost;

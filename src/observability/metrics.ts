@@ -52,6 +52,8 @@ export class Metrics {
   readonly llmCompletionTokens: SeriesCounter;
   /** R-USG-4: cost of the requests whose instance has `pricing` */
   readonly llmCost: SeriesCounter;
+  /** R-RTY-4 */
+  readonly llmAttempts: SeriesCounter;
   /** the children one request updates, per label set (see recordRequest) */
   readonly requestSeries = new Map<string, RequestSeries>();
   readonly llmActive: Gauge<(typeof ACTIVE_LABELS)[number]>;
@@ -76,6 +78,7 @@ export class Metrics {
     this.llmPromptTokens = new SeriesCounter(`${p}llm_prompt_tokens`, 'LLM service consumed prompt tokens', reg);
     this.llmCompletionTokens = new SeriesCounter(`${p}llm_completion_tokens`, 'LLM service consumed completion tokens', reg);
     this.llmCost = new SeriesCounter(`${p}llm_cost_total`, 'LLM service cost from the usage and the instance pricing', reg);
+    this.llmAttempts = new SeriesCounter(`${p}llm_attempts_total`, 'LLM upstream attempts (and skipped instances) by outcome', reg);
     const activeSeries = this.activeSeries;
     this.llmActive = new Gauge({
       name: `${p}llm_active_connections`,
@@ -336,6 +339,16 @@ export function recordRequest(ctx: RequestContext, opts: { preferName?: boolean 
         const instance = str(llm.instanceName);
         const currency = llm.pricing.currency;
         m.llmCost.child(route + '\0' + instance + '\0' + consumer + '\0' + currency, () => ({ route_id: route, instance, consumer, currency })).value += cost;
+      }
+    }
+    const at = llm.attempts;
+    if (at !== undefined) {
+      // R-RTY-4
+      for (let i = 0; i < at.length; i++) {
+        const a = at[i]!;
+        const instance = a.instance;
+        const outcome = a.outcome;
+        m.llmAttempts.child(route + '\0' + instance + '\0' + outcome, () => ({ route_id: route, instance, outcome })).value++;
       }
     }
   }

@@ -13,9 +13,9 @@ import { replyParts } from '../core/respond.js';
 import { SERVER_HEADER } from '../core/version.js';
 import { matchedHostPattern, normalizePath, type HostMatcher } from '../runtime/router.js';
 import { Deadline } from '../core/deadlines.js';
-import { isKnownVariable } from '../core/vars.js';
 import { cacheCreationTokens, cacheReadTokens, endUserId, reasoningTokens, toolCount } from '../core/usage-details.js';
 import { llmCostText } from '../core/llm-cost.js';
+import { isKnownVariable, formatAttempts } from '../core/vars.js';
 
 const callOwner = (f: () => void): void => f();
 
@@ -322,6 +322,7 @@ export class ProxyContext implements RequestContext {
     llm_cache_creation_input_tokens: (c) => c._llm ? cacheCreationTokens(c._llm.rawUsage) : 0,
     llm_reasoning_tokens: (c) => c._llm ? reasoningTokens(c._llm.rawUsage) : 0,
     llm_cost: (c) => c.isAi() ? llmCostText(c._llm!) : '',
+    llm_attempts: (c) => c._llm?.attempts ? formatAttempts(c._llm.attempts) : '',
     apisix_upstream_response_time: (c) => { if (c.isAi() && c._llm!.upstreamResponseTimeMs !== undefined) return Math.round(c._llm!.upstreamResponseTimeMs); return c.attemptList((a) => a.time.toFixed(3)); },
   });
 

@@ -112,6 +112,10 @@ export const schema = {
         { type: 'array', items: { type: 'string', enum: ['rate_limiting', 'http_429', 'http_5xx'] } },
       ],
     },
+    // R-RTY-1..3 (APISIX 3.18's attributes)
+    fallback_http_statuses: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'integer', minimum: 400, maximum: 599 } },
+    max_retries: { type: 'integer', minimum: 0 },
+    retry_on_failure_within_ms: { type: 'integer', minimum: 1 },
     balancer: {
       type: 'object',
       properties: {
