@@ -64,8 +64,24 @@ export interface LlmState {
   responseText?: string;
   /** set by ai-rate-limiting when it rejected the request: then it is not charged */
   rateLimitRejected?: boolean;
+  /** the picked instance's `options.max_tokens` (R-QTA-2 estimate) */
+  instanceMaxTokens?: number;
+  /** R-USG-2: `estimated` when the usage was counted by switchyard (undefined: the provider's) */
+  usageSource?: 'provider' | 'estimated';
+  /** R-USG-4: the serving instance's prices */
+  pricing?: LlmPricing;
+  /** R-USG-3 `llm_has_tool_calls`: the answer called tools */
+  hasToolCalls?: boolean;
   /** R-RTY-4: the request's attempts in order (skipped instances with 0 ms) */
   attempts?: LlmAttempt[];
+}
+
+/** R-USG-4: prices per one million tokens */
+export interface LlmPricing {
+  input: number;
+  output: number;
+  cacheRead: number;
+  currency: string;
 }
 
 /** R-RTY-4: one attempt of an AI request */
@@ -180,7 +196,12 @@ export interface RequestContext {
    * rewrite phase; ai-proxy-multi calls it during instance selection. Returns
    * true when the instance still has quota (and sets that instance's headers).
    */
-  instanceHasQuota?: (instanceName: string) => Promise<boolean>;
+  instanceHasQuota?: (instanceName: string, instanceMaxTokens?: number) => Promise<boolean>;
+  /**
+   * R-QTA-3: set with instanceHasQuota; when every instance was refused by
+   * it, ai-proxy-multi answers this status (and `rejected_msg` as body).
+   */
+  quotaRejection?: { code: number; msg?: string };
   /** the merged, ordered plugin list of this request */
   plugins: CompiledPlugin[];
 

@@ -23,6 +23,9 @@ const NAMES = [
   // R-VAR-1
   ...Object.keys(LLM_VAR_DEFAULTS),
   'apisix_upstream_response_time',
+  // R-USG-2, R-USG-3 (APISIX 3.18), R-USG-4
+  'llm_usage_source', 'llm_total_tokens', 'llm_stream', 'llm_has_tool_calls', 'llm_tool_count', 'llm_end_user_id',
+  'llm_cache_read_input_tokens', 'llm_cache_creation_input_tokens', 'llm_reasoning_tokens', 'llm_cost',
   // R-VAR-3
   'remote_addr', 'remote_port', 'remote_user', 'server_addr', 'server_port', 'scheme', 'host',
   'hostname', 'uri', 'request_uri', 'args', 'query_string', 'is_args', 'request_method', 'request',

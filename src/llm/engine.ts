@@ -120,7 +120,7 @@ export class LlmEngine implements AttemptHost {
   }
 
   /** next instance per R-BAL-2 with R-FB-2; undefined when none can be picked */
-  private selectNext(ctx: RequestContext, st: { tried: Set<number>; hashKey?: string }): Promise<CompiledInstance | undefined> | CompiledInstance | undefined {
+  private selectNext(ctx: RequestContext, st: { tried: Set<number>; hashKey?: string; quotaSkipped?: number }): Promise<CompiledInstance | undefined> | CompiledInstance | undefined {
     const rl = this.strategy.has('rate_limiting') ? ctx.instanceHasQuota : undefined;
     if (!rl) {
       // without rate_limiting the pick is synchronous: no promise to await per request
@@ -130,14 +130,15 @@ export class LlmEngine implements AttemptHost {
     return this.selectNextWithQuota(ctx, st, rl);
   }
 
-  private async selectNextWithQuota(ctx: RequestContext, st: { tried: Set<number>; hashKey?: string }, rl: (instanceName: string) => Promise<boolean>): Promise<CompiledInstance | undefined> {
+  private async selectNextWithQuota(ctx: RequestContext, st: { tried: Set<number>; hashKey?: string; quotaSkipped?: number }, rl: (instanceName: string, maxTokens?: number) => Promise<boolean>): Promise<CompiledInstance | undefined> {
     const sel = this.selector!;
     for (let n = 0; n <= this.instances.length; n++) {
       const m = sel.pick(st.tried, st.hashKey);
       if (!m) return undefined;
       const inst = this.instances[m.index]!;
-      if (rl && !(await rl(inst.name))) {
+      if (rl && !(await rl(inst.name, inst.optionsMaxTokens))) {
         st.tried.add(inst.index);
+        st.quotaSkipped = (st.quotaSkipped ?? 0) + 1;
         recordAttempt(ctx, inst.name, 'rate_limited', 0);
         continue;
       }
@@ -155,6 +156,9 @@ export class LlmEngine implements AttemptHost {
     llm.model = inst.optionsModel ?? (typeof reqModel === 'string' ? reqModel : '');
     llm.requestType = st.protocol.isStreaming(st.body) || inst.optionsStream ? 'ai_stream' : 'ai_chat';
     llm.instancePort = inst.hostInfo?.port;
+    // R-QTA-2 completion bound, R-USG-4 prices (assigned only when an instance has them)
+    if (inst.optionsMaxTokens !== undefined || llm.instanceMaxTokens !== undefined) llm.instanceMaxTokens = inst.optionsMaxTokens;
+    if (inst.pricing !== undefined || llm.pricing !== undefined) llm.pricing = inst.pricing;
   }
 
   async access(ctx: RequestContext): Promise<Reply | undefined> {
@@ -165,9 +169,19 @@ export class LlmEngine implements AttemptHost {
       inst = this.instances[0]!;
     } else {
       if (this.hashKey) hashKey = this.hashKey.compute(ctx);
-      const picked = this.selectNext(ctx, { tried, hashKey });
+      const sel: { tried: Set<number>; hashKey?: string; quotaSkipped?: number } = { tried, hashKey };
+      const picked = this.selectNext(ctx, sel);
       inst = picked instanceof Promise ? await picked : picked;
-      if (!inst) return textError(503, exhaustedMessage(this.selector.groupCount()));
+      if (!inst) {
+        const msg = exhaustedMessage(this.selector.groupCount());
+        // R-QTA-3: every instance refused by ai-rate-limiting → its rejected_code
+        const q = ctx.quotaRejection;
+        if (q && sel.quotaSkipped === this.instances.length) {
+          ctx.llm.rateLimitRejected = true;
+          return q.msg !== undefined ? jsonError(q.code, { error_msg: q.msg }) : textError(q.code, msg);
+        }
+        return textError(503, msg);
+      }
     }
     // R-REQ-1
     const ctRaw = ctx.headers['content-type'];

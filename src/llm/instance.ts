@@ -6,6 +6,8 @@ import { getConverter, type Converter } from './converters/index.js';
 import type { TransportConf } from './transport.js';
 import { isIP } from 'node:net';
 import { isSecretRef, resolveSecret } from '../core/secrets.js';
+import type { LlmPricing } from '../core/types.js';
+import { compilePricing } from './pricing.js';
 
 export interface Endpoint {
   scheme: 'http' | 'https';
@@ -29,6 +31,10 @@ export interface CompiledInstance {
   options?: Record<string, unknown>;
   optionsModel?: string;
   optionsStream: boolean;
+  /** `options.max_tokens` (R-QTA-2 estimate) */
+  optionsMaxTokens?: number;
+  /** R-USG-4 */
+  pricing?: LlmPricing;
   endpoint?: Endpoint;
   /** lower-cased names; values may be `$env://` references (R-SEC-2) */
   authHeaders: [string, string][];
@@ -108,6 +114,8 @@ export function compileInstance(inst: any, index: number, t: TransportConf, cach
     options,
     optionsModel: typeof options?.model === 'string' ? (options.model as string) : undefined,
     optionsStream: options?.stream === true,
+    pricing: compilePricing(inst.pricing),
+    optionsMaxTokens: typeof options?.max_tokens === 'number' && options.max_tokens > 0 ? (options.max_tokens as number) : undefined,
     endpoint: typeof inst.override?.endpoint === 'string' ? parseEndpoint(inst.override.endpoint) : undefined,
     authHeaders,
     authQuery,

@@ -8,6 +8,8 @@ import { classifyError, type UpstreamCall } from './transport.js';
 import { SseParser } from './sse.js';
 import { newUsage, type UsageAcc } from './usage.js';
 import { topLevelMember } from './json-scan.js';
+import { UsageChunkStripper, clientAskedUsage } from './usage-strip.js';
+import { applyEstimate } from './estimate.js';
 
 export type AttemptResult =
   | { kind: 'done' }
@@ -171,6 +173,11 @@ export function relayStream(io: Io): Promise<AttemptResult> {
   const acc = newUsage();
   const wantText = host.logPayloads;
   const converter = io.converter?.stream ? io.converter.stream(llm.model) : undefined;
+  const clientBody = ctx.parsedBody as Record<string, unknown>;
+  // R-USG-1: the usage chunk asked for upstream is not relayed to a client that did not ask
+  const strip = !converter && target.usageOnlyChunk === true && !clientAskedUsage(clientBody) ? new UsageChunkStripper() : undefined;
+  // R-USG-2: what was relayed, kept (references only) until the stream shows its usage
+  const kept: Buffer[] | undefined = status >= 200 && status < 300 ? [] : undefined;
   let pendingOut = '';
   const parser = new SseParser((ev) => {
     target.parseSseEvent(ev.event, ev.data, acc, wantText || !!converter);
@@ -205,13 +212,19 @@ export function relayStream(io: Io): Promise<AttemptResult> {
     const done = (r: AttemptResult) => {
       publishUsage(ctx, acc, true);
       res.off('drain', onDrain);
-      resolve(r);
+      // R-USG-2: no usage in the stream (ignored stream_options, client left, stream broke): estimate
+      if (!acc.seen && kept !== undefined && kept.length > 0) applyEstimate(ctx, clientBody, target, kept).then(() => resolve(r), () => resolve(r));
+      else resolve(r);
     };
     call.pipe({
       data(chunk) {
         if (first) {
           first = false;
           llm.timeToFirstTokenMs = Math.round(performance.now() - t0);
+        }
+        if (kept !== undefined) {
+          if (!acc.seen) kept.push(chunk);
+          else if (kept.length > 0) kept.length = 0;
         }
         if (converter) {
           parser.push(chunk);
@@ -222,7 +235,11 @@ export function relayStream(io: Io): Promise<AttemptResult> {
             write(o);
           }
         } else {
-          write(chunk);
+          if (strip === undefined) write(chunk);
+          else {
+            const out = strip.push(chunk);
+            if (out !== undefined) write(out);
+          }
           // events without usage are not parsed unless their text is wanted
           if (skipNeedle === undefined || !parser.canSkip(chunk, skipNeedle)) parser.push(chunk);
         }
@@ -241,6 +258,8 @@ export function relayStream(io: Io): Promise<AttemptResult> {
           }
           writeHead();
         }
+        const rest = strip?.end();
+        if (rest !== undefined) write(rest);
         if (!res.destroyed) ctx.end();
         done(DONE);
       },

@@ -9,6 +9,8 @@ import { compileExpression, type Expression } from '../core/expr.js';
 import { canonicalVariable } from '../core/vars.js';
 import { redactedVar, redactionFor, redactUri, type Redaction } from './redact.js';
 import { upstreamLatencyMs } from './metrics.js';
+import { cacheCreationTokens, cacheReadTokens, endUserId, reasoningTokens, toolCount } from '../core/usage-details.js';
+import { llmCost } from '../core/llm-cost.js';
 
 const HOSTNAME = os.hostname();
 const MAX_DEPTH = 5;
@@ -363,9 +365,21 @@ export function addLlmMembers(ctx: RequestContext, entry: Record<string, unknown
       prompt_tokens: llm.promptTokens || 0,
       completion_tokens: llm.completionTokens || 0,
       upstream_response_time: Math.round(llm.upstreamResponseTimeMs ?? 0),
+      // R-USG-2/3/4
+      total_tokens: llm.totalTokens || 0,
+      stream: llm.requestType === 'ai_stream',
+      has_tool_calls: llm.hasToolCalls === true,
+      tool_count: toolCount(ctx.parsedBody),
+      end_user_id: endUserId(ctx.parsedBody),
+      cache_read_input_tokens: cacheReadTokens(llm.rawUsage),
+      cache_creation_input_tokens: cacheCreationTokens(llm.rawUsage),
+      reasoning_tokens: reasoningTokens(llm.rawUsage),
+      usage_source: llm.usageSource ?? (llm.rawUsage !== undefined ? 'provider' : ''),
       // R-RTY-4
       attempts: llm.attempts ?? [],
     };
+    const cost = llmCost(llm);
+    if (cost !== undefined) (entry.llm_summary as Record<string, unknown>).cost = cost;
   }
   if (served && llm.logPayloads) {
     const body = llm.requestBody as Record<string, unknown> | undefined;

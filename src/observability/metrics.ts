@@ -9,6 +9,7 @@ import type { Server, Socket } from 'node:net';
 import type { RequestContext } from '../core/types.js';
 import type { HealthService } from '../core/health-types.js';
 import { VERSION } from '../core/version.js';
+import { llmCost } from '../core/llm-cost.js';
 
 export interface MetricsConfig {
   metric_prefix?: string;
@@ -49,6 +50,8 @@ export class Metrics {
   readonly llmLatency: SeriesHistogram;
   readonly llmPromptTokens: SeriesCounter;
   readonly llmCompletionTokens: SeriesCounter;
+  /** R-USG-4: cost of the requests whose instance has `pricing` */
+  readonly llmCost: SeriesCounter;
   /** R-RTY-4 */
   readonly llmAttempts: SeriesCounter;
   /** the children one request updates, per label set (see recordRequest) */
@@ -74,6 +77,7 @@ export class Metrics {
     this.llmLatency = new SeriesHistogram(`${p}llm_latency`, 'LLM request latency in milliseconds', reg, llmBuckets);
     this.llmPromptTokens = new SeriesCounter(`${p}llm_prompt_tokens`, 'LLM service consumed prompt tokens', reg);
     this.llmCompletionTokens = new SeriesCounter(`${p}llm_completion_tokens`, 'LLM service consumed completion tokens', reg);
+    this.llmCost = new SeriesCounter(`${p}llm_cost_total`, 'LLM service cost from the usage and the instance pricing', reg);
     this.llmAttempts = new SeriesCounter(`${p}llm_attempts_total`, 'LLM upstream attempts (and skipped instances) by outcome', reg);
     const activeSeries = this.activeSeries;
     this.llmActive = new Gauge({
@@ -328,6 +332,15 @@ export function recordRequest(ctx: RequestContext, opts: { preferName?: boolean 
     if (ttft > 0) l.latency.observe(ttft);
     l.prompt.value += Math.max(0, llm.promptTokens || 0);
     l.completion.value += Math.max(0, llm.completionTokens || 0);
+    // R-USG-4: only instances with pricing pay for this
+    if (llm.pricing !== undefined) {
+      const cost = llmCost(llm);
+      if (cost !== undefined && cost > 0) {
+        const instance = str(llm.instanceName);
+        const currency = llm.pricing.currency;
+        m.llmCost.child(route + '\0' + instance + '\0' + consumer + '\0' + currency, () => ({ route_id: route, instance, consumer, currency })).value += cost;
+      }
+    }
     const at = llm.attempts;
     if (at !== undefined) {
       // R-RTY-4

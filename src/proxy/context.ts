@@ -5,7 +5,7 @@ import { hostname as osHostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
 import type {
-  CompiledPlugin, ConsumerInfo, ContextRuntime, LlmState, OutgoingHeaders, Reply, RequestContext, ResponseSource, UpstreamAttempt, UsageFields,
+  CompiledPlugin, ConsumerInfo, ContextRuntime, LlmPricing, LlmState, OutgoingHeaders, Reply, RequestContext, ResponseSource, UpstreamAttempt, UsageFields,
 } from '../core/types.js';
 import type { Logger } from '../core/log.js';
 import { pageError } from '../core/errors.js';
@@ -13,6 +13,8 @@ import { replyParts } from '../core/respond.js';
 import { SERVER_HEADER } from '../core/version.js';
 import { matchedHostPattern, normalizePath, type HostMatcher } from '../runtime/router.js';
 import { Deadline } from '../core/deadlines.js';
+import { cacheCreationTokens, cacheReadTokens, endUserId, reasoningTokens, toolCount } from '../core/usage-details.js';
+import { llmCostText } from '../core/llm-cost.js';
 import { isKnownVariable, formatAttempts } from '../core/vars.js';
 
 const callOwner = (f: () => void): void => f();
@@ -139,6 +141,10 @@ class RequestLlmState implements LlmState {
   logPayloads = false;
   declare requestBody?: unknown;
   declare rateLimitRejected?: boolean;
+  declare instanceMaxTokens?: number;
+  declare usageSource?: 'provider' | 'estimated';
+  declare pricing?: LlmPricing;
+  declare hasToolCalls?: boolean;
   private _pending: (() => UsageFields) | undefined = undefined;
   private _pendingText: (() => string | undefined) | undefined = undefined;
   private _prompt = 0;
@@ -306,6 +312,16 @@ export class ProxyContext implements RequestContext {
     llm_prompt_tokens: (c) => c._llm ? c._llm.promptTokens : 0,
     llm_completion_tokens: (c) => c._llm ? c._llm.completionTokens : 0,
     llm_content_risk_level: (c) => '',
+    llm_usage_source: (c) => c.isAi() ? (c._llm!.usageSource ?? (c._llm!.rawUsage !== undefined ? 'provider' : '')) : '',
+    llm_total_tokens: (c) => c._llm ? c._llm.totalTokens : 0,
+    llm_stream: (c) => c._llm ? (c._llm.requestType === 'ai_stream' ? 'true' : 'false') : '',
+    llm_has_tool_calls: (c) => c.isAi() ? (c._llm!.hasToolCalls === true ? 'true' : 'false') : '',
+    llm_tool_count: (c) => c.isAi() ? toolCount(c.parsedBody) : 0,
+    llm_end_user_id: (c) => c.isAi() ? endUserId(c.parsedBody) : '',
+    llm_cache_read_input_tokens: (c) => c._llm ? cacheReadTokens(c._llm.rawUsage) : 0,
+    llm_cache_creation_input_tokens: (c) => c._llm ? cacheCreationTokens(c._llm.rawUsage) : 0,
+    llm_reasoning_tokens: (c) => c._llm ? reasoningTokens(c._llm.rawUsage) : 0,
+    llm_cost: (c) => c.isAi() ? llmCostText(c._llm!) : '',
     llm_attempts: (c) => c._llm?.attempts ? formatAttempts(c._llm.attempts) : '',
     apisix_upstream_response_time: (c) => { if (c.isAi() && c._llm!.upstreamResponseTimeMs !== undefined) return Math.round(c._llm!.upstreamResponseTimeMs); return c.attemptList((a) => a.time.toFixed(3)); },
   });
@@ -360,7 +376,8 @@ export class ProxyContext implements RequestContext {
   /** picked node of plain proxying (`$balancer_ip` / `$balancer_port`) */
   balancerIp?: string;
   balancerPort?: number;
-  instanceHasQuota?: (instanceName: string) => Promise<boolean>;
+  instanceHasQuota?: (instanceName: string, instanceMaxTokens?: number) => Promise<boolean>;
+  quotaRejection?: { code: number; msg?: string };
   responseSource?: ResponseSource;
   /** the uri pattern of the matched route that matched (`matched_uri`, R-PROM-3) */
   matchedUri?: string;

@@ -4,6 +4,14 @@
 // - charge: one Lua script, INCRBY then PEXPIRE when the key has no TTL yet
 //   (EXPIRE NX semantics: the first charge starts the fixed window, R-RL-11);
 // - peek: GET + PTTL in one script (nothing is changed);
+// - reserve / settle (R-QTA-1): each one script over three keys sharing one
+//   hash tag (so they live in one cluster slot): the used counter, the sum
+//   of reservations and a sorted set of reservations scored by their
+//   deadline. reserve drops expired reservations (a node that crashed while
+//   holding some), admits when limit − used − reserved ≥ 1 and adds its
+//   own; settle removes the reservation (once: ZREM says whether it was
+//   still there) and charges the real cost. N nodes can therefore not
+//   overshoot a quota, not even between check and charge;
 // - every command is bounded by `redis_timeout` (ioredis commandTimeout plus
 //   our own timer), commands are never queued while disconnected (no offline
 //   queue: a queued INCRBY would be applied late), and while the connection
@@ -13,10 +21,11 @@
 //   on shutdown (src/core/lifecycle.ts).
 import type { Redis, Cluster } from 'ioredis';
 import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
 
 /** ioredis is loaded when the first Redis-backed state is created, not at start (RSS) */
 const loadIoredis = (): typeof import('ioredis') => createRequire(import.meta.url)('ioredis');
-import type { SharedState, WindowCounter } from './types.js';
+import type { Admission, SharedState, WindowCounter } from './types.js';
 import type { Logger } from '../core/log.js';
 import { onShutdown } from '../core/lifecycle.js';
 import { withTimeout } from '../core/timeout.js';
@@ -72,6 +81,58 @@ local v = redis.call('GET', KEYS[1])
 if not v then return {0, -2} end
 return {tonumber(v) or 0, redis.call('PTTL', KEYS[1])}
 `;
+
+// KEYS: used, reserved sum, reservations (zset); ARGV: amount, limit, member,
+// lifetime ms, min room (0: none). Answers {admitted (1, 2 = too close), used, pttl, reserved}
+const RESERVE_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local total = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+local old = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+if #old > 0 then
+  for _, m in ipairs(old) do
+    total = total - (tonumber(string.match(m, ':(%d+)$')) or 0)
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  if total < 0 then total = 0 end
+  redis.call('SET', KEYS[2], total)
+end
+local used = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local pttl = -2
+if used ~= 0 then pttl = redis.call('PTTL', KEYS[1]) end
+local room = tonumber(ARGV[2]) - used - total
+if room >= 1 and room < tonumber(ARGV[5]) then return {2, used, pttl, total} end
+if room >= 1 then
+  local life = tonumber(ARGV[4])
+  redis.call('ZADD', KEYS[3], now + life, ARGV[3])
+  redis.call('INCRBY', KEYS[2], ARGV[1])
+  redis.call('PEXPIRE', KEYS[2], life)
+  redis.call('PEXPIRE', KEYS[3], life)
+  return {1, used, pttl, total}
+end
+return {0, used, pttl, total}
+`;
+
+// KEYS: used, reserved sum, reservations; ARGV: member, amount, cost, window ms
+const SETTLE_LUA = `
+if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then
+  local left = redis.call('DECRBY', KEYS[2], ARGV[2])
+  if left <= 0 then redis.call('DEL', KEYS[2]) end
+end
+local cost = tonumber(ARGV[3])
+if cost > 0 then
+  redis.call('INCRBY', KEYS[1], cost)
+  if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+end
+return 1
+`;
+
+/**
+ * How long a reservation lives when its node never settles it (the node
+ * crashed): a settle normally comes when the answer ends, so this only
+ * bounds how long a dead node's in-flight requests keep quota reserved.
+ */
+export const RESERVATION_LIFETIME_MS = 10 * 60_000;
 
 type Client = Redis | Cluster;
 
@@ -178,6 +239,11 @@ export function createRedisState(settings: RedisSettings, opts: RedisStateOption
   }
   client.defineCommand('switchyardCharge', { numberOfKeys: 1, lua: CHARGE_LUA });
   client.defineCommand('switchyardPeek', { numberOfKeys: 1, lua: PEEK_LUA });
+  client.defineCommand('switchyardReserve', { numberOfKeys: 3, lua: RESERVE_LUA });
+  client.defineCommand('switchyardSettle', { numberOfKeys: 3, lua: SETTLE_LUA });
+  // reservation handles: unique per client and call, `<id>:<amount>` as zset member
+  const nodeId = randomBytes(6).toString('base64url');
+  let seq = 0;
 
   const markFailed = (reason: string) => {
     failing = true;
@@ -247,18 +313,43 @@ export function createRedisState(settings: RedisSettings, opts: RedisStateOption
   };
 
   const c = client as any;
+  // the three keys of a quota counter share the hash tag {key}
+  const usedKey = (key: string) => `${prefix}{${key}}`;
+  const resKeys = (key: string): [string, string, string] => {
+    const u = usedKey(key);
+    return [u, `${u}:reserved`, `${u}:reservations`];
+  };
   return {
     target,
     get failing() { return failing; },
     async peek(key: string): Promise<WindowCounter> {
-      const [used, pttl] = await run('peek', () => c.switchyardPeek(prefix + key) as Promise<[number, number]>);
+      const [used, pttl] = await run('peek', () => c.switchyardPeek(usedKey(key)) as Promise<[number, number]>);
       if (pttl === -2 || used === 0 && pttl < 0) return { used: 0 };
       return { used: Number(used), resetIn: pttl > 0 ? Math.max(1, Math.ceil(pttl / 1000)) : undefined };
+    },
+    async reserve(key: string, amount: number, limit: number, minRoom?: number): Promise<Admission> {
+      const amt = Math.max(1, Math.ceil(amount));
+      const member = `${nodeId}.${++seq}:${amt}`;
+      const [k1, k2, k3] = resKeys(key);
+      const [ok, used, pttl, reserved] = await run('reserve', () =>
+        c.switchyardReserve(k1, k2, k3, amt, limit, member, RESERVATION_LIFETIME_MS, minRoom ?? 0) as Promise<[number, number, number, number]>);
+      const a: Admission = { admitted: ok !== 0, used: Number(used) };
+      if (ok === 2) a.tooClose = true;
+      if (Number(pttl) > 0) a.resetIn = Math.max(1, Math.ceil(Number(pttl) / 1000));
+      if (Number(reserved) > 0) a.reserved = Number(reserved);
+      if (ok === 1) a.id = member;
+      return a;
+    },
+    async settle(key: string, id: string, amount: number, cost: number, windowSec: number): Promise<void> {
+      const [k1, k2, k3] = resKeys(key);
+      const ms = Math.max(1, Math.round(windowSec * 1000));
+      await run('settle', () =>
+        c.switchyardSettle(k1, k2, k3, id, Math.max(1, Math.ceil(amount)), Math.max(0, Math.round(cost)), ms) as Promise<number>);
     },
     async charge(key: string, amount: number, windowSec: number): Promise<WindowCounter> {
       const ms = Math.max(1, Math.round(windowSec * 1000));
       const [used, pttl] = await run('charge', () =>
-        c.switchyardCharge(prefix + key, Math.round(amount), ms) as Promise<[number, number]>);
+        c.switchyardCharge(usedKey(key), Math.round(amount), ms) as Promise<[number, number]>);
       return { used: Number(used), resetIn: Math.max(1, Math.ceil(Number(pttl) / 1000)) };
     },
     async setValue(key: string, value: string, ttlSec?: number): Promise<void> {

@@ -192,7 +192,8 @@ test('R-RSP-10 R-SCN-14 R-RSP-16: streaming bytes unchanged through the CLI; cli
   });
   const events = sseChat('gpt-4', ['1+1 ', 'equals ', '2.'], { prompt_tokens: 23, completion_tokens: 8, total_tokens: 31 }, 20);
   oa.replyOnce({ sse: events });
-  const r = await fetch(gw.proxyUrl + '/stream', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...CHAT, stream: true }) });
+  // the client asks for the usage chunk itself, so every byte is relayed (R-USG-1)
+  const r = await fetch(gw.proxyUrl + '/stream', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...CHAT, stream: true, stream_options: { include_usage: true } }) });
   assert.equal(r.status, 200);
   assert.equal(r.headers.get('content-type'), 'text/event-stream');
   const chunks: string[] = [];
@@ -232,7 +233,8 @@ test('openai SDK: chat, streaming and embeddings through switchyard (R-RSP-2 R-R
   assert.equal(c.usage!.total_tokens, 31);
   assert.equal(oa.requests[0]!.headers.authorization, 'Bearer upstream-key', 'client key replaced');
   assert.equal(oa.requests[0]!.path, '/v1/chat/completions');
-  const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true });
+  // R-USG-1: the usage chunk reaches the SDK because it asked for it
+  const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true } });
   let text = '';
   let usage: any;
   for await (const chunk of stream) {

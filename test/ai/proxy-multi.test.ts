@@ -7,6 +7,8 @@ import { startMockLlm, sseChat, type MockLlm } from '../helpers/mock-llm.js';
 import { startHarness, postJson, type Harness } from './harness.js';
 import { aiProxyMulti } from '../../src/plugins/ai-proxy-multi/index.js';
 import { aiProxy } from '../../src/plugins/ai-proxy/index.js';
+import { getEncoding } from 'js-tiktoken';
+import { promptText } from '../../src/llm/tokens.js';
 
 const CHAT = { messages: [{ role: 'system', content: 'You are a mathematician' }, { role: 'user', content: 'What is 1+1?' }] };
 const auth = (k: string) => ({ header: { Authorization: `Bearer ${k}` } });
@@ -288,7 +290,7 @@ test('R-RSP-10 R-SCN-14 R-RSP-12 R-RSP-13 R-REQ-9: streams relayed chunk by chun
   // 1) one event per write (6 events after the role chunk + [DONE]): received as separate chunks, unchanged
   m!.replyOnce({ sse: events.slice(1) });
   const expected = events.slice(1).map((e) => `data: ${typeof e.data === 'string' ? e.data : JSON.stringify(e.data)}\n\n`);
-  const r = await fetch(h.url + '/anything', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...CHAT, stream: true }) });
+  const r = await fetch(h.url + '/anything', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...CHAT, stream: true, stream_options: { include_usage: true } }) });
   assert.equal(r.status, 200);
   assert.equal(r.headers.get('content-type'), 'text/event-stream');
   const chunks: string[] = [];
@@ -316,7 +318,7 @@ test('R-RSP-10 R-SCN-14 R-RSP-12 R-RSP-13 R-REQ-9: streams relayed chunk by chun
   for (const c of cuts) { parts.push(whole.slice(prev, c)); prev = c; }
   parts.push(whole.slice(prev));
   m!.replyOnce({ chunks: parts.map((p) => ({ data: p, delayMs: 5 })) });
-  const r2 = await fetch(h.url + '/anything', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...CHAT, stream: true }) });
+  const r2 = await fetch(h.url + '/anything', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...CHAT, stream: true, stream_options: { include_usage: true } }) });
   assert.equal(await r2.text(), whole);
   await h.logged(2);
   assert.equal(h.contexts[1]!.llm.totalTokens, 31);
@@ -437,7 +439,7 @@ test('R-BAL-6: chash keys from consumer, cookie, arg_ vars and templates; missin
   await pinned(await harness(t, aiProxyMulti, conf({ hash_on: 'header', key: 'x-missing' })));
 });
 
-test('R-VAR-2 R-RSP-14: options.stream makes the request ai_stream; a stream without usage leaves tokens 0 and no response text', async (t) => {
+test('R-VAR-2 R-RSP-14 R-USG-2: options.stream makes the request ai_stream; a stream without usage is estimated with the tokenizer, no response text', async (t) => {
   const [m] = await setup(t, 1);
   m!.reply({ sse: sseChat('gpt-4', ['a'], null) });
   const h = await harness(t, aiProxyMulti, { logging: { payloads: true }, instances: [{ name: 's', provider: 'openai', weight: 1, auth: {}, options: { stream: true }, override: { endpoint: m!.url } }] });
@@ -446,7 +448,8 @@ test('R-VAR-2 R-RSP-14: options.stream makes the request ai_stream; a stream wit
   await h.logged(1);
   const llm = h.contexts[0]!.llm;
   assert.equal(llm.requestType, 'ai_stream');
-  assert.deepEqual([llm.promptTokens, llm.completionTokens, llm.totalTokens, llm.rawUsage, llm.responseText], [0, 0, 0, undefined, undefined]);
+  const p = getEncoding('o200k_base').encode(promptText(CHAT)).length;
+  assert.deepEqual([llm.promptTokens, llm.completionTokens, llm.totalTokens, llm.usageSource, llm.responseText], [p, 1, p + 1, 'estimated', undefined]);
   assert.deepEqual(m!.requests[0]!.body.stream_options, { include_usage: true });
 });
 

@@ -12,6 +12,8 @@ export function memState(): SharedState & { values: Map<string, string> } {
     values,
     async peek() { return { used: 0 }; },
     async charge() { return { used: 0 }; },
+    async reserve() { return { admitted: true, used: 0, id: '' }; },
+    async settle() {},
     async setValue(k, v) { values.set(k, v); },
     async getValue(k) { return values.get(k); },
     async close() {},

@@ -20,6 +20,24 @@ export const anthropicMessages: LlmProtocol = {
       if (parts.length) acc.textAtUsage = parts.join(' ');
     }
   },
+  deltaText(data, out) {
+    let j: any;
+    try { j = JSON.parse(data); } catch { return; }
+    if (j?.type === 'content_block_delta') {
+      if (typeof j.delta?.text === 'string') out.push(j.delta.text);
+      else if (typeof j.delta?.partial_json === 'string') out.push(j.delta.partial_json);
+      else if (typeof j.delta?.thinking === 'string') out.push(j.delta.thinking);
+    } else if (j?.type === 'content_block_start' && j.content_block?.type === 'tool_use' && typeof j.content_block.name === 'string') {
+      out.push(j.content_block.name);
+    }
+  },
+  answerText(body, out) {
+    if (!Array.isArray(body?.content)) return;
+    for (const b of body.content) {
+      if (typeof b?.text === 'string') out.push(b.text);
+      else if (b?.type === 'tool_use') out.push(String(b.name ?? ''), JSON.stringify(b.input ?? {}));
+    }
+  },
   parseSseEvent(event, data, acc, wantText) {
     if (!wantText && data.indexOf('usage') < 0) return event === 'message_stop';
     let j: any;

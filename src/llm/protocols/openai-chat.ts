@@ -27,6 +27,38 @@ export const openaiChat: LlmProtocol = {
       if (parts.length) acc.textAtUsage = parts.join(' ');
     }
   },
+  usageOnlyChunk: true,
+  deltaText(data, out) {
+    if (data === '[DONE]') return;
+    let j: any;
+    try { j = JSON.parse(data); } catch { return; }
+    if (!Array.isArray(j?.choices)) return;
+    for (const c of j.choices) {
+      const d = c?.delta;
+      if (!d) continue;
+      if (typeof d.content === 'string') out.push(d.content);
+      if (typeof d.reasoning_content === 'string') out.push(d.reasoning_content);
+      if (Array.isArray(d.tool_calls)) {
+        for (const tc of d.tool_calls) {
+          if (typeof tc?.function?.name === 'string') out.push(tc.function.name);
+          if (typeof tc?.function?.arguments === 'string') out.push(tc.function.arguments);
+        }
+      }
+    }
+  },
+  answerText(body, out) {
+    if (!Array.isArray(body?.choices)) return;
+    for (const c of body.choices) {
+      const m = c?.message;
+      if (typeof m?.content === 'string') out.push(m.content);
+      if (Array.isArray(m?.tool_calls)) {
+        for (const tc of m.tool_calls) {
+          if (typeof tc?.function?.name === 'string') out.push(tc.function.name);
+          if (typeof tc?.function?.arguments === 'string') out.push(tc.function.arguments);
+        }
+      }
+    }
+  },
   parseSseEvent(_event, data, acc, wantText) {
     if (data === '[DONE]') return true;
     if (!wantText && data.indexOf('"usage"') < 0) return false;

@@ -24,6 +24,18 @@ export const openaiResponses: LlmProtocol = {
       if (parts.length) acc.textAtUsage = parts.join(' ');
     }
   },
+  deltaText(data, out) {
+    let j: any;
+    try { j = JSON.parse(data); } catch { return; }
+    if ((j?.type === 'response.output_text.delta' || j?.type === 'response.function_call_arguments.delta') && typeof j.delta === 'string') out.push(j.delta);
+  },
+  answerText(body, out) {
+    if (!Array.isArray(body?.output)) return;
+    for (const o of body.output) {
+      if (Array.isArray(o?.content)) for (const c of o.content) if (typeof c?.text === 'string') out.push(c.text);
+      if (typeof o?.arguments === 'string') out.push(o.arguments);
+    }
+  },
   parseSseEvent(event, data, acc, wantText) {
     if (!wantText && data.indexOf('response.completed') < 0) return false;
     let j: any;

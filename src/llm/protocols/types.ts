@@ -29,6 +29,16 @@ export interface LlmProtocol {
   parseSseEvent(event: string, data: string, acc: UsageAcc, wantText: boolean): boolean;
   /** an event without these bytes carries no usage (lets the relay skip parsing) */
   readonly usageNeedle?: Buffer;
+  /**
+   * R-USG-1: the usage this protocol's streams carry when asked for
+   * (`prepareOutgoingRequest`) comes in a usage-only chunk that a client
+   * which did not ask must not receive
+   */
+  readonly usageOnlyChunk?: boolean;
+  /** R-USG-2: the completion text (content, reasoning, tool calls) of one stream event's data, pushed to `out` */
+  deltaText?(data: string, out: string[]): void;
+  /** R-USG-2: the completion text of a parsed non-streamed answer, pushed to `out` */
+  answerText?(body: any, out: string[]): void;
   /** R-STR-2: the final error event of a stream that cannot finish */
   streamErrorEvent(code: StreamErrorCode, message: string): string;
 }

@@ -71,6 +71,18 @@ export const transportProps = {
   ssl_verify: { type: 'boolean', default: true },
 };
 
+/** R-USG-4 (switchyard): prices per one million tokens */
+export const pricingSchema = {
+  type: 'object',
+  properties: {
+    input: { type: 'number', minimum: 0 },
+    output: { type: 'number', minimum: 0 },
+    cache_read: { type: 'number', minimum: 0 },
+    currency: { type: 'string', minLength: 1, maxLength: 16, default: 'USD' },
+  },
+  additionalProperties: false,
+};
+
 export const instanceSchema = {
   type: 'object',
   properties: {
@@ -83,6 +95,7 @@ export const instanceSchema = {
     options: optionsSchema,
     override: overrideSchema,
     checks: checksSchema,
+    pricing: pricingSchema,
   },
   required: ['name', 'provider', 'auth', 'weight'],
   // R-APM-2

@@ -17,6 +17,7 @@ export function toMultiConf(conf: any): any {
   if (conf.provider_conf) instance.provider_conf = conf.provider_conf;
   if (conf.options) instance.options = conf.options;
   if (conf.override) instance.override = conf.override;
+  if (conf.pricing) instance.pricing = conf.pricing;
   return {
     instances: [instance],
     logging: conf.logging,

@@ -1,5 +1,5 @@
 // ai-proxy configuration schema (R-AP-1) and checks (R-AP-2, R-AP-3).
-import { PROVIDERS, authSchema, optionsSchema, providerConfSchema, overrideSchema, loggingSchema, transportProps, checkEndpoint, checkGcp } from '../ai-proxy-multi/schema.js';
+import { PROVIDERS, authSchema, optionsSchema, providerConfSchema, overrideSchema, loggingSchema, pricingSchema, transportProps, checkEndpoint, checkGcp } from '../ai-proxy-multi/schema.js';
 
 export const schema = {
   type: 'object',
@@ -10,6 +10,7 @@ export const schema = {
     options: optionsSchema,
     override: overrideSchema,
     logging: loggingSchema,
+    pricing: pricingSchema,
     ...transportProps,
   },
   required: ['provider', 'auth'],

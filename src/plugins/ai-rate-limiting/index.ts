@@ -3,7 +3,8 @@
 // rate-limit-aware selection through ctx.instanceHasQuota, R-FB-2), charged
 // after the response (log phase).
 import type { PluginDef, RequestContext, Reply, CompileEnv } from '../../core/types.js';
-import type { SharedState } from '../../state/types.js';
+import type { Admission, SharedState } from '../../state/types.js';
+import { countPromptTokens } from '../../llm/tokens.js';
 import type { Logger } from '../../core/log.js';
 import { jsonError, pageError } from '../../core/errors.js';
 import { compileTemplate, type CompiledTemplate } from '../../core/template.js';
@@ -79,10 +80,15 @@ export interface CompiledRateLimit {
   readonly rejectedMsg?: string;
   readonly allowDegradation: boolean;
   readonly log: Logger;
-  /** per-request facts (rules resolved in access, reused when charging) */
-  readonly perRequest: WeakMap<RequestContext, { rules?: ResolvedRule[] }>;
+  /** R-QTA-2: the estimate depends on the prompt (strategy or cost_expr reads it) */
+  readonly needsPrompt: boolean;
+  /** R-QTA-3: what ai-proxy-multi answers when every instance is out of quota */
+  readonly rejectionInfo: { code: number; msg?: string };
   release?: () => void;
 }
+
+/** cost_expr names the R-QTA-2 estimate fills from the prompt count */
+const PROMPT_NAMES = new Set(['prompt_tokens', 'total_tokens', 'input_tokens']);
 
 const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
@@ -165,6 +171,10 @@ export function compileRateLimit(conf: AiRateLimitingConf, env: Pick<CompileEnv,
     prefix: r.header_prefix ?? String(i + 1),
   }));
   const strategy = conf.limit_strategy ?? 'total_tokens';
+  const costExpr = strategy === 'expression' && conf.cost_expr ? compileCostExpr(conf.cost_expr) : undefined;
+  const needsPrompt = strategy === 'expression'
+    ? (costExpr?.names ?? []).some((n) => PROMPT_NAMES.has(n))
+    : strategy !== 'completion_tokens';
   return {
     conf,
     state,
@@ -173,13 +183,14 @@ export function compileRateLimit(conf: AiRateLimitingConf, env: Pick<CompileEnv,
     instances,
     rules,
     strategy,
-    costExpr: strategy === 'expression' && conf.cost_expr ? compileCostExpr(conf.cost_expr) : undefined,
+    costExpr,
     showHeaders: conf.show_limit_quota_header ?? true,
     rejectedCode: conf.rejected_code ?? 503,
     rejectedMsg: conf.rejected_msg,
     allowDegradation: conf.allow_degradation ?? false,
     log: env.log,
-    perRequest: new WeakMap(),
+    needsPrompt,
+    rejectionInfo: { code: conf.rejected_code ?? 503, msg: conf.rejected_msg },
     release,
   };
 }
@@ -202,11 +213,162 @@ function setHeaders(ctx: RequestContext, names: { limit: string; remaining: stri
   h[names.reset] = String(Math.max(0, reset));
 }
 
+// ---- R-QTA-1/2: reservations ----
+
+/** one reservation held by a request on one counter */
+interface Held {
+  key: string;
+  id: string;
+  amount: number;
+  window: number;
+}
+
+/** what ai-rate-limiting keeps about one request (on the context, under a symbol) */
+interface ReqQuota {
+  c: CompiledRateLimit;
+  /** the instance whose counter holds `inst` */
+  instName?: string;
+  inst?: Held;
+  rules?: ResolvedRule[];
+  ruleHeld?: Held[];
+  /** R-QTA-2 estimate: cheap upper bound and, once counted, the exact figure */
+  cheap?: number;
+  exact?: number;
+  settled?: boolean;
+}
+
+const kQuota = Symbol('switchyard.aiRateLimiting');
+type WithQuota = RequestContext & { [kQuota]?: ReqQuota };
+
+function reqQuota(c: CompiledRateLimit, ctx: RequestContext): ReqQuota {
+  const w = ctx as WithQuota;
+  let r = w[kQuota];
+  if (r === undefined || r.c !== c) {
+    r = { c };
+    w[kQuota] = r;
+  }
+  return r;
+}
+
 /**
- * Dry-run check of instance `name` (R-RL-10): allowed when limit − used ≥ 1.
- * Sets that instance's quota headers (R-RL-13). Charges nothing.
+ * A cheap upper bound is reserved only while the counter has room for this
+ * many times that bound (R-QTA-2): far from the limit the exact prompt
+ * count cannot change any decision, so the tokenizer is not run; closer to
+ * it the exact estimate is reserved.
  */
-export async function checkInstance(c: CompiledRateLimit, ctx: RequestContext, name: string): Promise<CheckResult> {
+export const CHEAP_ROOM_FACTOR = 64;
+
+/** R-QTA-2 C: what bounds the completion */
+function completionBound(body: Record<string, unknown> | undefined, instMax: number | undefined): number {
+  if (instMax !== undefined) return instMax;
+  if (body) {
+    const v = body.max_tokens ?? body.max_completion_tokens ?? body.max_output_tokens;
+    if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v;
+  }
+  return 256;
+}
+
+/** R-QTA-2: the estimated cost for prompt P and completion bound C under the strategy */
+export function estimateCost(c: Pick<CompiledRateLimit, 'strategy' | 'costExpr'>, p: number, comp: number): number {
+  let v: number;
+  switch (c.strategy) {
+    case 'prompt_tokens': v = p; break;
+    case 'completion_tokens': v = comp; break;
+    case 'expression':
+      try {
+        v = c.costExpr
+          ? c.costExpr.cost({ prompt_tokens: p, completion_tokens: comp, total_tokens: p + comp, input_tokens: p, output_tokens: comp })
+          : p + comp;
+      } catch {
+        v = p + comp;
+      }
+      break;
+    default: v = p + comp;
+  }
+  return v >= 1 ? Math.ceil(v) : 1;
+}
+
+async function requestBody(ctx: RequestContext): Promise<{ body?: Record<string, unknown>; bytes: number }> {
+  let b = ctx.parsedBody;
+  let bytes = 0;
+  try {
+    const raw = await ctx.body();
+    bytes = raw.length;
+    if (b === undefined && raw.length > 0) {
+      try {
+        b = JSON.parse(raw.toString('utf8'));
+        ctx.parsedBody = b;
+      } catch { /* the AI plugin answers 400 */ }
+    }
+  } catch { /* no body: the estimate uses the completion bound */ }
+  return { body: b && typeof b === 'object' && !Array.isArray(b) ? b as Record<string, unknown> : undefined, bytes };
+}
+
+/** the cheap upper bound (R-QTA-2 with P ≤ body bytes: a token is at least one byte) */
+async function cheapEstimate(c: CompiledRateLimit, ctx: RequestContext, rq: ReqQuota, instMax: number | undefined): Promise<number> {
+  const { body, bytes } = await requestBody(ctx);
+  const comp = completionBound(body, instMax);
+  const est = c.needsPrompt ? estimateCost(c, Math.max(1, bytes), comp) : estimateCost(c, 1, comp);
+  rq.cheap = est;
+  return est;
+}
+
+/** the exact estimate: prompt tokens counted with the tokenizer (loaded on first use) */
+async function exactEstimate(c: CompiledRateLimit, ctx: RequestContext, rq: ReqQuota, instMax: number | undefined): Promise<number> {
+  const { body } = await requestBody(ctx);
+  const comp = completionBound(body, instMax);
+  let p = 1;
+  if (c.needsPrompt) {
+    try {
+      p = Math.max(1, await countPromptTokens(body, ctx.llm.model || (typeof body?.model === 'string' ? body.model : undefined)));
+    } catch (err) {
+      ctx.log.error(`ai-rate-limiting: counting prompt tokens failed: ${(err as Error).message}`);
+      p = rq.cheap ?? 1;
+    }
+  }
+  const est = estimateCost(c, p, comp);
+  rq.exact = est;
+  return est;
+}
+
+/**
+ * Reserve on one counter (R-QTA-1). Returns the admission (undefined when
+ * the store failed) and the reservation held.
+ */
+async function reserveOn(c: CompiledRateLimit, ctx: RequestContext, rq: ReqQuota, key: string, limit: number, instMax: number | undefined): Promise<{ a: Admission; held?: Held } | undefined> {
+  try {
+    let a: Admission;
+    let amount: number;
+    if (rq.exact !== undefined || !c.needsPrompt) {
+      amount = rq.exact ?? rq.cheap ?? await cheapEstimate(c, ctx, rq, instMax);
+      a = await c.state.reserve(key, amount, limit);
+    } else {
+      amount = rq.cheap ?? await cheapEstimate(c, ctx, rq, instMax);
+      a = await c.state.reserve(key, amount, limit, amount * CHEAP_ROOM_FACTOR);
+      if (a.tooClose) {
+        amount = await exactEstimate(c, ctx, rq, instMax);
+        a = await c.state.reserve(key, amount, limit);
+      }
+    }
+    return { a, held: a.admitted && a.id !== undefined ? { key, id: a.id, amount, window: 0 } : undefined };
+  } catch {
+    // logged once per burst by the state
+    return undefined;
+  }
+}
+
+function releaseHeld(c: CompiledRateLimit, h: Held | undefined): void {
+  if (!h) return;
+  c.state.settle(h.key, h.id, h.amount, 0, 1).catch(() => { /* logged by the state */ });
+}
+
+/**
+ * Admission of instance `name` (R-RL-10 with R-QTA-1): admitted when
+ * limit − used − reserved ≥ 1; an admitted request reserves its estimate.
+ * Sets that instance's quota headers (R-RL-13): remaining = limit − used −
+ * what the others in flight hold, before this request's own reservation.
+ */
+export async function checkInstance(c: CompiledRateLimit, ctx: RequestContext, name: string, instMax?: number): Promise<CheckResult> {
   const q = quotaFor(c, name);
   if (!q) return { kind: 'allow', unlimited: true };
   const limit = resolveNum(q.limit, ctx);
@@ -215,25 +377,31 @@ export async function checkInstance(c: CompiledRateLimit, ctx: RequestContext, n
     ctx.log.error(`ai-rate-limiting: limit/time_window of instance "${name}" did not resolve to a number`);
     return { kind: 'error', reply: pageError(500), storeFailure: false };
   }
-  let used: number;
-  let resetIn: number | undefined;
-  try {
-    ({ used, resetIn } = await c.state.peek(instanceKey(c, name)));
-  } catch {
-    // logged once per burst by the state; R-RL-30
+  const rq = reqQuota(c, ctx);
+  if (rq.instName === name && rq.inst) return { kind: 'allow' };
+  const r = await reserveOn(c, ctx, rq, instanceKey(c, name), limit, instMax);
+  if (!r) {
     if (c.allowDegradation) return { kind: 'allow' };
     return { kind: 'error', reply: FAILED_TO_LIMIT(), storeFailure: true };
   }
-  const remaining = limit - used;
-  const allowed = remaining >= 1;
+  const { a, held } = r;
+  if (held) {
+    // a request is served by one instance at a time: a reservation on the
+    // instance it leaves (fallback, R-FB-2) is released
+    if (rq.inst) releaseHeld(c, rq.inst);
+    held.window = Math.ceil(window);
+    rq.inst = held;
+    rq.instName = name;
+  }
+  const remaining = limit - a.used - (a.reserved ?? 0);
   if (c.showHeaders && isHeaderToken(name)) {
     setHeaders(ctx, {
       limit: `X-AI-RateLimit-Limit-${name}`,
       remaining: `X-AI-RateLimit-Remaining-${name}`,
       reset: `X-AI-RateLimit-Reset-${name}`,
-    }, limit, allowed ? remaining : 0, resetIn ?? Math.ceil(window));
+    }, limit, a.admitted ? remaining : 0, a.resetIn ?? Math.ceil(window));
   }
-  return allowed ? { kind: 'allow' } : { kind: 'reject' };
+  return a.admitted ? { kind: 'allow' } : { kind: 'reject' };
 }
 
 /** R-RL-20: resolve the rules that apply to this request (keys rendered, numbers resolved) */
@@ -252,31 +420,40 @@ export function resolveRules(c: CompiledRateLimit, ctx: Pick<RequestContext, 'ge
 
 export async function checkRules(c: CompiledRateLimit, ctx: RequestContext): Promise<CheckResult> {
   const rules = resolveRules(c, ctx);
-  c.perRequest.set(ctx, { rules });
+  const rq = reqQuota(c, ctx);
+  rq.rules = rules;
   if (rules.length === 0) {
     ctx.log.error('ai-rate-limiting: no rule applies to the request (keys or numbers did not resolve)');
     return { kind: 'error', reply: pageError(500), storeFailure: false };
   }
+  const held: Held[] = [];
+  rq.ruleHeld = held;
   for (const r of rules) {
-    let used: number;
-    let resetIn: number | undefined;
-    try {
-      ({ used, resetIn } = await c.state.peek(ruleKey(c, r)));
-    } catch {
+    const res = await reserveOn(c, ctx, rq, ruleKey(c, r), r.count, undefined);
+    if (!res) {
+      for (const h of held) releaseHeld(c, h);
+      held.length = 0;
       if (c.allowDegradation) return { kind: 'allow' };
       return { kind: 'error', reply: FAILED_TO_LIMIT(), storeFailure: true };
     }
-    const remaining = r.count - used;
-    const allowed = remaining >= 1;
+    const { a } = res;
+    if (res.held) {
+      res.held.window = Math.ceil(r.window);
+      held.push(res.held);
+    }
     const p = r.rule.prefix;
     if (c.showHeaders && isHeaderToken(p)) {
       setHeaders(ctx, {
         limit: `X-AI-${p}-RateLimit-Limit`,
         remaining: `X-AI-${p}-RateLimit-Remaining`,
         reset: `X-AI-${p}-RateLimit-Reset`,
-      }, r.count, allowed ? remaining : 0, resetIn ?? Math.ceil(r.window));
+      }, r.count, a.admitted ? r.count - a.used - (a.reserved ?? 0) : 0, a.resetIn ?? Math.ceil(r.window));
     }
-    if (!allowed) return { kind: 'reject' };
+    if (!a.admitted) {
+      for (const h of held) releaseHeld(c, h);
+      held.length = 0;
+      return { kind: 'reject' };
+    }
   }
   return { kind: 'allow' };
 }
@@ -305,34 +482,54 @@ export function costOf(c: Pick<CompiledRateLimit, 'strategy' | 'costExpr'>, llm:
   }
 }
 
-async function charge(c: CompiledRateLimit, ctx: RequestContext): Promise<void> {
+/**
+ * Log phase (R-RL-7, R-QTA-1): every reservation the request holds is
+ * replaced by the real cost (or released when nothing is charged); a
+ * counter charged without a reservation (fallback to an instance that was
+ * not checked) is charged as before.
+ */
+async function settleRequest(c: CompiledRateLimit, ctx: RequestContext): Promise<void> {
+  const rq = (ctx as WithQuota)[kQuota];
+  const mine = rq !== undefined && rq.c === c ? rq : undefined;
+  if (mine) {
+    if (mine.settled) return;
+    mine.settled = true;
+  }
   const name = ctx.llm.instanceName;
-  if (!name || ctx.llm.rateLimitRejected) return;
-  let targets: { key: string; window: number }[];
+  const rejected = ctx.llm.rateLimitRejected === true;
+  let cost = 0;
+  if (name && !rejected && (c.rules || quotaFor(c, name))) {
+    const r = costOf(c, ctx.llm);
+    if (r.error !== undefined) ctx.log.error(r.error);
+    else if (r.cost && r.cost > 0) cost = r.cost;
+  }
+  const ops: Promise<unknown>[] = [];
+  const settle = (h: Held, amount: number) => ops.push(c.state.settle(h.key, h.id, h.amount, amount, h.window));
   if (c.rules) {
-    const rules = c.perRequest.get(ctx)?.rules ?? resolveRules(c, ctx);
-    targets = rules.map((r) => ({ key: ruleKey(c, r), window: r.window }));
-  } else {
-    const q = quotaFor(c, name);
-    if (!q) return;
-    const window = resolveNum(q.window, ctx);
-    if (window === undefined || window <= 0) return;
-    targets = [{ key: instanceKey(c, name), window }];
-  }
-  if (targets.length === 0) return;
-  const { cost, error } = costOf(c, ctx.llm);
-  if (error !== undefined) {
-    ctx.log.error(error);
-    return;
-  }
-  if (!cost || cost <= 0) return;
-  await Promise.all(targets.map(async (t) => {
-    try {
-      await c.state.charge(t.key, cost, Math.ceil(t.window));
-    } catch {
-      // logged once per burst by the state
+    if (mine?.ruleHeld && mine.ruleHeld.length > 0) {
+      for (const h of mine.ruleHeld) settle(h, cost);
+    } else if (cost > 0 && name && !rejected) {
+      const rules = mine?.rules ?? resolveRules(c, ctx);
+      for (const r of rules) ops.push(c.state.charge(ruleKey(c, r), cost, Math.ceil(r.window)));
     }
-  }));
+  } else {
+    const h = mine?.inst;
+    if (h && mine!.instName === name) {
+      settle(h, cost);
+    } else {
+      if (h) settle(h, 0);
+      if (cost > 0 && name && !rejected) {
+        const q = quotaFor(c, name);
+        const window = q ? resolveNum(q.window, ctx) : undefined;
+        if (window !== undefined && window > 0) ops.push(c.state.charge(instanceKey(c, name), cost, Math.ceil(window)));
+      }
+    }
+  }
+  if (ops.length === 1) {
+    await ops[0]!.catch(() => { /* logged once per burst by the state */ });
+  } else if (ops.length > 1) {
+    await Promise.allSettled(ops);
+  }
 }
 
 export const aiRateLimiting: PluginDef<CompiledRateLimit> = {
@@ -375,8 +572,9 @@ export const aiRateLimiting: PluginDef<CompiledRateLimit> = {
       ctx.instanceHasQuota = async () => true;
       return;
     }
-    ctx.instanceHasQuota = async (name: string) => {
-      const r = await checkInstance(c, ctx, name);
+    ctx.quotaRejection = c.rejectionInfo;
+    ctx.instanceHasQuota = async (name: string, instMax?: number) => {
+      const r = await checkInstance(c, ctx, name, instMax);
       if (r.kind === 'allow') return true;
       if (r.kind === 'reject') return false;
       // a template that yields no number: exhausted (R-RL-15); a store
@@ -388,7 +586,7 @@ export const aiRateLimiting: PluginDef<CompiledRateLimit> = {
   async access(ctx, c) {
     const name = ctx.llm.instanceName;
     if (!name) return; // R-RL-6, R-PIPE-11
-    const r = c.rules ? await checkRules(c, ctx) : await checkInstance(c, ctx, name);
+    const r = c.rules ? await checkRules(c, ctx) : await checkInstance(c, ctx, name, ctx.llm.instanceMaxTokens);
     if (r.kind === 'allow') return;
     ctx.llm.rateLimitRejected = true;
     return r.kind === 'error' ? r.reply : rejection(c);
@@ -396,7 +594,7 @@ export const aiRateLimiting: PluginDef<CompiledRateLimit> = {
 
   async log(ctx, c) {
     try {
-      await charge(c, ctx);
+      await settleRequest(c, ctx);
     } catch (err) {
       ctx.log.error(`ai-rate-limiting: failed to charge: ${(err as Error).message}`);
     }

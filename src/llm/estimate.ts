@@ -1,0 +1,66 @@
+// R-USG-2: when an answer carries no usage (the provider ignores
+// `stream_options`, the client disconnected, the stream broke), the usage is
+// estimated with the tokenizer (src/llm/tokens.ts): prompt tokens from the
+// request, completion tokens from the text relayed so far (content deltas
+// and tool-call arguments). Only called after the answer ended without
+// usage, so answers that carry their usage never load the tokenizer.
+import type { LlmProtocol } from './protocols/index.js';
+import type { RequestContext } from '../core/types.js';
+import { SseParser } from './sse.js';
+import { countTextTokens, promptText } from './tokens.js';
+
+/** the completion text of stream chunks in `protocol` as relayed */
+export function streamText(protocol: LlmProtocol, chunks: Buffer[]): string {
+  const f = protocol.deltaText;
+  if (f === undefined) return '';
+  const out: string[] = [];
+  const p = new SseParser((ev) => f(ev.data, out));
+  for (const c of chunks) p.push(c);
+  p.end();
+  return out.join('');
+}
+
+/** the completion text of a whole JSON answer */
+export function bodyText(protocol: LlmProtocol, buf: Buffer): string {
+  if (protocol.answerText === undefined) return '';
+  let j: unknown;
+  try { j = JSON.parse(buf.toString('utf8')); } catch { return ''; }
+  const out: string[] = [];
+  protocol.answerText(j, out);
+  return out.join('');
+}
+
+export interface EstimatedUsage {
+  prompt: number;
+  completion: number;
+}
+
+/** R-USG-2: prompt tokens of `requestBody` and completion tokens of `completionText` for `model` */
+export async function estimateUsage(model: string | undefined, requestBody: unknown, completionText: string): Promise<EstimatedUsage> {
+  const [prompt, completion] = await Promise.all([
+    countTextTokens(model, promptText(requestBody)),
+    countTextTokens(model, completionText),
+  ]);
+  return { prompt, completion };
+}
+
+/**
+ * R-USG-2 for a stream that ended without usage: estimate from the request
+ * and the relayed chunks, publish it on ctx.llm (with a raw usage object in
+ * OpenAI's shape, so cost_expr and the loggers read it) and mark it
+ * `usage_source: estimated`. Runs after the client's answer ended, before
+ * the log phase.
+ */
+export async function applyEstimate(ctx: RequestContext, requestBody: unknown, protocol: LlmProtocol, chunks: Buffer[]): Promise<void> {
+  const llm = ctx.llm;
+  try {
+    const est = await estimateUsage(llm.model || undefined, requestBody, streamText(protocol, chunks));
+    llm.promptTokens = est.prompt;
+    llm.completionTokens = est.completion;
+    llm.totalTokens = est.prompt + est.completion;
+    llm.rawUsage = { prompt_tokens: est.prompt, completion_tokens: est.completion, total_tokens: est.prompt + est.completion };
+    llm.usageSource = 'estimated';
+  } catch (err) {
+    ctx.log.error(`estimating token usage failed: ${(err as Error).message}`);
+  }
+}

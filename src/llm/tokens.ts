@@ -1,0 +1,132 @@
+// Token counting with a real tokenizer (R-QTA-2, R-USG-2): js-tiktoken with
+// `o200k_base` for OpenAI-family models and `cl100k_base` otherwise.
+//
+// The encodings (1–2 MB of ranks each) are loaded with import() the first
+// time a count is actually needed, so a gateway whose answers carry their
+// usage and whose quotas are far from full never loads them (start RSS
+// unchanged). countTokens() is synchronous once an encoding is loaded;
+// loadEncoding() loads it.
+import type { Tiktoken } from 'js-tiktoken/lite';
+
+export type EncodingName = 'o200k_base' | 'cl100k_base';
+
+const loaded = new Map<EncodingName, Tiktoken>();
+const loading = new Map<EncodingName, Promise<Tiktoken>>();
+
+/** R-USG-2: o200k_base for OpenAI-family models (gpt-*, o1/o3/o4…, chatgpt-*), cl100k_base otherwise */
+export function encodingFor(model: string | undefined): EncodingName {
+  if (!model) return 'cl100k_base';
+  const m = model.toLowerCase();
+  const slash = m.lastIndexOf('/');
+  const name = slash >= 0 ? m.slice(slash + 1) : m;
+  if (name.startsWith('gpt-') || name.startsWith('chatgpt') || name.startsWith('text-embedding')
+    || name.startsWith('davinci') || name.startsWith('babbage') || name.startsWith('omni-')
+    || /^o[1-9](?:$|[-_])/.test(name)) return 'o200k_base';
+  return 'cl100k_base';
+}
+
+/** the encoding when it is loaded already, else undefined (never loads) */
+export function loadedEncoding(name: EncodingName): Tiktoken | undefined {
+  return loaded.get(name);
+}
+
+/** load (once) and return an encoding */
+export function loadEncoding(name: EncodingName): Promise<Tiktoken> {
+  const have = loaded.get(name);
+  if (have) return Promise.resolve(have);
+  let p = loading.get(name);
+  if (!p) {
+    p = (async () => {
+      const { Tiktoken: Tk } = await import('js-tiktoken/lite');
+      const ranks = name === 'o200k_base'
+        ? (await import('js-tiktoken/ranks/o200k_base')).default
+        : (await import('js-tiktoken/ranks/cl100k_base')).default;
+      const enc = new Tk(ranks);
+      loaded.set(name, enc);
+      loading.delete(name);
+      return enc;
+    })();
+    p.catch(() => loading.delete(name));
+    loading.set(name, p);
+  }
+  return p;
+}
+
+/** how many encodings were loaded in this process (tests: the lazy load) */
+export function loadedEncodingCount(): number {
+  return loaded.size;
+}
+
+/** tokens of `text` in a loaded encoding (special-token text is counted as plain text) */
+export function countTokens(enc: Tiktoken, text: string): number {
+  if (text === '') return 0;
+  return enc.encode(text, [], []).length;
+}
+
+/** count `text` for `model`, loading the encoding when needed */
+export async function countTextTokens(model: string | undefined, text: string): Promise<number> {
+  if (text === '') return 0;
+  return countTokens(await loadEncoding(encodingFor(model)), text);
+}
+
+function pushContent(out: string[], c: unknown): void {
+  if (typeof c === 'string') {
+    out.push(c);
+    return;
+  }
+  if (!Array.isArray(c)) return;
+  for (const part of c) {
+    if (typeof part === 'string') out.push(part);
+    else if (part && typeof part === 'object') {
+      const p = part as Record<string, unknown>;
+      if (typeof p.text === 'string') out.push(p.text);
+      else if (typeof p.input_text === 'string') out.push(p.input_text);
+      if (p.content !== undefined && p.content !== p.text) pushContent(out, p.content);
+      if (p.type === 'tool_use' && p.input !== undefined) out.push(JSON.stringify(p.input));
+    }
+  }
+}
+
+/**
+ * R-USG-2: the prompt text of a request body as the tokenizer counts it:
+ * the message contents (chat `messages`, Anthropic `system` + `messages`,
+ * Responses `instructions` + `input`, embeddings `input`), the arguments of
+ * earlier tool calls, and the tool definitions (their JSON).
+ */
+export function promptText(body: unknown): string {
+  if (!body || typeof body !== 'object') return '';
+  const b = body as Record<string, unknown>;
+  const out: string[] = [];
+  if (b.system !== undefined) pushContent(out, b.system);
+  if (typeof b.instructions === 'string') out.push(b.instructions);
+  if (Array.isArray(b.messages)) {
+    for (const m of b.messages) {
+      if (!m || typeof m !== 'object') continue;
+      const msg = m as Record<string, unknown>;
+      pushContent(out, msg.content);
+      if (Array.isArray(msg.tool_calls)) {
+        for (const tc of msg.tool_calls) {
+          const f = (tc as { function?: { name?: unknown; arguments?: unknown } } | null)?.function;
+          if (typeof f?.name === 'string') out.push(f.name);
+          if (typeof f?.arguments === 'string') out.push(f.arguments);
+        }
+      }
+    }
+  }
+  if (b.input !== undefined) {
+    if (typeof b.input === 'string') out.push(b.input);
+    else if (Array.isArray(b.input)) {
+      for (const it of b.input) {
+        if (typeof it === 'string') out.push(it);
+        else if (it && typeof it === 'object') pushContent(out, (it as Record<string, unknown>).content);
+      }
+    }
+  }
+  if (Array.isArray(b.tools) && b.tools.length > 0) out.push(JSON.stringify(b.tools));
+  return out.join('\n');
+}
+
+/** prompt tokens of a request body for `model` (R-QTA-2 P, R-USG-2), loading the encoding when needed */
+export async function countPromptTokens(body: unknown, model: string | undefined): Promise<number> {
+  return countTextTokens(model, promptText(body));
+}
