@@ -28,7 +28,7 @@ export function parseConfig(text: string, file: string, opts: LoadOptions = {}):
   try {
     raw = YAML.parse(substituted, { merge: true, prettyErrors: true });
   } catch (err) {
-    throw new ConfigError('', `invalid YAML: ${(err as Error).message.split('\n')[0]}`);
+    throw new ConfigError('', yamlErrorMessage(err, text, file));
   }
   return normalizeConfig(raw, { file: path.resolve(file), cwd: opts.cwd });
 }
@@ -42,4 +42,18 @@ export function loadConfig(file: string, opts: LoadOptions = {}): LoadedConfig {
     throw new ConfigError('', `cannot read ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
   }
   return parseConfig(text, file, opts);
+}
+
+/**
+ * R-CFG-1 (issue 15): a YAML syntax error names the file, line and column and
+ * shows the offending line of the original text with a caret under the column.
+ */
+function yamlErrorMessage(err: unknown, text: string, file: string): string {
+  const e = err as Error & { linePos?: [{ line: number; col: number }, ...unknown[]] };
+  const first = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+  const pos = e.linePos?.[0];
+  if (!pos) return `invalid YAML in ${file}: ${first}`;
+  const line = text.split('\n')[pos.line - 1] ?? '';
+  const caret = `${' '.repeat(Math.max(0, pos.col - 1))}^`;
+  return `invalid YAML in ${file} at line ${pos.line}, column ${pos.col}: ${first}\n  ${line}\n  ${caret}`;
 }

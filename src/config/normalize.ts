@@ -7,6 +7,18 @@ import path from 'node:path';
 import { ConfigError } from './errors.js';
 import * as D from './defaults.js';
 import { unknownLogVariables } from '../core/vars.js';
+import { APISIX_KEYS, APISIX_KEY_DEPTH } from './apisix-keys.js';
+import { closest } from './suggest.js';
+
+/** R-CFG-1: APISIX 3.16 has this dotted key (or it lies below a key the data lists at full depth / under plugin_attr.<plugin>). */
+function isApisixKey(key: string): boolean {
+  if (APISIX_KEYS.has(key)) return true;
+  const list = key.indexOf('[');
+  if (list > 0) return APISIX_KEYS.has(key.slice(0, list)); // a field of a list item (node_listen[0].enable_http2)
+  const parts = key.split('.');
+  if (parts[0] === 'plugin_attr' && parts.length > 2) return true;
+  return parts.length > APISIX_KEY_DEPTH && APISIX_KEYS.has(parts.slice(0, APISIX_KEY_DEPTH).join('.'));
+}
 import type { AdminKey, GatewayConfig, ListenAddr } from './types.js';
 
 type Obj = Record<string, unknown>;
@@ -44,8 +56,13 @@ class Reader {
     if (!isObj(v)) return fail(p, `expected a mapping, got ${describe(v)}`);
     for (const k of Object.keys(v)) {
       if (known.includes(k)) continue;
-      if (apisix) this.warnings.push(`ignored APISIX setting: ${join(p, k)}`);
-      else fail(join(p, k), 'unknown key');
+      const key = join(p, k);
+      if (apisix && isApisixKey(key)) { this.warnings.push(`ignored APISIX setting: ${key}`); continue; }
+      // R-CFG-1: neither switchyard nor APISIX 3.16 has this key
+      const siblings = new Set(known.map((s) => join(p, s)));
+      for (const a of APISIX_KEYS) if (a.startsWith(p ? `${p}.` : '') && !a.slice(p ? p.length + 1 : 0).includes('.')) siblings.add(a);
+      const near = closest(key, siblings);
+      fail(key, near ? `unknown key (did you mean ${near}?)` : 'unknown key');
     }
     return v;
   }

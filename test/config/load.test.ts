@@ -263,8 +263,8 @@ test('R-GEN-13 an unset variable without default is an error naming the variable
 });
 
 test('R-GEN-12 YAML syntax errors and unreadable files are ConfigErrors', () => {
-  rejects('apisix: {node_listen: [', /^invalid YAML: /);
-  rejects('apisix: {}\napisix: {}', /^invalid YAML: .*[Mm]ap keys must be unique/);
+  rejects('apisix: {node_listen: [', /^invalid YAML in \/srv\/gw\/conf\/config\.yaml at line 1, column \d+: /);
+  rejects('apisix: {}\napisix: {}', /^invalid YAML in .* at line 2, column 1: .*[Mm]ap keys must be unique/);
   assert.throws(() => loadConfig('/nonexistent/config.yaml'), /cannot read \/nonexistent\/config\.yaml: no such file/);
 });
 
@@ -282,4 +282,17 @@ test('R-GEN-14 R-GEN-15 CONTRACT the shipped conf/config.yaml loads without warn
   const f = path.join(dir, 'c.yaml');
   writeFileSync(f, 'apisix: {node_listen: 1234}');
   assert.deepEqual(loadConfig(f, { cwd: dir }).config.apisix.node_listen, [{ ip: '0.0.0.0', port: 1234 }]);
+});
+
+test('R-CFG-1 a key neither switchyard nor APISIX 3.16 has is an error with "did you mean"', () => {
+  rejects('apisix: {node_lisen: 9080}', 'apisix.node_lisen: unknown key (did you mean apisix.node_listen?)');
+  rejects('deployment: {admin: {admin_lisen: {port: 9180}}}', 'deployment.admin.admin_lisen: unknown key (did you mean deployment.admin.admin_listen?)');
+  rejects('apisix: {zzzzzz_qqqq: 1}', 'apisix.zzzzzz_qqqq: unknown key');
+  // an APISIX 3.16 key switchyard does not implement is still only a warning
+  assert.deepEqual(parse('apisix: {enable_ipv6: true}').warnings, ['ignored APISIX setting: apisix.enable_ipv6']);
+});
+
+test('R-CFG-1 a YAML syntax error shows the offending line with a caret', () => {
+  rejects('apisix:\n  node_listen: 9080\n enable_admin: true\n',
+    /^invalid YAML in \/srv\/gw\/conf\/config\.yaml at line 3, column 1: .+\n {3}enable_admin: true\n {2}\^$/);
 });
