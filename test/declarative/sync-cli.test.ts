@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startGateway, type GatewayProcess } from '../helpers/gateway.js';
 import { startMockLlm, type MockLlm } from '../helpers/mock-llm.js';
@@ -197,6 +197,7 @@ test('R-DECL-31, CONTRACT dump: dump writes a file that sync reads back with no 
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /standalone/);
   assert.match(readFileSync(out, 'utf8'), /#END\s*$/);
+  assert.equal(statSync(out).mode & 0o777, 0o600, 'R-SEC-10: a dump file is owner-only');
   r = await sync('-f', out);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'no changes\n');
@@ -217,4 +218,12 @@ test('R-DECL-31, CONTRACT dump: dump writes a file that sync reads back with no 
   r = await sync('-f', out);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'no changes\n');
+
+  // R-SEC-10: dumping over an existing world-readable file narrows it to 0600
+  const wide = path.join(gw.dir, 'dump3.yaml');
+  writeFileSync(wide, 'old\n', { mode: 0o644 });
+  r = await runCli(['dump', '-c', config, '-o', wide], { cwd: gw.dir });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(statSync(wide).mode & 0o777, 0o600);
+  assert.match(readFileSync(wide, 'utf8'), /^consumers:/m);
 });
