@@ -9,6 +9,9 @@ import * as D from './defaults.js';
 import { unknownLogVariables } from '../core/vars.js';
 import { APISIX_KEYS, APISIX_KEY_DEPTH } from './apisix-keys.js';
 import { closest } from './suggest.js';
+import type { AdminKey, GatewayConfig, ListenAddr } from './types.js';
+
+type Obj = Record<string, unknown>;
 
 /** R-CFG-1: APISIX 3.16 has this dotted key (or it lies below a key the data lists at full depth / under plugin_attr.<plugin>). */
 function isApisixKey(key: string): boolean {
@@ -19,9 +22,6 @@ function isApisixKey(key: string): boolean {
   if (parts[0] === 'plugin_attr' && parts.length > 2) return true;
   return parts.length > APISIX_KEY_DEPTH && APISIX_KEYS.has(parts.slice(0, APISIX_KEY_DEPTH).join('.'));
 }
-import type { AdminKey, GatewayConfig, ListenAddr } from './types.js';
-
-type Obj = Record<string, unknown>;
 
 export interface NormalizeOptions {
   /** absolute path of the file (GatewayConfig.file) */
