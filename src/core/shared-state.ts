@@ -59,4 +59,10 @@ export interface SharedState {
   setValue(key: string, value: string, ttlSec?: number): Promise<void>;
   getValue(key: string): Promise<string | undefined>;
   close(): Promise<void>;
+  /**
+   * the counters live in another process of this node (`policy: local`
+   * under worker_processes > 1): a charge made after the answer ended could
+   * reach them after the client's next request did (R-WRK-2)
+   */
+  readonly remote?: boolean;
 }

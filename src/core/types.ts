@@ -223,6 +223,13 @@ export interface RequestContext {
    */
   writeHead(status: number, headers: OutgoingHeaders): void;
   write(chunk: Buffer | string): boolean;
+  /**
+   * Runs once, just before end() sends the answer's last byte; end() waits
+   * for the promise it returns (R-WRK-2): ai-rate-limiting settles counters
+   * that live in another process here, so that a sequential client's next
+   * request, on any worker, already sees the charge.
+   */
+  beforeEnd?: () => Promise<unknown> | undefined;
   end(chunk?: Buffer | string): void;
   /** a gateway-produced reply (error pages, JSON errors), unless headers were sent */
   sendReply(reply: Reply): void;

@@ -260,6 +260,8 @@ export function relayStream(io: Io): Promise<AttemptResult> {
         }
         const rest = strip?.end();
         if (rest !== undefined) write(rest);
+        // the usage is known before the last byte (ctx.beforeEnd may settle on it)
+        publishUsage(ctx, acc, true);
         if (!res.destroyed) ctx.end();
         done(DONE);
       },

@@ -643,8 +643,23 @@ export class ProxyContext implements RequestContext {
     return this.res.write(chunk);
   }
 
+  beforeEnd: (() => Promise<unknown> | undefined) | undefined = undefined;
+
   end(chunk?: Buffer | string): void {
     if (chunk !== undefined) this.bodyBytesSent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    const hook = this.beforeEnd;
+    if (hook !== undefined) {
+      this.beforeEnd = undefined;
+      const p = hook();
+      if (p !== undefined) {
+        const res = this.res;
+        const endNow = () => {
+          if (!res.destroyed) res.end(chunk);
+        };
+        p.then(endNow, endNow);
+        return;
+      }
+    }
     this.res.end(chunk);
   }
 

@@ -72,6 +72,7 @@ export function createRemoteState(caller: RemoteCaller, methods: readonly string
     state[m] = (...a: unknown[]) => caller.call(m, a);
   }
   state.close = async () => {};
+  state.remote = true;
   return state as unknown as SharedState;
 }
 

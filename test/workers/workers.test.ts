@@ -148,10 +148,9 @@ describe('worker_processes: 2', () => {
     assert.equal(pids.size, 2, 'both workers wrote lines');
   });
 
-  // todo: the charge is made in the log phase, after the answer left; the
-  // next request, on another worker, can read the counter before the charge
-  // reached the primary (R-QTA-1's admission reservations close this)
-  test('R-WRK-2 R-QTA-1: a local quota over 20 sequential fresh-connection requests is served exactly as with one worker', { todo: 'charge after the answer races the next request on another worker' }, async (t) => {
+  // the charge is settled in the primary before the answer's last byte
+  // leaves (ctx.beforeEnd), so the next request, on either worker, sees it
+  test('R-WRK-2 R-QTA-1: a local quota over 20 sequential fresh-connection requests is served exactly as with one worker', async (t) => {
     const one = await startGateway({ config: { nginx_config: { worker_processes: 1 } } });
     t.after(() => one.stop());
     mock.reply({ json: chatCompletion('gpt-4', 'ok', { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 }) });
@@ -170,6 +169,21 @@ describe('worker_processes: 2', () => {
     const multi = await run(gw);
     assert.equal(single.filter((s) => s.startsWith('200')).length, 8, single.join(' '));
     assert.deepEqual(multi, single);
+
+    // the same with streamed answers, whose usage comes in the last event
+    mock.reply({ sse: sseChat('gpt-4', ['o', 'k'], { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 }) });
+    const sroute = { ...route, uri: '/squota' };
+    const runStream = async (g: GatewayProcess) => {
+      await putRoute(g, 'squota', sroute);
+      let served = 0;
+      for (let i = 0; i < 20; i++) {
+        const r = await fresh(`${g.proxyUrl}/squota`, { body: { ...CHAT, stream: true } });
+        if (r.status === 200 && r.text.includes('[DONE]')) served++;
+      }
+      return served;
+    };
+    assert.equal(await runStream(one), 8);
+    assert.equal(await runStream(gw), 8);
   });
 });
 

@@ -2,7 +2,7 @@
 // ai-proxy-multi. Checked before sending (access phase, and during
 // rate-limit-aware selection through ctx.instanceHasQuota, R-FB-2), charged
 // after the response (log phase).
-import type { PluginDef, RequestContext, Reply, CompileEnv } from '../../core/types.js';
+import type { PluginDef, RequestContext, Reply, CompileEnv, LlmState } from '../../core/types.js';
 import type { Admission, SharedState } from '../../state/types.js';
 import { countPromptTokens } from '../../llm/tokens.js';
 import type { Logger } from '../../core/log.js';
@@ -532,6 +532,30 @@ async function settleRequest(c: CompiledRateLimit, ctx: RequestContext): Promise
   }
 }
 
+/**
+ * R-WRK-2: with the counters in the primary, the settle is made before the
+ * answer's last byte leaves, so a sequential client's next request, whatever
+ * worker takes it, sees this one's charge (exactly as with one worker). A
+ * stream that showed no usage is estimated after it ended (R-USG-2) and
+ * settled in the log phase instead.
+ */
+function settleBeforeEnd(c: CompiledRateLimit, ctx: RequestContext): void {
+  const prev = ctx.beforeEnd;
+  ctx.beforeEnd = () => {
+    const p = prev?.();
+    const llm = ctx.llm;
+    const mine = settleIfKnown(c, ctx, llm);
+    if (p === undefined) return mine;
+    if (mine === undefined) return p;
+    return Promise.all([p, mine]);
+  };
+}
+
+function settleIfKnown(c: CompiledRateLimit, ctx: RequestContext, llm: LlmState): Promise<void> | undefined {
+  if (llm.requestType === 'ai_stream' && llm.rawUsage === undefined) return undefined;
+  return settleRequest(c, ctx).catch((err) => ctx.log.error(`ai-rate-limiting: failed to charge: ${(err as Error).message}`));
+}
+
 export const aiRateLimiting: PluginDef<CompiledRateLimit> = {
   name: 'ai-rate-limiting',
   priority: 1030,
@@ -587,7 +611,10 @@ export const aiRateLimiting: PluginDef<CompiledRateLimit> = {
     const name = ctx.llm.instanceName;
     if (!name) return; // R-RL-6, R-PIPE-11
     const r = c.rules ? await checkRules(c, ctx) : await checkInstance(c, ctx, name, ctx.llm.instanceMaxTokens);
-    if (r.kind === 'allow') return;
+    if (r.kind === 'allow') {
+      if (c.state.remote === true && (ctx as WithQuota)[kQuota]?.c === c) settleBeforeEnd(c, ctx);
+      return;
+    }
     ctx.llm.rateLimitRejected = true;
     return r.kind === 'error' ? r.reply : rejection(c);
   },
