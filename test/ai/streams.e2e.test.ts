@@ -47,7 +47,7 @@ async function accessLine(uri: string): Promise<string> {
     try { text = readFileSync(path.join(gw.dir, 'logs/access.log'), 'utf8'); } catch { /* not yet */ }
     line = text.split('\n').find((l) => l.startsWith(uri + ' '));
     return line !== undefined;
-  }, 5000, `access log line for ${uri}`);
+  }, 15_000, `access log line for ${uri}`);
   return line!;
 }
 
