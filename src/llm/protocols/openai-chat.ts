@@ -2,6 +2,7 @@
 import type { LlmProtocol } from './types.js';
 import { bodyUsage, mergeStreamUsage, num } from '../usage.js';
 import { openaiStreamErrorEvent } from './openai-error-event.js';
+import { openaiErrorBody } from './error-bodies.js';
 
 export const openaiChat: LlmProtocol = {
   name: 'openai-chat',
@@ -73,4 +74,6 @@ export const openaiChat: LlmProtocol = {
   },
   usageNeedle: Buffer.from('"usage"'),
   streamErrorEvent: openaiStreamErrorEvent,
+  pathHint: (path) => path.endsWith('/chat/completions'),
+  errorBody: openaiErrorBody,
 };
