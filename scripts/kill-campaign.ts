@@ -47,6 +47,8 @@ export interface CampaignResult {
 }
 
 const KEYS_PER_LANE = 4;
+/** a loaded machine (the campaign runs under nice) can take long to start a process */
+const START_TIMEOUT_MS = 60_000;
 const LANES = 3;
 const STORE_TMP = 'store.json.tmp';
 
@@ -224,14 +226,14 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     nginx_config: { http: { enable_access_log: false } },
   };
   if (opts.target !== 'local') {
-    etcd = await startEtcd();
+    etcd = await startEtcd({ timeoutMs: START_TIMEOUT_MS });
     client = new Etcd3({ hosts: etcd.url });
     config.deployment = { role_traditional: { config_provider: 'etcd' }, etcd: { host: [etcd.url], prefix, timeout: 5 } };
   }
   const dataDir = path.join(dir, 'data');
   let gw: GatewayProcess | undefined;
   try {
-    gw = await startGateway({ dir, config });
+    gw = await startGateway({ dir, config, timeoutMs: START_TIMEOUT_MS });
     for (let round = 0; round < opts.rounds; round++) {
       const foldKill = opts.target === 'local' && rnd() < 0.5;
       const fold = foldKill ? onFold(dataDir) : undefined;
@@ -249,7 +251,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
         await writes.stop();
       } else {
         await writes.stop();
-        gw = await startGateway({ dir, config });
+        gw = await startGateway({ dir, config, timeoutMs: START_TIMEOUT_MS });
       }
       failures.push(...writes.errors.map((e) => `round ${round}: ${e}`));
       // the restarted gateway loaded the store (it started); read what it holds
