@@ -32,6 +32,8 @@ export interface UsageFields {
   totalTokens: number;
   rawUsage?: Record<string, unknown>;
   responseText?: string;
+  /** R-USG-3: the answer calls tools */
+  hasToolCalls?: boolean;
 }
 
 /** LLM facts of one request, filled by the AI plugins, read by later plugins and loggers. */

@@ -30,6 +30,12 @@ export interface LlmProtocol {
   /** an event without these bytes carries no usage (lets the relay skip parsing) */
   readonly usageNeedle?: Buffer;
   /**
+   * R-USG-3: an event or answer without these bytes calls no tool; events
+   * with them are parsed (parseSseEvent sets `acc.toolCalls`) until the
+   * first tool call was seen. Absent: tool calls show in the usage events.
+   */
+  readonly toolCallNeedle?: Buffer;
+  /**
    * R-USG-1: the usage this protocol's streams carry when asked for
    * (`prepareOutgoingRequest`) comes in a usage-only chunk that a client
    * which did not ask must not receive
