@@ -144,13 +144,13 @@ class RequestLlmState implements LlmState {
   declare instanceMaxTokens?: number;
   declare usageSource?: 'provider' | 'estimated';
   declare pricing?: LlmPricing;
-  declare hasToolCalls?: boolean;
   private _pending: (() => UsageFields) | undefined = undefined;
   private _pendingText: (() => string | undefined) | undefined = undefined;
   private _prompt = 0;
   private _completion = 0;
   private _total = 0;
   private _raw: Record<string, unknown> | undefined = undefined;
+  private _toolCalls: boolean | undefined = undefined;
   private _text: string | undefined = undefined;
 
   /**
@@ -171,6 +171,7 @@ class RequestLlmState implements LlmState {
     this._completion = u.completionTokens;
     this._total = u.totalTokens;
     this._raw = u.rawUsage;
+    this._toolCalls = u.hasToolCalls;
     if (this._pendingText === undefined) this._text = u.responseText;
   }
 
@@ -197,6 +198,14 @@ class RequestLlmState implements LlmState {
   set totalTokens(v: number) {
     if (this._pending) this.settle();
     this._total = v;
+  }
+  get hasToolCalls(): boolean | undefined {
+    if (this._pending) this.settle();
+    return this._toolCalls;
+  }
+  set hasToolCalls(v: boolean | undefined) {
+    if (this._pending) this.settle();
+    this._toolCalls = v;
   }
   get rawUsage(): Record<string, unknown> | undefined {
     if (this._pending) this.settle();
@@ -366,6 +375,11 @@ export class ProxyContext implements RequestContext {
   readonly pathValid: boolean;
 
   parsedBody?: unknown;
+  // R-RTE-20: set only on requests whose candidate routes test `post_arg.*`
+  // (declared, not initialised: other requests pay nothing for them)
+  declare postArgs?: unknown;
+  declare postArgsRead?: boolean;
+  declare postArgsWanted?: boolean;
   routeId?: string;
   routeName?: string;
   serviceId?: string;
@@ -540,6 +554,36 @@ export class ProxyContext implements RequestContext {
   /** whether the request body was buffered through body() */
   get bodyBuffered(): boolean {
     return this._body !== undefined;
+  }
+
+  /**
+   * Read the body for `post_arg.*` route vars (R-RTE-20): only an
+   * application/json body of at most `maxBytes` (0: any size) that parses;
+   * the parse is kept in `parsedBody` for the AI plugins. Anything else
+   * leaves `postArgs` absent; never an error (a stalled body was already
+   * answered 408 by body()).
+   */
+  async readPostArgs(maxBytes: number): Promise<void> {
+    this.postArgsRead = true;
+    const ct = this.req.headers['content-type'];
+    if (ct === undefined || !ct.toLowerCase().startsWith('application/json')) return;
+    const cl = this.req.headers['content-length'];
+    if (maxBytes > 0 && cl !== undefined && Number(cl) > maxBytes) return;
+    let raw: Buffer;
+    try {
+      raw = await this.body();
+    } catch {
+      return;
+    }
+    if (raw.length === 0 || (maxBytes > 0 && raw.length > maxBytes)) return;
+    if (this.parsedBody === undefined) {
+      try {
+        this.parsedBody = JSON.parse(raw.toString('utf8'));
+      } catch {
+        return;
+      }
+    }
+    this.postArgs = this.parsedBody;
   }
 
   body(): Promise<Buffer> {
