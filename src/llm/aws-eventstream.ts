@@ -5,7 +5,8 @@
 // Events reach the relay as SSE-like (event, data) pairs: the event is the
 // `:event-type` header (`:exception-type` for exceptions), the data is the
 // JSON payload.
-import { EventStreamCodec } from '@smithy/core/event-streams';
+import { createRequire } from 'node:module';
+import type { EventStreamCodec } from '@smithy/core/event-streams';
 import type { SseEvent } from './sse.js';
 
 export const AWS_EVENTSTREAM_TYPE = 'application/vnd.amazon.eventstream';
@@ -17,7 +18,28 @@ const MIN_MESSAGE = 16;
 
 const toUtf8 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
 const fromUtf8 = (s: string): Uint8Array => Buffer.from(s, 'utf8');
-const codec = new EventStreamCodec(toUtf8, fromUtf8);
+/*
+ * The codec module costs a worker ~15 MB and a few hundred ms: it is loaded
+ * when a configuration with a Bedrock instance compiles (preload), and
+ * synchronously by the first stream only if that load has not finished yet.
+ */
+let codec: EventStreamCodec | undefined;
+let loading: Promise<void> | undefined;
+
+export function preloadAwsEventStream(): void {
+  loading ??= import('@smithy/core/event-streams').then(
+    (m) => { codec ??= new m.EventStreamCodec(toUtf8, fromUtf8); },
+    () => { loading = undefined; },
+  );
+}
+
+function getCodec(): EventStreamCodec {
+  if (codec === undefined) {
+    const m = createRequire(import.meta.url)('@smithy/core/event-streams') as typeof import('@smithy/core/event-streams');
+    codec = new m.EventStreamCodec(toUtf8, fromUtf8);
+  }
+  return codec;
+}
 
 export function isAwsEventStream(contentType: string | undefined): boolean {
   return contentType !== undefined && contentType.includes(AWS_EVENTSTREAM_TYPE);
@@ -52,7 +74,7 @@ export class AwsEventStreamParser {
       if (buf.length - at < total) break;
       let msg;
       try {
-        msg = codec.decode(buf.subarray(at, at + total));
+        msg = getCodec().decode(buf.subarray(at, at + total));
       } catch (e) {
         return this.fail(new EventStreamFramingError(`invalid event-stream message: ${(e as Error).message}`));
       }

@@ -1,5 +1,6 @@
 import type { ProviderDef } from './types.js';
 import { AwsSigV4Auth } from './aws-sigv4.js';
+import { preloadAwsEventStream } from '../aws-eventstream.js';
 
 // Amazon Bedrock (R-BDR-1, APISIX 3.18's bedrock provider): the Converse API
 // on bedrock-runtime.<region>.amazonaws.com (or override.endpoint), the model
@@ -23,5 +24,9 @@ export const bedrock: ProviderDef = {
     }
     return undefined;
   },
-  compileAuth: (auth, _cacheKey, pc) => new AwsSigV4Auth(auth.aws, pc?.region ?? '', 'bedrock'),
+  compileAuth(auth, _cacheKey, pc) {
+    // converse-stream answers are decoded by the event-stream codec: load it with the configuration
+    preloadAwsEventStream();
+    return new AwsSigV4Auth(auth.aws, pc?.region ?? '', 'bedrock');
+  },
 };
