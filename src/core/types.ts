@@ -21,6 +21,8 @@ export interface Reply {
   kind: 'json' | 'text' | 'page';
   body?: unknown;
   headers?: Record<string, string | string[]>;
+  /** R-ERR-1: sent exactly as given (`_meta.error_response`), never reshaped for an AI protocol */
+  verbatim?: boolean;
 }
 
 /** the usage fields of LlmState that a relayed non-streamed response fills */

@@ -15,6 +15,7 @@ import { sendReply } from '../core/respond.js';
 import { consumerChain, type PluginChain, type Runtime, type RuntimeRoute } from '../runtime/compile.js';
 import { BODY_TIMEOUT_CODE, DEFAULT_CLIENT_BODY_TIMEOUT_MS, ProxyContext } from './context.js';
 import { proxyToUpstream, UpstreamDispatchers } from './upstream.js';
+import { shapeAiError } from './error-shape.js';
 
 const NOT_FOUND: Reply = jsonError(404, { error_msg: '404 Route Not Found' });
 const BAD_REQUEST: Reply = pageError(400);
@@ -29,8 +30,8 @@ const VALID_HOST = /^(?:\[[0-9A-Za-z:.%]+\]|[^\s/\\[\]@?#]*)(?::\d*)?$/;
 /** R-ADM-60 `_meta.error_response` */
 function withErrorResponse(p: CompiledPlugin, r: Reply): Reply {
   if (p.errorResponse === undefined || r.status < 400) return r;
-  if (typeof p.errorResponse === 'string') return { status: r.status, kind: 'text', body: p.errorResponse, headers: r.headers };
-  return { status: r.status, kind: 'json', body: p.errorResponse, headers: r.headers };
+  if (typeof p.errorResponse === 'string') return { status: r.status, kind: 'text', body: p.errorResponse, headers: r.headers, verbatim: true };
+  return { status: r.status, kind: 'json', body: p.errorResponse, headers: r.headers, verbatim: true };
 }
 
 function isReply(v: unknown): v is Reply {
@@ -68,9 +69,14 @@ export interface ProxyHandlerOptions {
    * default (tests).
    */
   clientBodyTimeoutMs?: number;
+  /** `apisix.max_post_args_readable_size` in bytes (0: no cap): the largest body read for `post_arg.*` vars (R-RTE-20) */
+  maxPostArgsBytes?: number;
   /** the dashboard's ring of last requests (R-UI-1): one slot written per request */
   recent?: RecentRequests;
 }
+
+/** APISIX's default `apisix.max_post_args_readable_size`: 64 MiB */
+export const DEFAULT_MAX_POST_ARGS_BYTES = 64 * 1024 * 1024;
 
 function bodyTimeoutFromEnv(): number {
   const raw = process.env.SWITCHYARD_CLIENT_BODY_TIMEOUT_MS;
@@ -86,6 +92,7 @@ function noteMatch(ctx: ProxyContext, route: RuntimeRoute): void {
 export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
   const { holder, accessLog, log, recent } = opts;
   const bodyTimeoutMs = opts.clientBodyTimeoutMs ?? bodyTimeoutFromEnv();
+  const maxPostArgsBytes = opts.maxPostArgsBytes ?? DEFAULT_MAX_POST_ARGS_BYTES;
   let inFlight = 0;
   let waiters: Array<() => void> = [];
   const done = (): void => {
@@ -101,14 +108,21 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
   const send = (ctx: ProxyContext, reply: Reply): void => {
     if (ctx.res.headersSent || ctx.aborted) return;
     ctx.responseSource ??= 'apisix';
-    ctx.sendReply(reply);
+    // R-ERR-1: errors of AI routes in the client protocol's shape
+    ctx.sendReply(reply.status >= 400 ? shapeAiError(ctx, reply) : reply);
   };
 
   async function pipeline(ctx: ProxyContext, rt: Runtime): Promise<void> {
     if (!ctx.pathValid) return send(ctx, BAD_REQUEST);
     const hostHeader = ctx.req.headers.host;
     if (hostHeader !== undefined && !VALID_HOST.test(hostHeader)) return send(ctx, BAD_REQUEST);
-    const route = rt.router.match(ctx);
+    let route = rt.router.match(ctx);
+    if (ctx.postArgsWanted === true) {
+      // a candidate route tests `post_arg.*` (R-RTE-20): read the JSON body once, match again
+      await ctx.readPostArgs(maxPostArgsBytes);
+      if (ctx.res.headersSent || ctx.aborted) return;
+      route = rt.router.match(ctx);
+    }
     const globals = rt.globalChain;
     let reply: Reply | undefined;
 

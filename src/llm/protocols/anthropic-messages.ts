@@ -1,6 +1,7 @@
 // Anthropic Messages (R-REQ-2, R-REQ-23).
 import type { LlmProtocol } from './types.js';
 import { bodyUsage, mergeStreamUsage, num } from '../usage.js';
+import { anthropicErrorBody } from './error-bodies.js';
 
 export const anthropicMessages: LlmProtocol = {
   name: 'anthropic-messages',
@@ -64,4 +65,6 @@ export const anthropicMessages: LlmProtocol = {
   toolCallNeedle: Buffer.from('"tool_use"'),
   streamErrorEvent: (_code, message) =>
     `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'api_error', message } })}\n\n`,
+  pathHint: (path) => path.endsWith('/v1/messages'),
+  errorBody: anthropicErrorBody,
 };

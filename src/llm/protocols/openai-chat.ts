@@ -2,6 +2,7 @@
 import type { LlmProtocol } from './types.js';
 import { bodyUsage, mergeStreamUsage, num } from '../usage.js';
 import { openaiStreamErrorEvent } from './openai-error-event.js';
+import { openaiErrorBody } from './error-bodies.js';
 
 const nonEmpty = (v: unknown): boolean => Array.isArray(v) && v.length > 0;
 
@@ -83,4 +84,6 @@ export const openaiChat: LlmProtocol = {
   usageNeedle: Buffer.from('"usage"'),
   toolCallNeedle: Buffer.from('"tool_calls"'),
   streamErrorEvent: openaiStreamErrorEvent,
+  pathHint: (path) => path.endsWith('/chat/completions'),
+  errorBody: openaiErrorBody,
 };

@@ -2,6 +2,7 @@
 import type { LlmProtocol } from './types.js';
 import { bodyUsage, mergeStreamUsage, num } from '../usage.js';
 import { openaiStreamErrorEvent } from './openai-error-event.js';
+import { openaiErrorBody } from './error-bodies.js';
 
 export const openaiResponses: LlmProtocol = {
   name: 'openai-responses',
@@ -57,4 +58,6 @@ export const openaiResponses: LlmProtocol = {
   usageNeedle: Buffer.from('response.completed'),
   toolCallNeedle: Buffer.from('"function_call"'),
   streamErrorEvent: openaiStreamErrorEvent,
+  pathHint: (path) => path.endsWith('/v1/responses'),
+  errorBody: openaiErrorBody,
 };

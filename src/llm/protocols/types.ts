@@ -47,4 +47,14 @@ export interface LlmProtocol {
   answerText?(body: any, out: string[]): void;
   /** R-STR-2: the final error event of a stream that cannot finish */
   streamErrorEvent(code: StreamErrorCode, message: string): string;
+  /**
+   * R-ERR-1: the path alone says the client speaks this protocol, for errors
+   * answered before the body is read (key-auth's 401)
+   */
+  pathHint?(path: string): boolean;
+  /**
+   * R-ERR-1: the JSON body of an error the gateway itself answers with
+   * `status`, in this protocol's error shape, keeping APISIX's `error_msg`
+   */
+  errorBody(status: number, message: string): Record<string, unknown>;
 }
