@@ -74,6 +74,8 @@ export interface LlmState {
   hasToolCalls?: boolean;
   /** R-RTY-4: the request's attempts in order (skipped instances with 0 ms) */
   attempts?: LlmAttempt[];
+  /** R-STR-2: the code of the error event that ended a stream early (`$llm_stream_error`) */
+  streamError?: string;
 }
 
 /** R-USG-4: prices per one million tokens */

@@ -17,6 +17,8 @@ export const LLM_VAR_DEFAULTS: Readonly<Record<string, string>> = {
   llm_content_risk_level: '',
   // R-RTY-4
   llm_attempts: '',
+  // R-STR-2
+  llm_stream_error: '',
 };
 
 const NAMES = [

@@ -23,6 +23,7 @@ import { GatewayTransport } from '../transport/index.js';
 import { buildBody, buildHeaders } from './request.js';
 import { DONE, isEventStream, relayBody, relayStream, failureOutcome, recordAttempt, type AttemptHost, type AttemptOutcome, type AttemptResult, type Io } from './relay.js';
 import { trackLlmAttempt } from '../observability/metrics.js';
+import { isModelListRequest, modelListReply } from './model-list.js';
 
 export type Strategy = 'rate_limiting' | 'http_429' | 'http_5xx';
 
@@ -74,6 +75,8 @@ export class LlmEngine implements AttemptHost {
   /** a transport of its own when compiled without a gateway (unit tests), closed in destroy() */
   private readonly ownNet?: GatewayTransport;
   private readonly transport: TransportHandle;
+  /** R-MDL-1 */
+  private readonly modelList: Reply;
   private destroyed = false;
 
   constructor(conf: any, env: Partial<CompileEnv> | undefined, readonly opts: EngineOptions) {
@@ -95,6 +98,7 @@ export class LlmEngine implements AttemptHost {
       transport.release();
       throw e;
     }
+    this.modelList = modelListReply(this.instances);
     this.strategy = normalizeStrategy(conf.fallback_strategy);
     const fs = conf.fallback_http_statuses;
     if (Array.isArray(fs) && fs.length > 0) this.fallbackStatuses = new Set(fs as number[]);
@@ -162,6 +166,7 @@ export class LlmEngine implements AttemptHost {
   }
 
   async access(ctx: RequestContext): Promise<Reply | undefined> {
+    if (ctx.method === 'GET' && isModelListRequest(ctx)) return this.modelList;
     const tried = new Set<number>();
     let inst: CompiledInstance | undefined;
     let hashKey: string | undefined;

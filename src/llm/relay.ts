@@ -1,5 +1,6 @@
 // Relaying one attempt's answer to the client: a buffered body (R-RSP-2..5)
-// or a stream (R-RSP-10..16), unchanged or through the attempt's converter.
+// or a stream (R-RSP-10..16), unchanged or through the attempt's converter;
+// a stream that cannot finish ends with an error event (R-STR-2).
 import type { RequestContext, Reply, LlmState, UsageFields } from '../core/types.js';
 import type { LlmProtocol } from './protocols/index.js';
 import type { Converter } from './converters/index.js';
@@ -10,6 +11,8 @@ import { newUsage, type UsageAcc } from './usage.js';
 import { topLevelMember } from './json-scan.js';
 import { UsageChunkStripper, clientAskedUsage } from './usage-strip.js';
 import { applyEstimate } from './estimate.js';
+import { streamErrorCode, streamErrorReason } from './attempt-abort.js';
+import type { StreamErrorCode } from './protocols/types.js';
 
 export type AttemptResult =
   | { kind: 'done' }
@@ -200,13 +203,28 @@ export function relayStream(io: Io): Promise<AttemptResult> {
     waitingDrain = false;
     call.resume();
   };
+  // the last bytes relayed: the error event must not be glued to a partial event
+  let lastOut: Buffer | string = '\n\n';
   const write = (data: Buffer | string) => {
     if (res.destroyed) return;
+    lastOut = data;
     if (!ctx.write(data) && !waitingDrain) {
       waitingDrain = true;
       call.pause();
       res.once('drain', onDrain);
     }
+  };
+  /**
+   * R-STR-2 (supersedes R-RSP-15's bare close): one final error event in the
+   * client's protocol, then the terminating chunk; no `[DONE]`
+   */
+  const endWithErrorEvent = (code: StreamErrorCode, err: unknown) => {
+    llm.streamError = code;
+    if (res.destroyed) return;
+    const ev = io.client.streamErrorEvent(code, streamErrorReason(code, err));
+    ctx.write(endsEvent(lastOut) ? ev : '\n\n' + ev);
+    publishUsage(ctx, acc, true);
+    ctx.end();
   };
   return new Promise<AttemptResult>((resolve) => {
     const done = (r: AttemptResult) => {
@@ -252,6 +270,9 @@ export function relayStream(io: Io): Promise<AttemptResult> {
           const tail = converter.end();
           if (typeof tail !== 'string') {
             if (!headWritten) return done({ kind: 'reply', reply: tail });
+            ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: the upstream stream could not be converted after the response started`);
+            endWithErrorEvent('malformed_stream', undefined);
+            return done(DONE);
           } else if (tail) {
             writeHead();
             write(tail);
@@ -277,13 +298,20 @@ export function relayStream(io: Io): Promise<AttemptResult> {
           ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: reading upstream stream failed: ${c.message}`);
           return done(host.transportFailure(c.status, io.mayFallBack, t0));
         }
-        // R-RSP-15: close the client connection without the terminating chunk
         ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: upstream stream failed after the response started: ${c.message}`);
-        res.destroy();
+        endWithErrorEvent(streamErrorCode(e), e);
         done(DONE);
       },
     });
   });
+}
+
+/** `b` ends at an SSE event boundary (a blank line) */
+function endsEvent(b: Buffer | string): boolean {
+  const n = b.length;
+  if (n < 2) return false;
+  const at = (i: number) => (typeof b === 'string' ? b.charCodeAt(i) : b[i]!);
+  return at(n - 1) === 0x0a && (at(n - 2) === 0x0a || (n >= 4 && at(n - 2) === 0x0d && at(n - 3) === 0x0a));
 }
 
 /**

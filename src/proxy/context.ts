@@ -323,6 +323,7 @@ export class ProxyContext implements RequestContext {
     llm_reasoning_tokens: (c) => c._llm ? reasoningTokens(c._llm.rawUsage) : 0,
     llm_cost: (c) => c.isAi() ? llmCostText(c._llm!) : '',
     llm_attempts: (c) => c._llm?.attempts ? formatAttempts(c._llm.attempts) : '',
+    llm_stream_error: (c) => c._llm?.streamError ?? '',
     apisix_upstream_response_time: (c) => { if (c.isAi() && c._llm!.upstreamResponseTimeMs !== undefined) return Math.round(c._llm!.upstreamResponseTimeMs); return c.attemptList((a) => a.time.toFixed(3)); },
   });
 

@@ -127,7 +127,7 @@ test('R-REQ-20 R-REQ-22: anthropic-messages converted for an OpenAI provider, st
   assert.match(bad.text, /^streaming response completed without producing any output/);
 });
 
-test('R-FB-10: no fallback once stream bytes were sent', async (t) => {
+test('R-FB-10 R-STR-2: no fallback once stream bytes were sent', async (t) => {
   const [a, b] = [await mock(t), await mock(t)];
   a.reply({ sse: sseChat('gpt-4', ['x', 'y', 'z'], null, 10), dropAfter: 2 });
   const h = await harness(t, aiProxyMulti, {
@@ -138,7 +138,8 @@ test('R-FB-10: no fallback once stream bytes were sent', async (t) => {
     ],
   });
   const r = await fetch(h.url + '/anything', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...CHAT, stream: true }) });
-  await assert.rejects(r.text());
+  // R-STR-2 (supersedes R-RSP-15's bare close): the stream ends with an error event
+  assert.match(await r.text(), /"code":"upstream_closed"\}\}\n\n$/);
   await h.logged(1);
   assert.equal(b.count(), 0);
   assert.equal(h.contexts[0]!.upstreamAttempts.length, 1);

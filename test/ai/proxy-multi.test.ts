@@ -324,16 +324,24 @@ test('R-RSP-10 R-SCN-14 R-RSP-12 R-RSP-13 R-REQ-9: streams relayed chunk by chun
   assert.equal(h.contexts[1]!.llm.totalTokens, 31);
 });
 
-test('R-RSP-15: mid-stream failure closes the client connection without the terminating chunk', async (t) => {
+// R-STR-2 (12-beyond, newer) replaces R-RSP-15's bare close with a final error event and a clean end
+test('R-RSP-15 R-STR-2: mid-stream failure ends the stream with one error event, no [DONE]', async (t) => {
   const [m] = await setup(t, 1);
   const errors: string[] = [];
   const h = await harness(t, aiProxyMulti, { instances: [{ name: 'midfail', provider: 'openai', weight: 1, auth: {}, override: { endpoint: m!.url } }] }, { errors });
   m!.reply({ sse: sseChat('gpt-4', ['a', 'b', 'c'], null, 10), dropAfter: 2 });
   const r = await fetch(h.url + '/anything', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...CHAT, stream: true }) });
   assert.equal(r.status, 200);
-  await assert.rejects(r.text());
+  const text = await r.text();
+  assert.ok(!text.includes('[DONE]'), text);
+  const events = text.split('\n\n').filter(Boolean);
+  assert.equal(events.length, 3, text);
+  assert.deepEqual(JSON.parse(events[2]!.slice('data: '.length)).error, {
+    message: 'the upstream closed the connection before the answer was complete', type: 'upstream_error', code: 'upstream_closed',
+  });
   await h.logged(1);
   assert.equal(h.contexts[0]!.status, 200);
+  assert.equal(h.contexts[0]!.llm.streamError, 'upstream_closed');
   assert.ok(errors.some((e) => e.includes('midfail')));
 });
 
