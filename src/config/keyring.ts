@@ -2,11 +2,11 @@
 // 32-byte key (AES-256-CBC) is generated at the first start and kept in
 // <data_dir>/keyring.json (mode 0600, beside admin_keys.json); later starts
 // reuse it, so what was encrypted stays readable. APISIX's published default
-// keys are never used: anyone could decrypt with them.
+// keys are never used: anyone could decrypt with them. (With etcd, nodes
+// share the data, so config.yaml must set the keyring: normalize.ts.)
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
-import { log } from '../core/log.js';
 import { writeFileAtomicSync } from './admin-key.js';
 import type { GatewayConfig } from './types.js';
 
@@ -49,10 +49,6 @@ export function ensureKeyring(config: GatewayConfig, print: (line: string) => vo
     keys = [generateKeyringKey()];
     writeFileAtomicSync(file, JSON.stringify({ keyring: keys }, null, 2) + '\n');
     print(`generated a data_encryption keyring in ${file} (keep it: the stored secrets cannot be read without it)`);
-  }
-  if (config.deployment.config_provider === 'etcd') {
-    log.warn(`apisix.data_encryption.keyring is not set: the key generated in ${file} is this node's own; ` +
-      'give every node (and any APISIX) sharing this etcd prefix the same keyring in config.yaml');
   }
   de.keyring = keys;
 }

@@ -227,6 +227,13 @@ export function normalizeConfig(raw: unknown, opts: NormalizeOptions): { config:
   if (e.user !== undefined && e.user !== null) deployment.etcd.user = r.str(e.user, 'deployment.etcd.user', '');
   if (e.password !== undefined && e.password !== null) deployment.etcd.password = typeof e.password === 'number' ? String(e.password) : r.str(e.password, 'deployment.etcd.password', '');
 
+  const de = apisix.data_encryption!;
+  if (deployment.config_provider === 'etcd' && de.enable_encrypt_fields && de.keyring.length === 0) {
+    // a key generated per node would leave each node unable to read what the others wrote
+    fail('apisix.data_encryption.keyring', 'required with config_provider etcd: give every node (and any APISIX) sharing the etcd prefix the same keys, ' +
+      'or set apisix.data_encryption.enable_encrypt_fields: false');
+  }
+
   const n = r.section(top.nginx_config, 'nginx_config', ['worker_processes', 'http'], true);
   const worker_processes = workerProcesses(n.worker_processes);
   const h = r.section(n.http, 'nginx_config.http', ['enable_access_log', 'access_log', 'access_log_format', 'access_log_format_escape'], true);

@@ -82,3 +82,11 @@ test('R-SEC-10 without a keyring, a random 32-byte key is generated once into <d
   writeFileSync(path.join(dir, 'broken', KEYRING_FILE), '{"keyring": ["short"]}');
   assert.throws(() => ensureKeyring(load('deployment: {local: {data_dir: broken}}'), () => {}), /cannot read the generated data_encryption keyring/);
 });
+
+test('R-SEC-10 with config_provider etcd the keyring must be configured (nodes share the data; a generated key would be one node\'s own)', (t) => {
+  const { load } = setup(t);
+  assert.throws(() => load('deployment: {role_traditional: {config_provider: etcd}}'),
+    /^ConfigError: apisix\.data_encryption\.keyring: required with config_provider etcd: give every node \(and any APISIX\) sharing the etcd prefix the same keys, or set apisix\.data_encryption\.enable_encrypt_fields: false$/);
+  assert.deepEqual(load('deployment: {role_traditional: {config_provider: etcd}}\napisix: {data_encryption: {keyring: [edd1c9f0985e76a2]}}').apisix.data_encryption!.keyring, ['edd1c9f0985e76a2']);
+  assert.equal(load('deployment: {role_traditional: {config_provider: etcd}}\napisix: {data_encryption: {enable_encrypt_fields: false}}').apisix.data_encryption!.enable_encrypt_fields, false);
+});
