@@ -167,6 +167,13 @@ function deadlineError(what: string): () => Error {
   return () => new StoreUnavailableError(`${what} timed out after ${WRITE_DEADLINE_MS} ms`);
 }
 
+/** the answer to a successful write; R-ADM-70 warnings ride beside the item and go to the error log */
+function written(status: number, stored: StoredItem, warnings: string[] | undefined): Reply {
+  if (!warnings) return json(status, { key: stored.key, value: stored.value });
+  for (const w of warnings) log.warn(`${stored.key}: ${w}`);
+  return json(status, { key: stored.key, value: stored.value, warnings });
+}
+
 function itemOut(it: StoredItem) {
   return { key: it.key, value: it.value, createdIndex: it.createdIndex, modifiedIndex: it.modifiedIndex };
 }
@@ -334,9 +341,9 @@ export function createAdminHandler(deps: Deps & { dashboard?: DashboardSources }
     const given = requestKey(ctx.req, ctx.query);
     return (given !== undefined ? findKey(keys, given)?.role : undefined) ?? 'admin';
   };
-  /** R-SEC-10: what a write answers with: the value as stored */
-  const written = (status: number, it: StoredItem): Reply =>
-    json(status, { key: it.key, value: deps.secrets ? deps.secrets.encode(it.key, it.value) : it.value });
+  /** R-SEC-10: a write answers with the value as stored (secret fields encrypted), as APISIX */
+  const writtenAsStored = (status: number, it: StoredItem, warnings: string[] | undefined): Reply =>
+    written(status, deps.secrets ? { ...it, value: deps.secrets.encode(it.key, it.value) } : it, warnings);
   /**
    * A lookup that also knows the referenced items read from the store itself
    * (the snapshot of a clustered store may lag behind another node's write).
@@ -574,7 +581,7 @@ export function createAdminHandler(deps: Deps & { dashboard?: DashboardSources }
     value.create_time = (prev?.value.create_time as number | undefined) ?? t;
     value.update_time = t;
     const stored = await store.put(key, value, ttl !== undefined ? { ttl } : undefined);
-    return written(prev ? 200 : 201, stored);
+    return writtenAsStored(prev ? 200 : 201, stored, checked.warnings);
   }
 
   async function post(kind: ResourceKind, urlId: string | undefined, body: Body, ttl?: number): Promise<Reply> {
@@ -594,7 +601,7 @@ export function createAdminHandler(deps: Deps & { dashboard?: DashboardSources }
     const t = now();
     const value: JsonObject = { ...conf, id, create_time: t, update_time: t };
     const stored = await store.put(keyOf(kind, id), value, ttl !== undefined ? { ttl } : undefined);
-    return written(201, stored);
+    return writtenAsStored(201, stored, checked.warnings);
   }
 
   async function patch(kind: ResourceKind, id: string | undefined, subPath: string, body: Body): Promise<Reply> {
@@ -626,7 +633,7 @@ export function createAdminHandler(deps: Deps & { dashboard?: DashboardSources }
     const checked = validateResource(kind, id, node, await lookupFor(node), { list: listSnapshot });
     if (!checked.ok) return json(checked.status, { error_msg: checked.error_msg });
     const stored = await store.put(key, node as JsonObject);
-    return written(200, stored);
+    return writtenAsStored(200, stored, checked.warnings);
   }
 
   async function del(kind: ResourceKind, id: string | undefined, username: string | undefined, query: URLSearchParams): Promise<Reply> {
