@@ -78,5 +78,5 @@ export function createStore(config: GatewayConfig, opts: CreateStoreOptions = {}
       return new EtcdStore(config, { codec });
     });
   }
-  return new LocalStore(d.data_dir, { codec });
+  return new LocalStore(d.data_dir, { compactEvery: d.compact_every, codec });
 }
