@@ -29,6 +29,8 @@ export interface GatewayConfig {
       /** 16-byte (AES-128-CBC) or 32-byte (AES-256-CBC) keys; the first encrypts */
       keyring: string[];
     };
+    /** MiB; 0 = no cap (R-RTE-20) */
+    max_post_args_readable_size?: number;
   };
   deployment: {
     role: 'traditional';
