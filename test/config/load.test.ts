@@ -32,6 +32,7 @@ test('R-GEN-19 CONTRACT an empty file gives every default', () => {
       enable_control: true,
       control: { ip: '127.0.0.1', port: 9090 },
       disable_upstream_healthcheck: false,
+      data_encryption: { enable_encrypt_fields: true, keyring: [] },
     },
     deployment: {
       role: 'traditional',
@@ -83,6 +84,7 @@ apisix:
   enable_control: false
   control: {port: 9999}
   disable_upstream_healthcheck: true
+  data_encryption: {keyring: [edd1c9f0985e76a2]}
 deployment:
   role: traditional
   role_traditional: {config_provider: etcd}
@@ -122,6 +124,7 @@ plugin_attr:
     enable_control: false,
     control: { ip: '127.0.0.1', port: 9999 },
     disable_upstream_healthcheck: true,
+    data_encryption: { enable_encrypt_fields: true, keyring: ['edd1c9f0985e76a2'] },
   });
   assert.equal(config.deployment.config_provider, 'etcd');
   assert.equal(config.deployment.data_dir, '/var/lib/sy');
