@@ -47,6 +47,8 @@ export interface CompiledInstance {
   /** the configured `auth` (for health probes, R-HC-4) */
   rawAuth?: { header?: Record<string, string>; query?: Record<string, string> };
   checks?: Record<string, unknown>;
+  /** R-STR-1: `ttft_timeout_ms` of the instance, else of the plugin */
+  ttftMs?: number;
   /** shared per setting tuple; the engine releases it when destroyed */
   timeout: number;
   keepalive: boolean;

@@ -71,6 +71,19 @@ export const transportProps = {
   ssl_verify: { type: 'boolean', default: true },
 };
 
+/**
+ * Safety caps (R-CAP-1..4, APISIX 3.18) and stream timeouts (R-STR-1,
+ * R-STR-3, switchyard), shared by ai-proxy and ai-proxy-multi
+ */
+export const limitProps = {
+  max_req_body_size: { type: 'integer', minimum: 1, default: 67108864 },
+  max_stream_duration_ms: { type: 'integer', minimum: 1 },
+  max_response_bytes: { type: 'integer', minimum: 1 },
+  streaming_flush_interval_ms: { type: 'integer', minimum: 0, default: 10 },
+  ttft_timeout_ms: { type: 'integer', minimum: 1 },
+  stream_idle_timeout_ms: { type: 'integer', minimum: 1 },
+};
+
 /** R-USG-4 (switchyard): prices per one million tokens */
 export const pricingSchema = {
   type: 'object',
@@ -96,6 +109,8 @@ export const instanceSchema = {
     override: overrideSchema,
     checks: checksSchema,
     pricing: pricingSchema,
+    // R-STR-1: wins over the plugin's
+    ttft_timeout_ms: { type: 'integer', minimum: 1 },
   },
   required: ['name', 'provider', 'auth', 'weight'],
   // R-APM-2
@@ -128,6 +143,7 @@ export const schema = {
     instances: { type: 'array', minItems: 1, items: instanceSchema },
     logging: loggingSchema,
     ...transportProps,
+    ...limitProps,
   },
   required: ['instances'],
 };
