@@ -166,6 +166,13 @@ function deadlineError(what: string): () => Error {
   return () => new StoreUnavailableError(`${what} timed out after ${WRITE_DEADLINE_MS} ms`);
 }
 
+/** the answer to a successful write; R-ADM-70 warnings ride beside the item and go to the error log */
+function written(status: number, stored: StoredItem, warnings: string[] | undefined): Reply {
+  if (!warnings) return json(status, { key: stored.key, value: stored.value });
+  for (const w of warnings) log.warn(`${stored.key}: ${w}`);
+  return json(status, { key: stored.key, value: stored.value, warnings });
+}
+
 function itemOut(it: StoredItem) {
   return { key: it.key, value: it.value, createdIndex: it.createdIndex, modifiedIndex: it.modifiedIndex };
 }
@@ -557,7 +564,7 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
     value.create_time = (prev?.value.create_time as number | undefined) ?? t;
     value.update_time = t;
     const stored = await store.put(key, value, ttl !== undefined ? { ttl } : undefined);
-    return json(prev ? 200 : 201, { key: stored.key, value: stored.value });
+    return written(prev ? 200 : 201, stored, checked.warnings);
   }
 
   async function post(kind: ResourceKind, urlId: string | undefined, body: Body, ttl?: number): Promise<Reply> {
@@ -577,7 +584,7 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
     const t = now();
     const value: JsonObject = { ...conf, id, create_time: t, update_time: t };
     const stored = await store.put(keyOf(kind, id), value, ttl !== undefined ? { ttl } : undefined);
-    return json(201, { key: stored.key, value: stored.value });
+    return written(201, stored, checked.warnings);
   }
 
   async function patch(kind: ResourceKind, id: string | undefined, subPath: string, body: Body): Promise<Reply> {
@@ -609,7 +616,7 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
     const checked = validateResource(kind, id, node, await lookupFor(node), { list: listSnapshot });
     if (!checked.ok) return json(checked.status, { error_msg: checked.error_msg });
     const stored = await store.put(key, node as JsonObject);
-    return json(200, { key: stored.key, value: stored.value });
+    return written(200, stored, checked.warnings);
   }
 
   async function del(kind: ResourceKind, id: string | undefined, username: string | undefined, query: URLSearchParams): Promise<Reply> {

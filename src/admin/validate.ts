@@ -7,11 +7,12 @@ import { compileExpression } from '../core/expr.js';
 import { getPlugin } from '../plugins/registry.js';
 import { resourceSchemas, type ResourceKind } from './schemas.js';
 import { checkPlugins } from './plugins.js';
+import { collectWarnings } from './warnings.js';
 
 export type { ResourceKind };
 
 export type ValidateResult =
-  | { ok: true; value: JsonObject }
+  | { ok: true; value: JsonObject; /** R-ADM-70: accepted, but probably a mistake */ warnings?: string[] }
   | { ok: false; status: number; error_msg: string };
 
 /** returns the stored value of an existing item (`/apisix/upstreams/1`), undefined when absent */
@@ -20,6 +21,8 @@ export type Lookup = (key: string) => JsonObject | undefined;
 export interface ValidateOptions {
   /** items under a key prefix (for the global rule duplicate-plugin check, R-RES-8) */
   list?: (prefix: string) => Array<{ key: string; value: JsonObject }>;
+  /** where `$env://` and `${{}}` references are looked up (R-ADM-70); process.env when absent */
+  env?: NodeJS.ProcessEnv;
 }
 
 export const RESOURCE_KINDS: readonly ResourceKind[] = ['routes', 'services', 'consumers', 'credentials', 'global_rules', 'upstreams'];
@@ -60,6 +63,13 @@ export function validateResource(
   lookup: Lookup,
   opts: ValidateOptions = {},
 ): ValidateResult {
+  const r = check(kind, id, value, lookup, opts);
+  if (!r.ok) return r;
+  const warnings = collectWarnings(kind, r.value, lookup, opts.env);
+  return warnings.length > 0 ? { ...r, warnings } : r;
+}
+
+function check(kind: ResourceKind, id: string | number | undefined, value: unknown, lookup: Lookup, opts: ValidateOptions): ValidateResult {
   if (isObject(value)) {
     for (const prop of UNSUPPORTED[kind] ?? []) {
       if (value[prop] !== undefined) {

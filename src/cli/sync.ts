@@ -51,7 +51,7 @@ export async function syncMain(argv: string[], io: Io, env: NodeJS.ProcessEnv = 
     return 1;
   }
   try {
-    await sync({ files, format: opts.format as 'adc' | 'standalone' | undefined, dryRun: opts['dry-run'] === true, target, env, out: (l) => io.out(l + '\n') });
+    await sync({ files, format: opts.format as 'adc' | 'standalone' | undefined, dryRun: opts['dry-run'] === true, target, env, out: (l) => io.out(l + '\n'), warn: (l) => io.err(`switchyard sync: warning: ${l}\n`) });
     return 0;
   } catch (err) {
     if (err instanceof SyncError) {

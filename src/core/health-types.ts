@@ -15,8 +15,12 @@ export interface HealthTarget {
   host: string;
   /** the endpoint's port (443/80 by scheme when the URL has none); `checks.active.port` wins over it */
   port: number;
-  /** the instance's `checks` object, validated with defaults applied (missing defaults are applied again here) */
-  checks: Record<string, unknown>;
+  /**
+   * the instance's `checks` object, validated with defaults applied (missing
+   * defaults are applied again here); absent for an instance without checks,
+   * registered so that its Retry-After cool-downs are kept (R-PHC-2)
+   */
+  checks?: Record<string, unknown>;
   /**
    * 0-based position of the instance in `instances` (R-CTL-2 names the
    * checker `<parentKey>#plugins['<plugin>'].instances[<index>]`); defaults
@@ -32,13 +36,41 @@ export interface HealthTarget {
   auth?: { header?: Record<string, string>; query?: Record<string, string> };
 }
 
+/**
+ * what real traffic saw from an instance (R-PHC-1): `status` is the answer's
+ * HTTP status (classified by `checks.passive`); `tcp_failure` and `timeout`
+ * are transport failures; `ignored` counts nothing (the client went away)
+ */
+export type PassiveKind = 'status' | 'tcp_failure' | 'timeout' | 'ignored';
+
 export interface HealthHandle {
-  /** false when the checker currently reports the instance unhealthy; true otherwise */
+  /**
+   * false when the checker currently reports the instance unhealthy; true
+   * otherwise (also while a passive-only instance is open for a trial request,
+   * R-PHC-1)
+   */
   isHealthy(name: string): boolean;
+  /** true while a Retry-After cool-down of the instance runs (R-PHC-2) */
+  isCooling(name: string): boolean;
+  /** epoch ms the cool-down ends, 0 when none (workers share it, R-PHC-3) */
+  coolingUntil?(name: string): number;
+  /** the checker status (`healthy`, `mostly_healthy`, ...), undefined when the instance is not registered */
+  status?(name: string): string | undefined;
+  /** the instance is unhealthy but open for one trial request (R-PHC-1) */
+  trialOpen(name: string): boolean;
+  /** takes the open trial (true once per trial) so that no other request is sent to it */
+  claimTrial(name: string): boolean;
+  /**
+   * one answer (or transport failure) of the instance: passive health
+   * (R-PHC-1) and, for 429/503 with Retry-After, a cool-down of
+   * `retryAfterMs` (R-PHC-2); `status` is 0 when there was no answer
+   */
+  observe(name: string, kind: PassiveKind, status: number, retryAfterMs?: number): void;
   /**
    * monotonically increasing whenever any instance moves between the healthy
    * class (healthy, mostly_healthy) and the unhealthy class (unhealthy,
-   * mostly_unhealthy) (resets balancer state, R-BAL-4, R-HC-10)
+   * mostly_unhealthy), or a cool-down or trial starts or ends (the balancer
+   * recomputes what it may pick, R-BAL-4, R-HC-10)
    */
   readonly version: number;
   /** stop probing (configuration removed or replaced); idempotent */
@@ -61,12 +93,15 @@ export interface HealthService {
 export interface HealthReportEntry {
   name: string;
   instance: string;
+  /** the active check's type, else the passive one's */
   type: 'http' | 'https' | 'tcp';
   nodes: Array<{
     ip: string;
     port: number;
     hostname: string;
-    status: 'healthy' | 'mostly_healthy' | 'unhealthy' | 'mostly_unhealthy';
+    status: 'healthy' | 'mostly_healthy' | 'unhealthy' | 'mostly_unhealthy' | 'cooling_down';
+    /** R-PHC-2: seconds left of a Retry-After cool-down (only while `status` is `cooling_down`) */
+    cooldown_left_s?: number;
     counter: { success: number; http_failure: number; tcp_failure: number; timeout_failure: number };
   }>;
 }

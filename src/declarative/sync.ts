@@ -74,17 +74,20 @@ function fieldOf(r: Resource, msg: string): string {
 }
 
 /** validate every resource against the Admin API's rules, with the declared set as the store */
-export function validateAll(resources: Resource[]): DeclarativeError[] {
+export function validateAll(resources: Resource[], warnings?: string[], env?: NodeJS.ProcessEnv): DeclarativeError[] {
   const byKey = new Map(resources.map((r) => [resourceKey(r), r.value]));
   const lookup = (key: string) => byKey.get(key);
   const list = (prefix: string) =>
     resources.filter((r) => resourceKey(r).startsWith(prefix)).map((r) => ({ key: resourceKey(r), value: r.value as JsonObject }));
   const errors: DeclarativeError[] = [];
   for (const r of resources) {
-    const res = validateResource(COLLECTION[r.kind], r.id, r.value, lookup, { list });
+    const res = validateResource(COLLECTION[r.kind], r.id, r.value, lookup, { list, env });
+    const src = r.source ?? { file: '', path: `${COLLECTION[r.kind]}/${r.id}` };
     if (!res.ok) {
-      const src = r.source ?? { file: '', path: `${COLLECTION[r.kind]}/${r.id}` };
       errors.push(new DeclarativeError(src.file, src.path + fieldOf(r, res.error_msg), res.error_msg));
+    } else if (warnings && res.warnings) {
+      // R-ADM-70: the same warnings the Admin API answers with, placed in the file
+      for (const w of res.warnings) warnings.push(`${src.file ? src.file + ': ' : ''}${src.path}: ${w}`);
     }
   }
   return errors;
@@ -97,6 +100,8 @@ export interface SyncOptions {
   target: Target;
   env?: NodeJS.ProcessEnv;
   out?: (line: string) => void;
+  /** R-ADM-70 warnings, one line each (stderr when absent), printed before anything is applied */
+  warn?: (line: string) => void;
 }
 
 export interface SyncResult {
@@ -131,8 +136,11 @@ export async function sync(opts: SyncOptions): Promise<SyncResult> {
     if (err instanceof DeclarativeError) throw new SyncError(err.message);
     throw err;
   }
-  const errors = validateAll(resources);
+  const warnings: string[] = [];
+  const errors = validateAll(resources, warnings, opts.env ?? process.env);
   if (errors.length > 0) throw new SyncError(errors[0]!.message, errors.map((e) => e.message));
+  const warn = opts.warn ?? ((l: string) => process.stderr.write(`warning: ${l}\n`));
+  for (const w of warnings) warn(w);
 
   const client = new AdminClient(opts.target.url, opts.target.key);
   const current = await client.readAll();

@@ -13,10 +13,11 @@ import type { RequestContext, Reply, CompileEnv } from '../core/types.js';
 import { jsonError, pageError, textError } from '../core/errors.js';
 import { detectClientProtocol, type LlmProtocol } from './protocols/index.js';
 import { compileInstance, instanceProtocol, resolveTarget, type CompiledInstance } from './instance.js';
-import { GroupSelector, exhaustedMessage } from './balancer/groups.js';
+import { GroupSelector, exhaustedMessage, AVAILABLE, COOLING, TRIAL } from './balancer/groups.js';
 import { HashKeySource } from './balancer/hash-key.js';
-import type { HealthHandle } from './health/types.js';
+import type { HealthHandle, PassiveKind } from './health/types.js';
 import { registerInstanceHealth } from './health/instances.js';
+import { retryAfterMs } from './health/conf.js';
 import { classifyError, llmTransportSettings, UpstreamCall, type TransportConf } from './transport.js';
 import type { TransportHandle, UpstreamTransport } from '../core/transport-types.js';
 import { GatewayTransport } from '../transport/index.js';
@@ -155,29 +156,54 @@ export class LlmEngine implements AttemptHost {
   /** next instance per R-BAL-2 with R-FB-2; undefined when none can be picked */
   private selectNext(ctx: RequestContext, st: { tried: Set<number>; hashKey?: string; quotaSkipped?: number }): Promise<CompiledInstance | undefined> | CompiledInstance | undefined {
     const rl = this.strategy.has('rate_limiting') ? ctx.instanceHasQuota : undefined;
-    if (!rl) {
-      // without rate_limiting the pick is synchronous: no promise to await per request
-      const m = this.selector!.pick(st.tried, st.hashKey);
-      return m ? this.instances[m.index]! : undefined;
-    }
+    // without rate_limiting the pick is synchronous: no promise to await per request
+    if (!rl) return this.pickUsable(ctx, st);
     return this.selectNextWithQuota(ctx, st, rl);
   }
 
-  private async selectNextWithQuota(ctx: RequestContext, st: { tried: Set<number>; hashKey?: string; quotaSkipped?: number }, rl: (instanceName: string, maxTokens?: number) => Promise<boolean>): Promise<CompiledInstance | undefined> {
+  /**
+   * next picked instance that may be sent to: unhealthy (chash, R-BAL-30) and
+   * cooling (R-PHC-2) ones are skipped with their R-RTY-4 outcome; an open
+   * trial (R-PHC-1) is claimed
+   */
+  private pickUsable(ctx: RequestContext, st: { tried: Set<number>; hashKey?: string }): CompiledInstance | undefined {
     const sel = this.selector!;
     for (let n = 0; n <= this.instances.length; n++) {
       const m = sel.pick(st.tried, st.hashKey);
       if (!m) return undefined;
-      const inst = this.instances[m.index]!;
-      if (rl && !(await rl(inst.name, inst.optionsMaxTokens))) {
+      const s = sel.availability(m.index);
+      if (s === AVAILABLE || (s === TRIAL && this.health!.claimTrial(m.name))) return this.instances[m.index]!;
+      st.tried.add(m.index);
+      recordAttempt(ctx, m.name, s === COOLING ? 'cooling_down' : 'unhealthy', 0);
+    }
+    return undefined;
+  }
+
+  private async selectNextWithQuota(ctx: RequestContext, st: { tried: Set<number>; hashKey?: string; quotaSkipped?: number }, rl: (instanceName: string, maxTokens?: number) => Promise<boolean>): Promise<CompiledInstance | undefined> {
+    for (let n = 0; n <= this.instances.length; n++) {
+      const inst = this.pickUsable(ctx, st);
+      if (!inst) return undefined;
+      if (!(await rl(inst.name, inst.optionsMaxTokens))) {
         st.tried.add(inst.index);
         st.quotaSkipped = (st.quotaSkipped ?? 0) + 1;
         recordAttempt(ctx, inst.name, 'rate_limited', 0);
+        // a trial claimed for it is given back
+        this.health?.observe(inst.name, 'ignored', 0);
         continue;
       }
       return inst;
     }
     return undefined;
+  }
+
+  /** R-PHC-1, R-PHC-2: what the attempt saw, for passive health and cool-downs */
+  private observe(name: string, status: number, outcome: AttemptOutcome | undefined, headers: Record<string, string | string[] | undefined> | undefined): void {
+    let kind: PassiveKind = 'status';
+    if (outcome === 'timeout' || outcome === 'ttft_timeout') kind = 'timeout';
+    else if (outcome === 'connect_error') kind = 'tcp_failure';
+    else if (status === 499) kind = 'ignored';
+    const ra = kind === 'status' && (status === 429 || status === 503) && headers ? retryAfterMs(headers['retry-after']) : undefined;
+    this.health!.observe(name, kind, status, ra);
   }
 
   private setInstance(ctx: RequestContext, st: ReqState, inst: CompiledInstance): void {
@@ -351,6 +377,7 @@ export class LlmEngine implements AttemptHost {
       if (call.peer !== undefined) attemptRec.addr = call.peer;
       if (recorded) return;
       recorded = true;
+      if (this.health) this.observe(inst.name, status, outcome, outcome === undefined ? call.headers : undefined);
       // R-RTY-4
       recordAttempt(ctx, inst.name, outcome ?? (status >= 200 && status < 300 ? 'ok' : String(status)), Math.round(ms));
     };

@@ -5,7 +5,7 @@
 // functions.
 import type { GatewayConfig, ListenAddr } from '../config/types.js';
 import type { ChangeEvent, StoredItem } from '../store/types.js';
-import type { HealthTarget } from '../core/health-types.js';
+import type { HealthTarget, PassiveKind } from '../core/health-types.js';
 
 /** one batched call to a primary-owned object (`policy: local` counters) */
 export interface RpcCall {
@@ -29,6 +29,12 @@ export interface HealthGroupState {
   version: number;
   /** instance names currently not healthy */
   unhealthy: string[];
+  /** R-PHC-2: instances cooling down, with the epoch ms their cool-down ends */
+  cooling?: Array<[string, number]>;
+  /** R-PHC-1: open trials offered to this worker (one worker at a time) */
+  trial?: string[];
+  /** healthy-class instances whose status is not `healthy` (their passive successes count) */
+  wary?: string[];
 }
 
 export type ToPrimary =
@@ -43,6 +49,10 @@ export type ToPrimary =
   | { sy: 'rpc'; calls: RpcCall[] }
   | { sy: 'health.reg'; id: number; parentKey: string; confHash: string; targets: HealthTarget[] }
   | { sy: 'health.unreg'; id: number }
+  /** R-PHC-3: what real traffic of the worker saw (passive health, cool-downs) */
+  | { sy: 'health.obs'; id: number; name: string; kind: PassiveKind; status: number; retryAfterMs?: number }
+  /** R-PHC-1: the worker sends the trial request it was offered */
+  | { sy: 'health.claim'; id: number; name: string }
   /** whole lines for the file (or `stdout`) `target`, written by the primary */
   | { sy: 'lines'; target: string; label: string; data: string }
   | { sy: 'metrics.res'; id: number; metrics?: unknown[]; error?: string };

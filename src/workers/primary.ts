@@ -123,6 +123,12 @@ export async function startPrimary(config: GatewayConfig): Promise<Gateway> {
         case 'health.unreg':
           hub!.unregister(m.id, msg.id);
           return;
+        case 'health.obs':
+          hub!.observe(m.id, msg.id, msg.name, msg.kind, msg.status, msg.retryAfterMs);
+          return;
+        case 'health.claim':
+          hub!.claim(m.id, msg.id, msg.name);
+          return;
         case 'lines':
           lines.write(msg.target, msg.label, msg.data);
           return;

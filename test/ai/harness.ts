@@ -52,7 +52,7 @@ export async function startHarness(def: PluginDef, conf: unknown, opts: HarnessO
     parentKey: '/apisix/routes/1',
     confHash: 'h1',
     state: {} as any,
-    health: opts.health ?? { register: () => ({ isHealthy: () => true, version: 0, destroy() {} }), report: () => [], close() {} },
+    health: opts.health ?? { register: () => ({ isHealthy: () => true, isCooling: () => false, trialOpen: () => false, claimTrial: () => false, observe() {}, version: 0, destroy() {} }), report: () => [], close() {} },
     transport: opts.transport ?? (ownTransport = new GatewayTransport()),
     log: noopLog,
   };

@@ -153,7 +153,7 @@ test('R-BAL-3 R-HC-10 R-HC-13: instances reported unhealthy are skipped; all unh
   const health = {
     register(parentKey: string, confHash: string, targets: any[]) {
       registered.push({ parentKey, confHash, targets });
-      return { isHealthy: (n: string) => !unhealthy.has(n), get version() { return version; }, destroy() {} };
+      return { isHealthy: (n: string) => !unhealthy.has(n), isCooling: () => false, trialOpen: () => false, claimTrial: () => false, observe() {}, get version() { return version; }, destroy() {} };
     },
     report: () => [],
     close() {},
@@ -166,8 +166,11 @@ test('R-BAL-3 R-HC-10 R-HC-13: instances reported unhealthy are skipped; all unh
     })),
   }, { health });
   assert.equal(registered.length, 1);
-  const tg = registered[0].targets;
-  assert.equal(tg.length, 1);
+  // every instance is registered (R-PHC-2 cool-downs need no checks); only the second has checks
+  const all = registered[0].targets;
+  assert.equal(all.length, 2);
+  assert.equal(all[0].checks, undefined);
+  const tg = all.slice(1);
   assert.deepEqual([tg[0].name, tg[0].host, tg[0].port, tg[0].scheme, tg[0].index], ['llm-instance-2', '127.0.0.1', mocks[1]!.port, 'http', 1]);
   assert.equal(tg[0].checks.active.healthy.interval, 2);
   assert.equal(tg[0].checks.active.unhealthy.timeouts, 3);

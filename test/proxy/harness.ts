@@ -63,7 +63,7 @@ export const captureLog: () => CapturedLog = memLog;
 
 const noHealth = {
   register() {
-    return { isHealthy: () => true, version: 0, destroy() {} };
+    return { isHealthy: () => true, isCooling: () => false, trialOpen: () => false, claimTrial: () => false, observe() {}, version: 0, destroy() {} };
   },
   report: () => [],
   close() {},

@@ -138,7 +138,7 @@ test('R-GEN-18 R-LOG-4: drained() resolves only once the log phase of the last r
   store.putSync('/apisix/routes/1', { uri: '/d', plugins: { 't-drain-log': {} }, upstream: { type: 'roundrobin', nodes: { [up.hostPort]: 1 } } });
   const log = captureLog();
   const state = createMemoryState();
-  const health = { register: () => ({ isHealthy: () => true, version: 0, destroy() {} }), report: () => [], close() {} };
+  const health = { register: () => ({ isHealthy: () => true, isCooling: () => false, trialOpen: () => false, claimTrial: () => false, observe() {}, version: 0, destroy() {} }), report: () => [], close() {} };
   const holder = new RuntimeHolder(store, { state, health: health as any, transport: new GatewayTransport(), log });
   const lines: string[] = [];
   const proxy = createProxyHandler({ holder, accessLog: { write: (c) => void lines.push(c.uri), close: async () => {} }, log });

@@ -27,7 +27,7 @@ const rt: PluginDef = {
 };
 (plugins as Map<string, PluginDef>).set('t-rt', rt);
 
-const noHealth = { register: () => ({ isHealthy: () => true, version: 0, destroy() {} }), report: () => [], close() {} };
+const noHealth = { register: () => ({ isHealthy: () => true, isCooling: () => false, trialOpen: () => false, claimTrial: () => false, observe() {}, version: 0, destroy() {} }), report: () => [], close() {} };
 function holderWith(seed: Record<string, any> = {}) {
   const store = new MemStore();
   for (const [k, v] of Object.entries(seed)) store.putSync(k, v);

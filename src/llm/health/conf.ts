@@ -75,3 +75,56 @@ export function normalizeChecks(checks: unknown): ActiveConf {
     },
   };
 }
+
+/** `checks.passive` normalised (R-PHC-1); a threshold of 0 never trips */
+export interface PassiveConf {
+  type: 'http' | 'https' | 'tcp';
+  healthy: { statuses: Set<number>; successes: number };
+  unhealthy: { statuses: Set<number>; httpFailures: number; tcpFailures: number; timeouts: number };
+}
+
+/** APISIX's passive defaults (schema_def.lua health_checker_passive) */
+export const DEFAULT_PASSIVE_HEALTHY_STATUSES = [200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 306, 307, 308];
+export const DEFAULT_PASSIVE_UNHEALTHY_STATUSES = [429, 500, 503];
+
+const count0 = (v: unknown, d: number): number => Math.min(254, Math.max(0, Math.floor(num(v, d, 0))));
+
+/** `checks.passive`, or undefined when the instance has none */
+export function normalizePassive(checks: unknown): PassiveConf | undefined {
+  const p = obj(checks).passive;
+  if (!p || typeof p !== 'object' || Array.isArray(p)) return undefined;
+  const passive = p as Obj;
+  const healthy = obj(passive.healthy);
+  const unhealthy = obj(passive.unhealthy);
+  const t = passive.type;
+  return {
+    type: t === 'https' || t === 'tcp' ? t : 'http',
+    healthy: {
+      statuses: statuses(healthy.http_statuses, DEFAULT_PASSIVE_HEALTHY_STATUSES),
+      successes: count0(healthy.successes, 5),
+    },
+    unhealthy: {
+      statuses: statuses(unhealthy.http_statuses, DEFAULT_PASSIVE_UNHEALTHY_STATUSES),
+      httpFailures: count0(unhealthy.http_failures, 5),
+      tcpFailures: count0(unhealthy.tcp_failures, 2),
+      timeouts: count0(unhealthy.timeouts, 7),
+    },
+  };
+}
+
+/** R-PHC-2: a Retry-After value (delay-seconds or HTTP-date) in ms, capped; undefined when absent, past or garbage */
+export const MAX_COOLDOWN_MS = 300_000;
+export function retryAfterMs(v: unknown, now = Date.now()): number | undefined {
+  const s = Array.isArray(v) ? v[0] : v;
+  if (typeof s !== 'string') return undefined;
+  const t = s.trim();
+  let ms: number;
+  if (/^\d+$/.test(t)) ms = Number(t) * 1000;
+  else {
+    const at = Date.parse(t);
+    if (!Number.isFinite(at)) return undefined;
+    ms = at - now;
+  }
+  if (!(ms > 0)) return undefined;
+  return Math.min(ms, MAX_COOLDOWN_MS);
+}

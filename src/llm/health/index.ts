@@ -11,12 +11,13 @@ import net from 'node:net';
 import { lookup } from 'node:dns/promises';
 import type { SharedState } from '../../state/types.js';
 import type { Logger } from '../../core/log.js';
-import type { HealthHandle, HealthReportEntry, HealthService, HealthTarget } from './types.js';
-import { normalizeChecks, type ActiveConf } from './conf.js';
+import type { HealthHandle, HealthReportEntry, HealthService, HealthTarget, PassiveKind } from './types.js';
+import { normalizeChecks, normalizePassive, type ActiveConf, type PassiveConf } from './conf.js';
+import { classifyStatus } from './probe.js';
 import { probe, type ProbeOutcome } from './probe.js';
 
-export { normalizeChecks } from './conf.js';
-export type { ActiveConf } from './conf.js';
+export { normalizeChecks, normalizePassive, retryAfterMs } from './conf.js';
+export type { ActiveConf, PassiveConf } from './conf.js';
 
 export type TargetStatus = 'healthy' | 'mostly_healthy' | 'unhealthy' | 'mostly_unhealthy';
 
@@ -30,6 +31,10 @@ export interface HealthServiceOptions {
   dnsTtlMs?: number;
   /** resolver (tests); default dns.promises.lookup */
   resolve?: (host: string) => Promise<string>;
+  /** R-PHC-1: wait before a passive-only unhealthy instance gets a trial request (ms, default 10000) */
+  trialDelayMs?: number;
+  /** R-PHC-1: a claimed trial that reports nothing within this is given up (ms, default 60000) */
+  trialLeaseMs?: number;
 }
 
 const MAX_COUNTER = 255;
@@ -85,7 +90,7 @@ export function transition(
   status: TargetStatus,
   counter: { success: number; http_failure: number; tcp_failure: number; timeout_failure: number },
   kind: ProbeOutcome['kind'],
-  conf: Pick<ActiveConf, 'healthy' | 'unhealthy'>,
+  conf: { healthy: { successes: number }; unhealthy: { httpFailures: number; tcpFailures: number; timeouts: number } },
 ): TargetStatus {
   const c = counter;
   if (kind === 'ignored') return status;
@@ -97,6 +102,7 @@ export function transition(
     return status === 'unhealthy' ? 'mostly_unhealthy' : status;
   }
   if (status === 'unhealthy') return status;
+  // a threshold of 0 (passive checks, R-PHC-1) never trips
   let n: number;
   let threshold: number;
   if (kind === 'http_failure') {
@@ -110,13 +116,20 @@ export function transition(
     threshold = conf.unhealthy.timeouts;
   }
   c.success = 0;
-  if (n >= threshold) return 'unhealthy';
+  if (threshold > 0 && n >= threshold) return 'unhealthy';
   return status === 'healthy' ? 'mostly_healthy' : status;
 }
 
-/** one target of one checker: the probe loop and the state machine (R-HC-7..9) */
+/** one target of one checker: the probe loop and the state machine (R-HC-7..9), passive health (R-PHC-1), cool-down (R-PHC-2) */
 class TargetChecker {
   status: TargetStatus = 'healthy';
+  /** R-PHC-2: epoch ms the cool-down ends (0: none) */
+  coolUntil = 0;
+  private coolTimer: NodeJS.Timeout | undefined;
+  /** R-PHC-1 passive-only recovery: a trial request may be sent / one is in flight */
+  trialOpen = false;
+  trialTaken = false;
+  private trialTimer: NodeJS.Timeout | undefined;
   readonly counter = { success: 0, http_failure: 0, tcp_failure: 0, timeout_failure: 0 };
   ip: string | undefined;
   private resolvedAt = 0;
@@ -138,6 +151,9 @@ class TargetChecker {
     readonly target: HealthTarget,
     readonly index: number,
     readonly conf: ActiveConf,
+    /** probes run (checks.active present and an endpoint host) */
+    readonly active: boolean,
+    readonly passive: PassiveConf | undefined,
   ) {
     this.port = conf.port ?? target.port;
     this.hostname = conf.host ?? (net.isIPv6(target.host) ? `[${target.host}]` : target.host);
@@ -155,7 +171,22 @@ class TargetChecker {
     return `${this.group.parentKey}#plugins['${plugin}'].instances[${this.index}]`;
   }
 
+  get listed(): boolean {
+    return this.active || this.passive !== undefined || this.coolUntil > 0;
+  }
+
+  get checkType(): 'http' | 'https' | 'tcp' {
+    if (this.active) return this.conf.type;
+    if (this.passive) return this.passive.type;
+    return this.target.scheme === 'https' ? 'https' : 'http';
+  }
+
   start(): void {
+    if (!this.active) {
+      // no probes: the report shows the endpoint host as it is configured
+      if (this.ip === undefined && this.address) this.ip = this.address;
+      return;
+    }
     // R-HC-7: the first probe happens one interval after the checker starts
     this.schedule();
     // resolve early so that the Control API can list the checker
@@ -166,6 +197,9 @@ class TargetChecker {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.coolTimer) clearTimeout(this.coolTimer);
+    if (this.trialTimer) clearTimeout(this.trialTimer);
+    this.coolTimer = this.trialTimer = undefined;
     this.abortProbe?.();
     this.abortProbe = undefined;
     this.withdraw?.();
@@ -269,9 +303,111 @@ class TargetChecker {
     }
   }
 
+  /** R-PHC-2: no request for `ms` (the longest of overlapping cool-downs wins) */
+  cool(ms: number): void {
+    if (this.stopped) return;
+    const until = Date.now() + ms;
+    if (until <= this.coolUntil) return;
+    const was = this.coolUntil;
+    this.coolUntil = until;
+    if (this.coolTimer) clearTimeout(this.coolTimer);
+    this.coolTimer = setTimeout(() => {
+      this.coolTimer = undefined;
+      this.coolUntil = 0;
+      this.group.svc.log.info(`health check: ${this.name} (${this.target.name}) cool-down over`);
+      this.group.bump(this);
+    }, ms);
+    this.coolTimer.unref();
+    if (was === 0) this.group.svc.log.warn(`health check: ${this.name} (${this.target.name}) cooling down for ${Math.ceil(ms / 1000)} s (Retry-After)`);
+    this.group.bump(this);
+  }
+
+  /** R-PHC-1: one passive observation */
+  observe(kind: PassiveKind, status: number): void {
+    const p = this.passive;
+    const wasTrial = this.trialTaken;
+    if (wasTrial) this.endTrial();
+    if (!p || this.stopped) {
+      if (wasTrial) this.group.bump(this);
+      return;
+    }
+    let k: ProbeOutcome['kind'];
+    if (kind === 'status') k = classifyStatus(status, p.healthy.statuses, p.unhealthy.statuses);
+    else if (kind === 'tcp_failure') k = 'tcp_failure';
+    else if (kind === 'timeout') k = 'timeout';
+    else k = 'ignored';
+    if (k === 'ignored' || (k === 'success' && this.status === 'healthy')) {
+      if (wasTrial) this.group.bump(this);
+      return;
+    }
+    const was = this.status;
+    if (wasTrial && k !== 'success') {
+      // a failed trial: unhealthy again, the next trial after another delay
+      this.counter.success = 0;
+      this.status = 'unhealthy';
+    } else {
+      this.status = transition(this.status, this.counter, k, p);
+    }
+    if (this.status !== was) {
+      this.group.svc.log.info(`health check: ${this.name} (${this.target.name}) ${was} -> ${this.status} (passive: ${kind === 'status' ? `status ${status}` : kind})`);
+    }
+    if (!this.active) {
+      if (this.status === 'healthy' || this.status === 'mostly_healthy') this.trialOpen = false;
+      else if (this.status === 'unhealthy' && (was !== 'unhealthy' || wasTrial)) this.scheduleTrial();
+    }
+    if (this.status !== was) this.group.changed(this, was);
+    else if (wasTrial) this.group.bump(this);
+  }
+
+  /** R-PHC-1: without active checks, an unhealthy target is offered a trial request after a delay */
+  private scheduleTrial(): void {
+    this.trialOpen = false;
+    if (this.trialTimer) clearTimeout(this.trialTimer);
+    this.trialTimer = setTimeout(() => {
+      this.trialTimer = undefined;
+      if (this.stopped || isHealthyClass(this.status)) return;
+      if (this.passive && this.passive.healthy.successes === 0) {
+        const was = this.status;
+        this.status = 'healthy';
+        this.counter.success = this.counter.http_failure = this.counter.tcp_failure = this.counter.timeout_failure = 0;
+        this.group.changed(this, was);
+        return;
+      }
+      this.trialOpen = true;
+      this.group.bump(this);
+    }, this.group.svc.trialDelayMs);
+    this.trialTimer.unref();
+  }
+
+  claimTrial(): boolean {
+    if (!this.trialOpen || this.trialTaken || this.stopped) return false;
+    this.trialTaken = true;
+    // a trial whose outcome never comes (request refused before it was sent) is given up
+    this.trialTimer = setTimeout(() => {
+      this.trialTimer = undefined;
+      if (!this.trialTaken) return;
+      this.trialTaken = false;
+      this.group.bump(this);
+    }, this.group.svc.trialLeaseMs);
+    this.trialTimer.unref();
+    this.group.bump(this);
+    return true;
+  }
+
+  private endTrial(): void {
+    this.trialTaken = false;
+    if (this.trialTimer) clearTimeout(this.trialTimer);
+    this.trialTimer = undefined;
+  }
+
   entry(): HealthReportEntry['nodes'][number] | undefined {
     if (this.ip === undefined) return undefined;
-    return { ip: this.ip, port: this.port, hostname: this.hostname, status: this.status, counter: { ...this.counter } };
+    const node: HealthReportEntry['nodes'][number] = { ip: this.ip, port: this.port, hostname: this.hostname, status: this.status, counter: { ...this.counter } };
+    if (this.coolUntil > 0) {
+      node.status = 'cooling_down';
+      node.cooldown_left_s = Math.max(1, Math.ceil((this.coolUntil - Date.now()) / 1000));
+    }
+    return node;
   }
 }
 
@@ -309,12 +445,13 @@ class CheckerGroup {
     targets.forEach((t, i) => {
       if (!t || typeof t.name !== 'string') return;
       if (this.byName.has(t.name)) return;
-      if (!t.host) {
+      const checks = svc.disabled ? undefined : t.checks;
+      let active = checks !== undefined && checks.active !== undefined && checks.active !== null;
+      if (active && !t.host) {
         svc.log.warn(`health check: instance ${t.name} of ${parentKey} has no endpoint host; not checked`);
-        return;
+        active = false;
       }
-      const conf = normalizeChecks(t.checks);
-      const c = new TargetChecker(this, t, t.index ?? i, conf);
+      const c = new TargetChecker(this, t, t.index ?? i, normalizeChecks(checks), active, normalizePassive(checks));
       this.byName.set(t.name, c);
       this.checkers.push(c);
     });
@@ -327,15 +464,33 @@ class CheckerGroup {
   }
   changed(c: TargetChecker, was: TargetStatus): void {
     if (isHealthyClass(was) !== isHealthyClass(c.status)) this.version++;
+    this.publish(c);
+  }
+  /** a cool-down or trial started or ended: the balancer recomputes what it may pick */
+  bump(c: TargetChecker): void {
+    this.version++;
+    this.publish(c);
+  }
+  private publish(c: TargetChecker): void {
     const key = `healthcheck|${c.name}|${this.confHash}`;
-    const value = JSON.stringify({ instance: c.target.name, ip: c.ip, port: c.port, status: c.status, counter: c.counter });
+    const value = JSON.stringify({ instance: c.target.name, ip: c.ip, port: c.port, status: c.status, counter: c.counter, cooldown_until: c.coolUntil || undefined });
     this.svc.state.setValue(key, value).catch((err: Error) => {
       this.svc.log.warn(`health check: cannot publish status of ${c.name}: ${err.message}`);
     });
   }
 }
 
-const ALWAYS_HEALTHY: HealthHandle = Object.freeze({ isHealthy: () => true, version: 0, destroy() {} });
+const ALWAYS_HEALTHY: HealthHandle = Object.freeze({
+  isHealthy: () => true,
+  isCooling: () => false,
+  coolingUntil: () => 0,
+  status: () => undefined,
+  trialOpen: () => false,
+  claimTrial: () => false,
+  observe() {},
+  version: 0,
+  destroy() {},
+});
 
 class Service implements HealthService {
   readonly groups = new Map<string, CheckerGroup>();
@@ -345,6 +500,8 @@ class Service implements HealthService {
   readonly disabled: boolean;
   readonly dnsTtlMs: number;
   readonly resolve: (host: string) => Promise<string>;
+  readonly trialDelayMs: number;
+  readonly trialLeaseMs: number;
   private closed = false;
 
   constructor(opts: HealthServiceOptions) {
@@ -354,16 +511,18 @@ class Service implements HealthService {
     this.limiter = new ProbeLimiter(Math.max(1, opts.maxConcurrentProbes ?? 64));
     this.dnsTtlMs = opts.dnsTtlMs ?? 10_000;
     this.resolve = opts.resolve ?? defaultResolve;
+    this.trialDelayMs = opts.trialDelayMs ?? 10_000;
+    this.trialLeaseMs = opts.trialLeaseMs ?? 60_000;
   }
 
   register(parentKey: string, confHash: string, targets: HealthTarget[]): HealthHandle {
     if (!targets || targets.length === 0) return ALWAYS_HEALTHY;
-    if (this.disabled) {
-      // R-HC-15
-      this.log.warn(`disabled upstream healthcheck: checks of ${parentKey} (${targets.map((t) => t.name).join(', ')}) are ignored`);
-      return ALWAYS_HEALTHY;
-    }
     if (this.closed) return ALWAYS_HEALTHY;
+    if (this.disabled) {
+      // R-HC-15: checks are ignored (cool-downs, R-PHC-2, still apply)
+      const checked = targets.filter((t) => t && t.checks);
+      if (checked.length) this.log.warn(`disabled upstream healthcheck: checks of ${parentKey} (${checked.map((t) => t.name).join(', ')}) are ignored`);
+    }
     const key = `${parentKey}\u0000${confHash}`;
     let group = this.groups.get(key);
     if (!group) {
@@ -378,6 +537,30 @@ class Service implements HealthService {
       isHealthy(name: string): boolean {
         const c = g.byName.get(name);
         return c === undefined || isHealthyClass(c.status);
+      },
+      isCooling(name: string): boolean {
+        const c = g.byName.get(name);
+        return c !== undefined && c.coolUntil > 0;
+      },
+      coolingUntil(name: string): number {
+        return g.byName.get(name)?.coolUntil ?? 0;
+      },
+      status(name: string): string | undefined {
+        return g.byName.get(name)?.status;
+      },
+      trialOpen(name: string): boolean {
+        const c = g.byName.get(name);
+        return c !== undefined && c.trialOpen && !c.trialTaken;
+      },
+      claimTrial(name: string): boolean {
+        const c = g.byName.get(name);
+        return c !== undefined && c.claimTrial();
+      },
+      observe(name: string, kind: PassiveKind, status: number, retryAfter?: number): void {
+        const c = g.byName.get(name);
+        if (c === undefined) return;
+        if (retryAfter !== undefined && retryAfter > 0) c.cool(retryAfter);
+        if (c.passive !== undefined || c.trialTaken) c.observe(kind, status);
       },
       get version() {
         return g.version;
@@ -398,9 +581,10 @@ class Service implements HealthService {
     const out: HealthReportEntry[] = [];
     for (const g of this.groups.values()) {
       for (const c of g.checkers) {
+        if (!c.listed) continue;
         const node = c.entry();
         if (!node) continue;
-        out.push({ name: c.name, instance: c.target.name, type: c.conf.type, nodes: [node] });
+        out.push({ name: c.name, instance: c.target.name, type: c.checkType, nodes: [node] });
       }
     }
     return out;
@@ -422,7 +606,7 @@ export function createHealthService(opts: HealthServiceOptions): HealthService &
   return Object.assign(svc, {
     stats() {
       let checkers = 0;
-      for (const g of svc.groups.values()) checkers += g.checkers.length;
+      for (const g of svc.groups.values()) for (const c of g.checkers) if (c.active) checkers++;
       return { groups: svc.groups.size, checkers, inFlight: svc.limiter.inFlight, waiting: svc.limiter.waiting };
     },
   });

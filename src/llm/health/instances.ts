@@ -1,6 +1,7 @@
-// The health-check targets of an ai-proxy-multi configuration, built from its
-// compiled instances (R-HC-3, R-HC-4); the checks are normalised once, by the
-// health service (conf.ts normalizeChecks).
+// The health targets of an ai-proxy-multi configuration, built from its
+// compiled instances (R-HC-3, R-HC-4): every instance is registered, so that
+// a Retry-After cool-down (R-PHC-2) is kept for it whether it has `checks` or
+// not; the checks are normalised once, by the health service (conf.ts).
 import type { CompileEnv } from '../../core/types.js';
 import type { HealthHandle, HealthTarget } from './types.js';
 import { unhealthyTimeouts } from './conf.js';
@@ -14,21 +15,18 @@ export interface CheckedInstance {
   rawAuth?: { header?: Record<string, string>; query?: Record<string, string> };
 }
 
-/** registers the instances that have `checks`; undefined when none is checked */
+/** registers the instances; undefined without a health service */
 export function registerInstanceHealth(instances: readonly CheckedInstance[], env: Partial<CompileEnv> | undefined, plugin: string): HealthHandle | undefined {
   const targets: HealthTarget[] = [];
   for (const c of instances) {
-    if (!c.checks) continue;
     const h = c.hostInfo;
-    if (!h) {
-      env?.log?.warn(`${plugin}: instance ${c.name} has no endpoint host, no health checker`);
-      continue;
-    }
+    if (c.checks && !h) env?.log?.warn(`${plugin}: instance ${c.name} has no endpoint host, no health checker`);
     // the target carries APISIX's `timeouts` resolved (R-HC-2), on the validated copy
-    const u = (c.checks.active as any)?.unhealthy;
+    const u = (c.checks?.active as any)?.unhealthy;
     if (u && typeof u === 'object' && u.timeouts === undefined) u.timeouts = unhealthyTimeouts(u);
     targets.push({
-      name: c.name, scheme: h.scheme, host: h.host, port: h.port, checks: c.checks,
+      name: c.name, scheme: h?.scheme ?? 'https', host: h?.host ?? '', port: h?.port ?? 443,
+      checks: h ? c.checks : undefined,
       index: c.index, plugin, auth: { header: c.rawAuth?.header, query: c.rawAuth?.query },
     });
   }
