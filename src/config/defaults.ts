@@ -11,6 +11,7 @@ export const DEFAULT_EXPORT_URI = '/apisix/prometheus/metrics';
 export const DEFAULT_METRIC_PREFIX = 'apisix_';
 
 export const DEFAULT_DATA_DIR = 'data';
+export const DEFAULT_COMPACT_EVERY = 1000;
 export const DEFAULT_ACCESS_LOG = 'logs/access.log';
 /** R-ALOG-3 */
 export const DEFAULT_ACCESS_LOG_FORMAT =

@@ -201,7 +201,7 @@ export function normalizeConfig(raw: unknown, opts: NormalizeOptions): { config:
 
   const d = r.section(top.deployment, 'deployment', ['role', 'role_traditional', 'local', 'admin', 'etcd'], true);
   const rt = r.section(d.role_traditional, 'deployment.role_traditional', ['config_provider'], true);
-  const local = r.section(d.local, 'deployment.local', ['data_dir'], true);
+  const local = r.section(d.local, 'deployment.local', ['data_dir', 'compact_every'], true);
   const adm = r.section(d.admin, 'deployment.admin', ['admin_listen', 'admin_key', 'admin_key_required', 'allow_admin'], true);
   const e = r.section(d.etcd, 'deployment.etcd', ['host', 'prefix', 'timeout', 'user', 'password'], true);
   const etcdHost = typeof e.host === 'string' ? [e.host] : e.host;
@@ -209,6 +209,7 @@ export function normalizeConfig(raw: unknown, opts: NormalizeOptions): { config:
     role: r.oneOf(d.role, 'deployment.role', 'traditional', ['traditional'] as const),
     config_provider: r.oneOf(rt.config_provider, 'deployment.role_traditional.config_provider', 'local', ['local', 'etcd'] as const),
     data_dir: resolvePath(cwd, r.str(local.data_dir, 'deployment.local.data_dir', D.DEFAULT_DATA_DIR, nonEmpty)),
+    compact_every: r.int(local.compact_every, 'deployment.local.compact_every', D.DEFAULT_COMPACT_EVERY, 1, 1_000_000),
     admin: {
       admin_listen: r.addr(adm.admin_listen, 'deployment.admin.admin_listen', D.DEFAULT_ADMIN_LISTEN),
       admin_key: adminKeys(r, adm.admin_key, 'deployment.admin.admin_key'),

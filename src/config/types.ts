@@ -24,6 +24,8 @@ export interface GatewayConfig {
     role: 'traditional';
     config_provider: 'local' | 'etcd';
     data_dir: string; // absolute
+    /** journal records between two snapshot folds of the local store */
+    compact_every?: number;
     admin: {
       admin_listen: ListenAddr;
       admin_key: AdminKey[];

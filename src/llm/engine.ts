@@ -64,6 +64,21 @@ function ttftExpired(call: UpstreamCall): void {
   call.abort(new AttemptAbort('ttft_timeout', 'no first byte within ttft_timeout_ms'));
 }
 
+/**
+ * R-ERR-1: a request refused before its body was read still gets its
+ * protocol's error shape: the body is parsed here, on the refusal path only
+ */
+async function parseForErrorShape(ctx: RequestContext, limit: number): Promise<void> {
+  if (ctx.parsedBody !== undefined) return;
+  try {
+    // R-CAP-1 holds here too: a body past the limit is not read for its shape
+    const raw = await ctx.body(limit);
+    if (raw.length > 0) ctx.parsedBody = JSON.parse(raw.toString('utf8'));
+  } catch {
+    // not JSON: the error keeps APISIX's shape
+  }
+}
+
 export interface EngineOptions {
   /** plugin name, for log lines */
   plugin: string;
@@ -233,6 +248,7 @@ export class LlmEngine implements AttemptHost {
       const picked = this.selectNext(ctx, sel);
       inst = picked instanceof Promise ? await picked : picked;
       if (!inst) {
+        await parseForErrorShape(ctx, this.maxReqBody);
         const msg = exhaustedMessage(this.selector.groupCount());
         // R-QTA-3: every instance refused by ai-rate-limiting → its rejected_code
         const q = ctx.quotaRejection;

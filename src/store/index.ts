@@ -63,5 +63,5 @@ export function createStore(config: GatewayConfig): ConfigStore {
       return new EtcdStore(config);
     });
   }
-  return new LocalStore(d.data_dir);
+  return new LocalStore(d.data_dir, { compactEvery: d.compact_every });
 }

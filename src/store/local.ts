@@ -9,12 +9,16 @@
 // On open the journal is replayed over the snapshot (records with a revision
 // the snapshot already holds are skipped; a torn last line is dropped) and
 // compacted into a new snapshot. Compaction also runs every `compactEvery`
-// records. Writes are serialized through one queue with group commit (the
+// records (`deployment.local.compact_every`); a failed one is retried only
+// after another `compactEvery` records, and its temp file is removed.
+// A data directory that cannot be written (read-only, disk full) still
+// opens: the store serves what it loaded and rejects writes with
+// StoreUnavailableError (Admin API 503) until a write finds it writable. Writes are serialized through one queue with group commit (the
 // writes queued during one fdatasync share the next one); each write is
 // applied to the in-memory map only once it is on disk, and listeners are
 // called synchronously right after, before the write's promise resolves.
 import { closeSync, fsyncSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, truncate, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { log } from '../core/log.js';
 import type { JsonObject } from '../core/types.js';
@@ -66,6 +70,7 @@ export interface LocalStoreOptions {
 export const SNAPSHOT_FILE = 'store.json';
 export const JOURNAL_FILE = 'store.journal';
 export const LOCK_FILE = 'store.lock';
+export const SNAPSHOT_TMP = 'store.json.tmp';
 
 const MAX_TIMER = 2 ** 31 - 1;
 
@@ -93,6 +98,8 @@ export class LocalStore extends CachedStore {
   private journal?: FileHandle;
   private journalSize = 0;
   private journalRecords = 0;
+  /** journalRecords at which the next compaction runs */
+  private compactAt: number;
   private pending: PendingOp[] = [];
   private flushing?: Promise<void>;
   private closing = false;
@@ -105,6 +112,7 @@ export class LocalStore extends CachedStore {
     super();
     this.dir = path.resolve(dir);
     this.compactEvery = opts.compactEvery ?? 1000;
+    this.compactAt = this.compactEvery;
   }
 
   private file(name: string): string {
@@ -119,22 +127,48 @@ export class LocalStore extends CachedStore {
   async open(): Promise<void> {
     if (this.opened) return;
     await mkdir(this.dir, { recursive: true });
-    this.lock();
+    this.checkLock();
+    await this.load();
     try {
-      await this.load();
+      await this.openForWriting();
+    } catch (err) {
+      if (!isUnwritable(err)) {
+        this.unlock();
+        throw err;
+      }
+      this.broken = err as Error;
+      log.error(`configuration store ${this.dir} is not writable, serving what it holds without writes: ${(err as Error).message}`);
+    }
+    this.opened = true;
+    this.scheduleExpiry();
+  }
+
+  /** take the lock, open the journal and fold it into a new snapshot */
+  private async openForWriting(): Promise<void> {
+    this.writeLock();
+    try {
+      // cut a torn or rolled-back tail so appends start after the last good record
+      await truncate(this.file(JOURNAL_FILE), this.journalSize).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
       this.journal = await open(this.file(JOURNAL_FILE), 'a');
-      await this.compact();
+      await rm(this.file(SNAPSHOT_TMP), { force: true });
     } catch (err) {
       await this.journal?.close().catch(() => {});
       this.journal = undefined;
       this.unlock();
       throw err;
     }
-    this.opened = true;
-    this.scheduleExpiry();
+    try {
+      await this.compact();
+    } catch (err) {
+      // the journal is complete: writes can go on, the fold is retried later
+      log.error(`store compaction failed (the journal is kept): ${(err as Error).message}`);
+      this.compactAt = this.journalRecords + this.compactEvery;
+    }
   }
 
-  private lock(): void {
+  private checkLock(): void {
     const file = this.file(LOCK_FILE);
     let holder = NaN;
     try {
@@ -143,7 +177,10 @@ export class LocalStore extends CachedStore {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     if (pidAlive(holder)) throw new Error(`data_dir ${this.dir} is in use by process ${holder} (${file})`);
-    writeFileSync(file, `${process.pid}\n`);
+  }
+
+  private writeLock(): void {
+    writeFileSync(this.file(LOCK_FILE), `${process.pid}\n`);
   }
 
   private unlock(): void {
@@ -180,25 +217,34 @@ export class LocalStore extends CachedStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    // only newline-terminated records were ever acknowledged: an unterminated
+    // or unparsable last line is the tail of an interrupted write
     const lines = text.split('\n');
     let last = lines.length - 1;
     while (last >= 0 && lines[last]!.trim() === '') last--;
+    let offset = 0;
     for (let i = 0; i <= last; i++) {
       const line = lines[i]!;
-      if (!line.trim()) continue;
-      let rec: JournalRecord;
-      try {
-        rec = JSON.parse(line) as JournalRecord;
-      } catch {
-        if (i === last) {
-          log.warn(`${journalFile}: dropped an incomplete last record (interrupted write)`);
-          break;
+      const terminated = i < lines.length - 1;
+      let rec: JournalRecord | undefined;
+      if (line.trim()) {
+        try {
+          if (terminated) rec = JSON.parse(line) as JournalRecord;
+        } catch { /* below */ }
+        if (!rec) {
+          if (i === last) {
+            log.warn(`${journalFile}: dropped an incomplete last record (interrupted write)`);
+            break;
+          }
+          throw new Error(`cannot load ${journalFile}: corrupt record at line ${i + 1}`);
         }
-        throw new Error(`cannot load ${journalFile}: corrupt record at line ${i + 1}`);
+        if (rec.op === 'id') this.idSeq = Math.max(this.idSeq, rec.seq);
+        else if (rec.rev > base) this.applyRecord(rec, false);
+        this.journalRecords++;
       }
-      if (rec.op === 'id') this.idSeq = Math.max(this.idSeq, rec.seq);
-      else if (rec.rev > base) this.applyRecord(rec, false);
+      offset += Buffer.byteLength(line) + 1;
     }
+    this.journalSize = offset;
     // items whose ttl ran out while the process was down
     const now = Date.now();
     const due = [...this.expiry].filter(([, at]) => at <= now).map(([k]) => k);
@@ -243,7 +289,7 @@ export class LocalStore extends CachedStore {
   private async flush(): Promise<void> {
     while (this.pending.length) {
       const batch = this.pending.splice(0);
-      if (this.broken) {
+      if (this.broken && !(await this.recover())) {
         const err = new StoreUnavailableError(`configuration store unavailable: ${this.broken.message}`);
         for (const op of batch) op.reject(err);
         continue;
@@ -294,7 +340,8 @@ export class LocalStore extends CachedStore {
     const text = recs.map((r) => JSON.stringify(r) + '\n').join('');
     const fh = this.journal!;
     try {
-      await fh.write(text);
+      // appendFile loops over short writes (a nearly full disk); write() would not
+      await fh.appendFile(text);
       await fh.datasync();
     } catch (err) {
       // undo a partial write so the journal stays readable; if that fails too, stop writing
@@ -310,13 +357,30 @@ export class LocalStore extends CachedStore {
   }
 
   private async afterWrite(): Promise<void> {
-    if (this.journalRecords >= this.compactEvery) {
+    if (this.journalRecords >= this.compactAt) {
       try {
         await this.compact();
       } catch (err) {
-        log.error(`store compaction failed (the journal is kept): ${(err as Error).message}`);
+        // not after every write: a full disk would make each one rewrite the snapshot
+        log.error(`store compaction failed (the journal is kept, retried after ${this.compactEvery} more records): ${(err as Error).message}`);
+        this.compactAt = this.journalRecords + this.compactEvery;
       }
     }
+  }
+
+  /** after a write error that could not be undone, or opened unwritable: try to write again */
+  private async recover(): Promise<boolean> {
+    await this.journal?.close().catch(() => {});
+    this.journal = undefined;
+    try {
+      await this.openForWriting();
+    } catch (err) {
+      this.broken = err as Error;
+      return false;
+    }
+    log.warn(`configuration store ${this.dir} is writable again`);
+    this.broken = undefined;
+    return true;
   }
 
   /** write the snapshot atomically, then empty the journal */
@@ -331,20 +395,26 @@ export class LocalStore extends CachedStore {
       }),
     };
     const file = this.file(SNAPSHOT_FILE);
-    const tmp = `${file}.tmp`;
-    const fh = await open(tmp, 'w', 0o600);
+    const tmp = this.file(SNAPSHOT_TMP);
     try {
-      await fh.writeFile(JSON.stringify(snap));
-      await fh.sync();
-    } finally {
-      await fh.close();
+      const fh = await open(tmp, 'w', 0o600);
+      try {
+        await fh.writeFile(JSON.stringify(snap));
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, file);
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => {});
+      throw err;
     }
-    await rename(tmp, file);
     syncDir(this.dir);
     await this.journal!.truncate(0);
     await this.journal!.sync();
     this.journalSize = 0;
     this.journalRecords = 0;
+    this.compactAt = this.compactEvery;
   }
 
   put(key: string, value: JsonObject, opts: PutOptions = {}): Promise<StoredItem> {
@@ -434,4 +504,10 @@ function syncDir(dir: string): void {
     const fd = openSync(dir, 'r');
     try { fsyncSync(fd); } finally { closeSync(fd); }
   } catch { /* best effort (not supported everywhere) */ }
+}
+
+/** errors that mean the data directory cannot be written now, not a broken store */
+function isUnwritable(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === 'EROFS' || code === 'ENOSPC' || code === 'EACCES' || code === 'EPERM' || code === 'EDQUOT' || code === 'EIO';
 }

@@ -37,6 +37,7 @@ test('R-GEN-19 CONTRACT an empty file gives every default', () => {
       role: 'traditional',
       config_provider: 'local',
       data_dir: '/srv/gw/data',
+      compact_every: 1000,
       admin: {
         admin_listen: { ip: '127.0.0.1', port: 9180 },
         admin_key: [{ name: 'admin', key: '', role: 'admin' }],
