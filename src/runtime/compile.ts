@@ -13,6 +13,7 @@ import { pageError } from '../core/errors.js';
 import { isSecretRef, resolveSecret } from '../core/secrets.js';
 import { getPlugin, pluginList } from '../plugins/registry.js';
 import { validateSchema } from '../schema/validate.js';
+import { usesPostArgs } from '../core/post-arg.js';
 import { compileExpression, type Expression } from '../core/expr.js';
 import { compileIpMatcher } from '../core/ip.js';
 import { compileHosts, Router, type RouteMatchSpec } from './router.js';
@@ -559,6 +560,7 @@ export function compileRuntime(snapshot: ReadonlyMap<string, StoredItem>, env: R
       methods: methods ? new Set(methods.map((m) => m.toUpperCase())) : undefined,
       remoteAddrs,
       vars,
+      varsNeedBody: vars !== undefined && usesPostArgs(v.vars),
       chain: makeChain(all),
       upstream,
       broken,
