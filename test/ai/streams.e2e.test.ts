@@ -298,3 +298,34 @@ test('R-CAP-3: an answer past max_response_bytes: buffered 502, streamed respons
   assert.ok(Buffer.byteLength(s.text) - Buffer.byteLength(events.at(-1)!) <= 600 + 2, 'no more than the cap was relayed');
   m.reset();
 });
+
+test('R-CAP-4: override.llm_options and override.request_body reach the upstream body; schema errors name the field', async () => {
+  n.reset();
+  await putRoute('cap4', '/cap4/*', {
+    'ai-proxy-multi': {
+      streaming_flush_interval_ms: 0,
+      instances: [{
+        name: 'oa', provider: 'openai', weight: 1, auth: {},
+        override: {
+          endpoint: n.url,
+          llm_options: { max_tokens: 128 },
+          request_body: { 'openai-chat': { temperature: 0.1, metadata: { team: 'a' } }, 'anthropic-messages': { top_k: 3 } },
+        },
+      }],
+    },
+  });
+  const r = await rawPost('/cap4/v1/chat/completions', { ...CHAT, temperature: 0.9, metadata: { user: 'u' } });
+  assert.equal(r.status, 200, r.text);
+  const sent = n.requests[0]!.body;
+  assert.equal(sent.max_completion_tokens, 128);
+  assert.equal(sent.max_tokens, undefined);
+  assert.equal(sent.temperature, 0.9, 'the client value wins without request_body_force_override');
+  assert.deepEqual(sent.metadata, { user: 'u', team: 'a' });
+  assert.equal(sent.top_k, undefined);
+  const bad1 = await gw.admin('PUT', '/apisix/admin/routes/cap4', { uri: '/cap4/*', plugins: openaiProxy(n.url, { override: { endpoint: n.url, llm_options: { max_tokens: 1, temperature: 1 } } }) });
+  assert.equal(bad1.status, 400);
+  assert.match(bad1.body.error_msg, /llm_options|temperature/);
+  const bad2 = await gw.admin('PUT', '/apisix/admin/routes/cap4', { uri: '/cap4/*', plugins: openaiProxy(n.url, { override: { endpoint: n.url, request_body: { 'no-such-protocol': {} } } }) });
+  assert.equal(bad2.status, 400);
+  assert.match(bad2.body.error_msg, /request_body|no-such-protocol/);
+});

@@ -12,4 +12,6 @@ export const vertexAi: ProviderDef = {
     'vertex-predict': (pc, model) => `/v1/projects/${pc?.project_id}/locations/${pc?.region}/publishers/google/models/${model}:predict`,
   },
   confRequired: true,
+  // R-CAP-4: Vertex's native bodies carry the bound in generationConfig
+  maxTokensField: { 'vertex-predict': ['generationConfig', 'maxOutputTokens'] },
 };

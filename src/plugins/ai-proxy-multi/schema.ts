@@ -2,6 +2,7 @@
 // beyond the schema (R-APM-3..6).
 import { checksSchema } from '../../llm/health/checks-schema.js';
 import { providerNames, confRequiredProviders } from '../../llm/providers/index.js';
+import { protocolNames } from '../../llm/protocols/index.js';
 
 /** the provider names (src/llm/providers/) */
 export const PROVIDERS = providerNames;
@@ -51,7 +52,17 @@ export const providerConfSchema = {
 
 export const overrideSchema = {
   type: 'object',
-  properties: { endpoint: { type: 'string' } },
+  properties: {
+    endpoint: { type: 'string' },
+    // R-CAP-4 (APISIX 3.18): unknown llm_options keys and unknown protocols are schema errors
+    llm_options: { type: 'object', properties: { max_tokens: { type: 'integer', minimum: 1 } }, additionalProperties: false },
+    request_body: {
+      type: 'object',
+      properties: Object.fromEntries([...protocolNames, 'passthrough'].map((n) => [n, { type: 'object' }])),
+      additionalProperties: false,
+    },
+    request_body_force_override: { type: 'boolean' },
+  },
 };
 
 export const loggingSchema = {
