@@ -156,7 +156,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
     if (consumer) {
       if ((consumer as { broken?: boolean }).broken) return send(ctx, UNAVAILABLE);
       if (consumer.plugins.length || (consumer as { disabled?: string[] }).disabled?.length) {
-        const merged = consumerChain(route, consumer);
+        const merged = consumerChain(route, consumer, log);
         chain = merged.chain;
         ctx.plugins = chain.all;
         if (merged.consumerRewrite.length) {

@@ -14,4 +14,10 @@ export const vertexAi: ProviderDef = {
   confRequired: true,
   // R-CAP-4: Vertex's native bodies carry the bound in generationConfig
   maxTokensField: { 'vertex-predict': ['generationConfig', 'maxOutputTokens'] },
+  checkInstance(inst) {
+    const pc = inst.provider_conf;
+    if (pc === undefined) return undefined;
+    for (const k of ['project_id', 'region'] as const) if (typeof pc[k] !== 'string') return `provider vertex-ai needs provider_conf.${k}`;
+    return undefined;
+  },
 };
