@@ -19,6 +19,16 @@ export interface GatewayConfig {
     enable_control: boolean;
     control: ListenAddr;
     disable_upstream_healthcheck: boolean;
+    /**
+     * R-SEC-10: plugins' `encrypt_fields` encrypted in the store. Absent in
+     * programmatic configs = off. An empty keyring (none configured) is
+     * filled from <data_dir>/keyring.json at start (config/keyring.ts).
+     */
+    data_encryption?: {
+      enable_encrypt_fields: boolean;
+      /** 16-byte (AES-128-CBC) or 32-byte (AES-256-CBC) keys; the first encrypts */
+      keyring: string[];
+    };
     /** MiB; 0 = no cap (R-RTE-20) */
     max_post_args_readable_size?: number;
   };

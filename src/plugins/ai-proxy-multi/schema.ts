@@ -167,6 +167,16 @@ export const schema = {
     ...limitProps,
   },
   required: ['instances'],
+  // R-SEC-10: stored encrypted (APISIX 3.18's list)
+  encrypt_fields: [
+    'instances.auth.header',
+    'instances.auth.query',
+    'instances.auth.gcp.service_account_json',
+    'instances.auth.aws.secret_access_key',
+    'instances.auth.aws.session_token',
+    'semantic_opts.embeddings.auth.header',
+    'semantic_opts.embeddings.auth.query',
+  ],
 };
 
 const ENDPOINT_RE = /^(https?):\/\/([^:/]+):?(\d*)\/?.*$/;

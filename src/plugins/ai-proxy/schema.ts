@@ -15,6 +15,8 @@ export const schema = {
     ...limitProps,
   },
   required: ['provider', 'auth'],
+  // R-SEC-10: stored encrypted (APISIX 3.18's list)
+  encrypt_fields: ['auth.header', 'auth.query', 'auth.gcp.service_account_json', 'auth.aws.secret_access_key', 'auth.aws.session_token'],
 };
 
 export function check(conf: any): string | undefined {
