@@ -205,7 +205,9 @@ export function relayStream(io: Io): Promise<AttemptResult> {
     target.parseSseEvent(ev.event, ev.data, acc, wantText || !!converter);
     if (converter) pendingOut += converter.push(ev.data, ev.event);
   };
-  const parser = isAwsEventStream(contentType) ? new AwsEventStreamParser(onEvent) : new SseParser(onEvent);
+  const parser = isAwsEventStream(contentType)
+    ? new AwsEventStreamParser(onEvent, (err) => ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: ${err.message}; the rest of the stream is not read`))
+    : new SseParser(onEvent);
   // what an event must contain to matter when only the usage is read
   const skipNeedle = !wantText && !converter ? target.usageNeedle : undefined;
   // R-USG-3: events that may call a tool are parsed until one did
