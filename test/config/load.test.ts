@@ -289,6 +289,18 @@ test('R-GEN-14 R-GEN-15 CONTRACT the shipped conf/config.yaml loads without warn
   assert.deepEqual(loadConfig(f, { cwd: dir }).config.apisix.node_listen, [{ ip: '0.0.0.0', port: 1234 }]);
 });
 
+test('issue #15 the shipped conf/config.yaml logs the seed\'s LLM access-log format: model and tokens by default', (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-conf-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const { config, warnings } = loadConfig(path.join(REPO_ROOT, 'conf/config.yaml'), { cwd: dir, env: {} });
+  assert.deepEqual(warnings, []);
+  const format = config.nginx_config.http.access_log_format;
+  assert.notEqual(format, DEFAULT_ACCESS_LOG_FORMAT);
+  // the seed's format (test/observability/access-log.e2e.test.ts runs it through the CLI)
+  assert.ok(format.endsWith('"$apisix_upstream_response_time" "$request_type" "$llm_time_to_first_token" "$llm_model" "$request_llm_model"  "$llm_prompt_tokens" "$llm_completion_tokens"'), format);
+  assert.ok(format.startsWith('$remote_addr - $remote_user [$time_local] $http_host "$request_line" $status'), format);
+});
+
 test('R-CFG-1 a key neither switchyard nor APISIX 3.16 has is an error with "did you mean"', () => {
   rejects('apisix: {node_lisen: 9080}', 'apisix.node_lisen: unknown key (did you mean apisix.node_listen?)');
   rejects('deployment: {admin: {admin_lisen: {port: 9180}}}', 'deployment.admin.admin_lisen: unknown key (did you mean deployment.admin.admin_listen?)');
