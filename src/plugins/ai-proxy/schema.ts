@@ -1,5 +1,5 @@
 // ai-proxy configuration schema (R-AP-1) and checks (R-AP-2, R-AP-3).
-import { PROVIDERS, authSchema, optionsSchema, providerConfSchema, overrideSchema, loggingSchema, pricingSchema, transportProps, checkEndpoint, checkGcp, checkProvider } from '../ai-proxy-multi/schema.js';
+import { PROVIDERS, authSchema, optionsSchema, providerConfSchema, overrideSchema, loggingSchema, pricingSchema, transportProps, limitProps, checkEndpoint, checkGcp, checkProvider } from '../ai-proxy-multi/schema.js';
 
 export const schema = {
   type: 'object',
@@ -12,6 +12,7 @@ export const schema = {
     logging: loggingSchema,
     pricing: pricingSchema,
     ...transportProps,
+    ...limitProps,
   },
   required: ['provider', 'auth'],
   // R-SEC-10: stored encrypted (APISIX 3.18's list)
