@@ -4,6 +4,7 @@ import type http from 'node:http';
 import type { GatewayConfig, ListenAddr } from './config/types.js';
 import type { ConfigStore } from './store/types.js';
 import { createStore, secretCodecFor } from './store/index.js';
+import { StandaloneFileStore } from './declarative/standalone-store.js';
 import { ensureAdminKeys } from './config/admin-key.js';
 import { ensureKeyring } from './config/keyring.js';
 import { encryptFieldsOf } from './plugins/registry.js';
@@ -87,7 +88,10 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   ensureAdminKeys(config, (line) => process.stdout.write(line + '\n'));
   ensureKeyring(config, (line) => process.stdout.write(line + '\n'));
   const secrets = secretCodecFor(config, encryptFieldsOf);
-  const store = createStore(config, { codec: secrets });
+  // R-SA-1: a data plane reads conf/apisix.yaml
+  const store = config.deployment.config_provider === 'yaml'
+    ? new StandaloneFileStore(config.deployment.standalone_file!)
+    : createStore(config, { codec: secrets });
   await store.open();
   const state = createMemoryState();
   const health = createHealthService({ state, disabled: config.apisix.disable_upstream_healthcheck, log });

@@ -37,7 +37,8 @@ export function readKeyringFile(file: string): string[] | undefined {
 /** fill config.apisix.data_encryption.keyring in place when encryption is on and no key is configured */
 export function ensureKeyring(config: GatewayConfig, print: (line: string) => void): void {
   const de = config.apisix.data_encryption;
-  if (!de?.enable_encrypt_fields || de.keyring.length > 0) return;
+  // R-SA-1: as APISIX, a standalone file is read as written (nothing is encrypted)
+  if (!de?.enable_encrypt_fields || de.keyring.length > 0 || config.deployment.config_provider === 'yaml') return;
   const file = path.join(config.deployment.data_dir, KEYRING_FILE);
   let keys: string[] | undefined;
   try {

@@ -204,15 +204,20 @@ export function normalizeConfig(raw: unknown, opts: NormalizeOptions): { config:
     apisix.max_post_args_readable_size = r.int(a.max_post_args_readable_size, 'apisix.max_post_args_readable_size', 64, 0, 1048576);
   }
 
-  const d = r.section(top.deployment, 'deployment', ['role', 'role_traditional', 'local', 'admin', 'etcd'], true);
+  const d = r.section(top.deployment, 'deployment', ['role', 'role_traditional', 'role_data_plane', 'local', 'admin', 'etcd'], true);
   const rt = r.section(d.role_traditional, 'deployment.role_traditional', ['config_provider'], true);
+  const rdp = r.section(d.role_data_plane, 'deployment.role_data_plane', ['config_provider'], true);
+  const role = r.oneOf(d.role, 'deployment.role', 'traditional', ['traditional', 'data_plane'] as const);
   const local = r.section(d.local, 'deployment.local', ['data_dir', 'compact_every'], true);
   const adm = r.section(d.admin, 'deployment.admin', ['admin_listen', 'admin_key', 'admin_key_required', 'allow_admin'], true);
   const e = r.section(d.etcd, 'deployment.etcd', ['host', 'prefix', 'timeout', 'user', 'password'], true);
   const etcdHost = typeof e.host === 'string' ? [e.host] : e.host;
   const deployment: GatewayConfig['deployment'] = {
-    role: r.oneOf(d.role, 'deployment.role', 'traditional', ['traditional'] as const),
-    config_provider: r.oneOf(rt.config_provider, 'deployment.role_traditional.config_provider', 'local', ['local', 'etcd'] as const),
+    role,
+    // R-SA-1: APISIX's standalone mode is a data plane reading conf/apisix.yaml
+    config_provider: role === 'data_plane'
+      ? r.oneOf(rdp.config_provider, 'deployment.role_data_plane.config_provider', 'yaml', ['yaml'] as const)
+      : r.oneOf(rt.config_provider, 'deployment.role_traditional.config_provider', 'local', ['local', 'etcd'] as const),
     data_dir: resolvePath(cwd, r.str(local.data_dir, 'deployment.local.data_dir', D.DEFAULT_DATA_DIR, nonEmpty)),
     compact_every: r.int(local.compact_every, 'deployment.local.compact_every', D.DEFAULT_COMPACT_EVERY, 1, 1_000_000),
     admin: {
@@ -229,6 +234,11 @@ export function normalizeConfig(raw: unknown, opts: NormalizeOptions): { config:
     },
   };
   if (deployment.etcd.host.length === 0) fail('deployment.etcd.host', 'expected at least one address');
+  if (deployment.config_provider === 'yaml') {
+    // as APISIX: the file is conf/apisix.yaml beside conf/config.yaml, and a data plane has no Admin API
+    deployment.standalone_file = path.join(path.dirname(opts.file), 'apisix.yaml');
+    apisix.enable_admin = false;
+  }
   if (e.user !== undefined && e.user !== null) deployment.etcd.user = r.str(e.user, 'deployment.etcd.user', '');
   if (e.password !== undefined && e.password !== null) deployment.etcd.password = typeof e.password === 'number' ? String(e.password) : r.str(e.password, 'deployment.etcd.password', '');
 

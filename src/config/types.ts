@@ -33,8 +33,11 @@ export interface GatewayConfig {
     max_post_args_readable_size?: number;
   };
   deployment: {
-    role: 'traditional';
-    config_provider: 'local' | 'etcd';
+    /** R-SA-1: `data_plane` reads the configuration from `standalone_file`, with no Admin API */
+    role: 'traditional' | 'data_plane';
+    config_provider: 'local' | 'etcd' | 'yaml';
+    /** R-SA-1: absolute path of conf/apisix.yaml (beside config.yaml), with config_provider yaml */
+    standalone_file?: string;
     data_dir: string; // absolute
     /** journal records between two snapshot folds of the local store */
     compact_every?: number;

@@ -65,7 +65,7 @@ export interface CreateStoreOptions {
 /** the store's codec for apisix.data_encryption (undefined when off; the keyring must be filled: config/keyring.ts) */
 export function secretCodecFor(config: GatewayConfig, fieldsOf: EncryptFieldsOf): ValueCodec | undefined {
   const de = config.apisix?.data_encryption;
-  if (!de?.enable_encrypt_fields) return undefined;
+  if (!de?.enable_encrypt_fields || config.deployment.config_provider === 'yaml') return undefined;
   return createSecretCodec(new KeyringCipher(de.keyring), fieldsOf);
 }
 

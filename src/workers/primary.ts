@@ -10,6 +10,7 @@ import type { GatewayConfig, ListenAddr } from '../config/types.js';
 import type { Gateway } from '../app.js';
 import { boundAddr, drainServers, GRACE_MS } from '../app.js';
 import { createStore, secretCodecFor } from '../store/index.js';
+import { StandaloneFileStore } from '../declarative/standalone-store.js';
 import { ensureAdminKeys } from '../config/admin-key.js';
 import { ensureKeyring } from '../config/keyring.js';
 import { encryptFieldsOf } from '../plugins/registry.js';
@@ -66,7 +67,10 @@ export async function startPrimary(config: GatewayConfig): Promise<Gateway> {
   ensureAdminKeys(config, (line) => process.stdout.write(line + '\n'));
   ensureKeyring(config, (line) => process.stdout.write(line + '\n'));
   const secrets = secretCodecFor(config, encryptFieldsOf);
-  const inner = createStore(config, { codec: secrets });
+  // R-SA-1: a data plane reads conf/apisix.yaml
+  const inner = config.deployment.config_provider === 'yaml'
+    ? new StandaloneFileStore(config.deployment.standalone_file!)
+    : createStore(config, { codec: secrets });
   await inner.open();
   const state = createMemoryState();
   const methods = stateMethods(state);

@@ -119,7 +119,7 @@ test('R-ADM-70: switchyard sync prints the warnings on stderr and still applies'
       routes: [{
         name: 'typo-route',
         uris: ['/typo'],
-        plugins: { 'ai-proxy-multi': multi({}, { overide: { endpoint: 'http://127.0.0.1:1' } }) },
+        plugins: { 'ai-proxy-multi': multi({}, { overide: { endpoint: 'http://127.0.0.1:1' }, auth: { header: { Authorization: `Bearer \${${UNSET}}` } } }) },
       }],
     }],
   });
@@ -127,4 +127,6 @@ test('R-ADM-70: switchyard sync prints the warnings on stderr and still applies'
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /create route "typo-route"/);
   assert.match(r.stderr, /switchyard sync: warning: .*typo\.yaml: .*plugins\.ai-proxy-multi\.instances\[0\]\.overide: unknown attribute, ignored; did you mean override\?\n/);
+  // an ADC ${NAME} reference to an unset variable becomes an empty string: said, with its line
+  assert.match(r.stderr, new RegExp(`switchyard sync: warning: .*typo\\.yaml: line \\d+: environment variable ${UNSET} is not set: \\$\\{${UNSET}\\} becomes an empty string\\n`));
 });

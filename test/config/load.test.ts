@@ -171,7 +171,8 @@ test('R-GEN-12 ports out of range and wrong types name the key path', () => {
   rejects('plugin_attr: {prometheus: {export_addr: {port: 1e6}}}', 'plugin_attr.prometheus.export_addr.port: expected integer 0-65535, got 1000000');
   rejects('apisix: {enable_admin: "yes"}', 'apisix.enable_admin: expected boolean, got "yes"');
   rejects('apisix: [1]', 'apisix: expected a mapping, got a list');
-  rejects('deployment: {role: data_plane}', 'deployment.role: expected one of "traditional", got "data_plane"');
+  rejects('deployment: {role: control_plane}', 'deployment.role: expected one of "traditional", "data_plane", got "control_plane"');
+  rejects('deployment: {role: data_plane, role_data_plane: {config_provider: etcd}}', 'deployment.role_data_plane.config_provider: expected one of "yaml", got "etcd"');
   rejects('deployment: {role_traditional: {config_provider: yaml}}', 'deployment.role_traditional.config_provider: expected one of "local", "etcd", got "yaml"');
   rejects('deployment: {admin: {admin_key: [{name: a, key: k, role: root}]}}', 'deployment.admin.admin_key[0].role: expected one of "admin", "viewer", got "root"');
   rejects('deployment: {admin: {admin_key: [{key: k}]}}', 'deployment.admin.admin_key[0].name: required (a non-empty string)');
