@@ -251,7 +251,8 @@ export function relayStream(io: Io): Promise<AttemptResult> {
     target.parseSseEvent(ev.event, ev.data, acc, wantText || !!converter);
     if (converter) pendingOut += converter.push(ev.data, ev.event);
   };
-  const parser = isAwsEventStream(contentType)
+  const textFraming = !isAwsEventStream(contentType);
+  const parser = !textFraming
     ? new AwsEventStreamParser(onEvent, (err) => ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: ${err.message}; the rest of the stream is not read`))
     : new SseParser(onEvent);
   // what an event must contain to matter when only the usage is read
@@ -280,7 +281,7 @@ export function relayStream(io: Io): Promise<AttemptResult> {
   let lastOut: Buffer | string = '\n\n';
   const write = (data: Buffer | string) => {
     if (res.destroyed) return;
-    lastOut = data;
+    if (data.length > 0) lastOut = data;
     if (!ctx.write(data) && !waitingDrain) {
       waitingDrain = true;
       call.pause();
@@ -360,6 +361,19 @@ export function relayStream(io: Io): Promise<AttemptResult> {
         if (received < 0) return sink.error(tooLarge(io));
         parser.end();
         llm.upstreamResponseTimeMs = Math.round(performance.now() - t0);
+        if (!converter) {
+          writeHead();
+          const rest = strip?.end();
+          if (rest !== undefined) write(rest);
+          // R-STR-2: a 2xx SSE body that ends inside an event was cut short,
+          // and an SSE client drops that partial event without a word
+          if (kept !== undefined && textFraming && !endsEvent(lastOut)) {
+            finishRec(502);
+            ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: the upstream stream ended inside an event`);
+            endWithErrorEvent('malformed_stream', undefined);
+            return done(DONE);
+          }
+        }
         finishRec(status);
         if (converter) {
           const tail = converter.end();
@@ -373,9 +387,7 @@ export function relayStream(io: Io): Promise<AttemptResult> {
             write(tail);
           }
           writeHead();
-        } else writeHead();
-        const rest = strip?.end();
-        if (rest !== undefined) write(rest);
+        }
         // the usage is known before the last byte (ctx.beforeEnd may settle on it)
         publishUsage(ctx, acc, true);
         if (!res.destroyed) ctx.end();
