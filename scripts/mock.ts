@@ -4,6 +4,7 @@
 // Each answers chat (buffered or streamed), embeddings and Anthropic messages;
 // the chat text names the instance ("hello from mock-a").
 // MOCK_PORTS=port,port overrides the ports (the README tour test uses it).
+import { pathToFileURL } from 'node:url';
 import { anthropicMessage, chatCompletion, embeddingsList, sseChat, startMockLlm, type MockLlm, type MockRequest, type MockResponse } from '../test/helpers/mock-llm.js';
 
 export const MOCK_PORTS = [1980, 1981] as const;
@@ -32,23 +33,38 @@ function answer(name: string, mock: MockLlm) {
   };
 }
 
-const mocks: MockLlm[] = [];
-for (const [i, port] of ports().entries()) {
-  const name = `mock-${i === 0 ? 'a' : 'b'}`;
-  try {
+/** starts one mock per port (mock-a, mock-b, …); test/docs/examples.test.ts runs the docs against them */
+export async function startTourMocks(list: readonly number[]): Promise<MockLlm[]> {
+  const started: MockLlm[] = [];
+  for (const [i, port] of list.entries()) {
     const mock = await startMockLlm({ port });
-    mock.reply(answer(name, mock));
-    mocks.push(mock);
-    process.stdout.write(`${name} listening on http://127.0.0.1:${port}\n`);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    process.stderr.write(`switchyard mock: cannot listen on 127.0.0.1:${port}: ${code} (is another mock already running?)\n`);
-    process.exit(1);
+    mock.reply(answer(`mock-${String.fromCharCode(97 + i)}`, mock));
+    started.push(mock);
+  }
+  return started;
+}
+
+async function main(): Promise<void> {
+  const mocks: MockLlm[] = [];
+  for (const [i, port] of ports().entries()) {
+    const name = `mock-${i === 0 ? 'a' : 'b'}`;
+    try {
+      const [mock] = await startTourMocks([port]);
+      mock!.reply(answer(name, mock!));
+      mocks.push(mock!);
+      process.stdout.write(`${name} listening on http://127.0.0.1:${port}\n`);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      process.stderr.write(`switchyard mock: cannot listen on 127.0.0.1:${port}: ${code} (is another mock already running?)\n`);
+      process.exit(1);
+    }
+  }
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      void Promise.all(mocks.map((m) => m.close())).finally(() => process.exit(0));
+    });
   }
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    void Promise.all(mocks.map((m) => m.close())).finally(() => process.exit(0));
-  });
-}
+// run only as `npm run mock` (node dist/scripts/mock.js), not when imported
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

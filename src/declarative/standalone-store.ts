@@ -26,11 +26,14 @@ export function loadStandaloneText(text: string, file: string, env: NodeJS.Proce
     throw new DeclarativeError(file, '', 'missing the #END line at the end of the file (a file is read only once it is complete)');
   }
   const resources = mergeResources([parseDeclarative(text, file, 'standalone', env).resources]);
-  const errors = validateAll(resources, undefined, env);
+  const warnings: string[] = [];
+  const errors = validateAll(resources, warnings, env);
   if (errors.length > 0) {
     const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : '';
     throw new DeclarativeError(errors[0]!.file, errors[0]!.path, errors[0]!.detail + more);
   }
+  // R-ADM-70: accepted, as an Admin API write would be, but said
+  for (const w of warnings) log.warn(w);
   const items = new Map<string, JsonObject>();
   for (const r of resources) {
     // stored as the Admin API stores a PUT: consumers keyed by username, others carry their id
