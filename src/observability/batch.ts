@@ -20,6 +20,18 @@
 import type { Logger } from '../core/log.js';
 import { onShutdown } from '../core/lifecycle.js';
 
+export type DropReason = 'buffer_full' | 'retries_exhausted' | 'closed';
+
+/** entries dropped since start, per processor name and reason (apisix_log_entries_dropped_total) */
+export const droppedEntries = new Map<string, { logger: string; reason: DropReason; n: number }>();
+
+function countDropped(logger: string, reason: DropReason, n: number): void {
+  const key = `${logger}\0${reason}`;
+  const e = droppedEntries.get(key);
+  if (e) e.n += n;
+  else droppedEntries.set(key, { logger, reason, n });
+}
+
 export interface BatchConfig {
   name?: string;
   batch_max_size?: number;
@@ -190,11 +202,11 @@ export class BatchProcessor<T> {
   /** queue one entry; false when it was dropped (buffer full or closed) */
   push(entry: T): boolean {
     if (this.closed) {
-      this.drop(1, 'processor closed');
+      this.drop(1, 'processor closed', 'closed');
       return false;
     }
     if (this.buffered >= this.maxBuffered) {
-      this.drop(1, `buffer full (${this.maxBuffered} entries)`);
+      this.drop(1, `buffer full (${this.maxBuffered} entries)`, 'buffer_full');
       return false;
     }
     const now = Date.now();
@@ -305,7 +317,8 @@ export class BatchProcessor<T> {
     this.log.error(line);
   }
 
-  private drop(n: number, reason: string): void {
+  private drop(n: number, reason: string, why: DropReason): void {
+    countDropped(this.name, why, n);
     this.stats.dropped += n;
     this.droppedSinceReport += n;
     this.reportDrops(false, reason);
@@ -396,6 +409,7 @@ export class BatchProcessor<T> {
         } else {
           this.held -= b.entries.length;
           this.stats.failed += b.entries.length;
+          countDropped(this.name, 'retries_exhausted', b.entries.length);
           this.logError(`Batch Processor[${this.name}] exceeded the max_retry_count[${this.maxRetry}] dropping the entries`);
         }
         this.pump();
