@@ -21,6 +21,8 @@ export interface Reply {
   kind: 'json' | 'text' | 'page';
   body?: unknown;
   headers?: Record<string, string | string[]>;
+  /** R-ERR-1: sent exactly as given (`_meta.error_response`), never reshaped for an AI protocol */
+  verbatim?: boolean;
 }
 
 /** the usage fields of LlmState that a relayed non-streamed response fills */
@@ -30,6 +32,8 @@ export interface UsageFields {
   totalTokens: number;
   rawUsage?: Record<string, unknown>;
   responseText?: string;
+  /** R-USG-3: the answer calls tools */
+  hasToolCalls?: boolean;
 }
 
 /** LLM facts of one request, filled by the AI plugins, read by later plugins and loggers. */

@@ -53,6 +53,20 @@ type WithState = RequestContext & { [kState]?: ReqState };
 /** ProxyContext's single abort callback (src/proxy/context.ts) */
 type AbortHookable = RequestContext & { setAbortCallback?: (cb: (() => void) | undefined) => void };
 
+/**
+ * R-ERR-1: a request refused before its body was read still gets its
+ * protocol's error shape: the body is parsed here, on the refusal path only
+ */
+async function parseForErrorShape(ctx: RequestContext): Promise<void> {
+  if (ctx.parsedBody !== undefined) return;
+  try {
+    const raw = await ctx.body();
+    if (raw.length > 0) ctx.parsedBody = JSON.parse(raw.toString('utf8'));
+  } catch {
+    // not JSON: the error keeps APISIX's shape
+  }
+}
+
 export interface EngineOptions {
   /** plugin name, for log lines */
   plugin: string;
@@ -204,6 +218,7 @@ export class LlmEngine implements AttemptHost {
       const picked = this.selectNext(ctx, sel);
       inst = picked instanceof Promise ? await picked : picked;
       if (!inst) {
+        await parseForErrorShape(ctx);
         const msg = exhaustedMessage(this.selector.groupCount());
         // R-QTA-3: every instance refused by ai-rate-limiting → its rejected_code
         const q = ctx.quotaRejection;

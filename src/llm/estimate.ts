@@ -2,7 +2,7 @@
 // `stream_options`, the client disconnected, the stream broke), the usage is
 // estimated with the tokenizer (src/llm/tokens.ts): prompt tokens from the
 // request, completion tokens from the text relayed so far (content deltas
-// and tool-call arguments). Only called after the answer ended without
+// and tool-call arguments; a non-streamed answer: its whole text). Only called after the answer ended without
 // usage, so answers that carry their usage never load the tokenizer.
 import type { LlmProtocol } from './protocols/index.js';
 import type { RequestContext } from '../core/types.js';
@@ -51,10 +51,19 @@ export async function estimateUsage(model: string | undefined, requestBody: unkn
  * `usage_source: estimated`. Runs after the client's answer ended, before
  * the log phase.
  */
-export async function applyEstimate(ctx: RequestContext, requestBody: unknown, protocol: LlmProtocol, chunks: Buffer[]): Promise<void> {
+export function applyEstimate(ctx: RequestContext, requestBody: unknown, protocol: LlmProtocol, chunks: Buffer[]): Promise<void> {
+  return applyEstimateOf(ctx, requestBody, streamText(protocol, chunks));
+}
+
+/** R-USG-2 for a non-streamed answer without usage: as applyEstimate, from the whole body */
+export function applyBodyEstimate(ctx: RequestContext, requestBody: unknown, protocol: LlmProtocol, body: Buffer): Promise<void> {
+  return applyEstimateOf(ctx, requestBody, bodyText(protocol, body));
+}
+
+async function applyEstimateOf(ctx: RequestContext, requestBody: unknown, completionText: string): Promise<void> {
   const llm = ctx.llm;
   try {
-    const est = await estimateUsage(llm.model || undefined, requestBody, streamText(protocol, chunks));
+    const est = await estimateUsage(llm.model || undefined, requestBody, completionText);
     llm.promptTokens = est.prompt;
     llm.completionTokens = est.completion;
     llm.totalTokens = est.prompt + est.completion;

@@ -6,11 +6,11 @@ import type { LlmProtocol } from './protocols/index.js';
 import type { Converter } from './converters/index.js';
 import type { CompiledInstance } from './instance.js';
 import { classifyError, type UpstreamCall } from './transport.js';
-import { SseParser } from './sse.js';
+import { SseParser, followedByNull } from './sse.js';
 import { newUsage, type UsageAcc } from './usage.js';
 import { topLevelMember } from './json-scan.js';
 import { UsageChunkStripper, clientAskedUsage } from './usage-strip.js';
-import { applyEstimate } from './estimate.js';
+import { applyBodyEstimate, applyEstimate } from './estimate.js';
 import { streamErrorCode, streamErrorReason } from './attempt-abort.js';
 import type { StreamErrorCode } from './protocols/types.js';
 
@@ -82,7 +82,16 @@ function publishUsage(ctx: RequestContext, acc: UsageAcc, streamed: boolean): vo
   llm.completionTokens = acc.completion;
   llm.totalTokens = acc.total;
   llm.rawUsage = acc.seen ? acc.raw : undefined;
+  if (acc.toolCalls === true) llm.hasToolCalls = true;
   if (!streamed || acc.seen) llm.responseText = acc.textAtUsage;
+}
+
+const USAGE_KEY = Buffer.from('"usage"');
+
+/** a JSON answer without a `usage` member, or with `"usage": null` (a byte search, no parse) */
+function lacksUsage(buf: Buffer): boolean {
+  const at = buf.indexOf(USAGE_KEY);
+  return at < 0 || followedByNull(buf, at + USAGE_KEY.length);
 }
 
 /** the answer is a stream */
@@ -130,6 +139,11 @@ export function relayBody(io: Io): Promise<AttemptResult> {
             ctx.writeHead(status, responseHeaders(contentType, buf.length));
             ctx.end(buf);
           }
+          // R-USG-2: an answer without usage is estimated (a byte search; a
+          // usage member present is parsed only when read)
+          if (status >= 200 && status < 300 && target.answerText !== undefined && lacksUsage(buf)) {
+            return applyBodyEstimate(ctx, ctx.parsedBody, target, buf).then(() => resolve(DONE), () => resolve(DONE));
+          }
           return resolve(DONE);
         }
         const acc = newUsage();
@@ -162,6 +176,10 @@ export function relayBody(io: Io): Promise<AttemptResult> {
           ctx.writeHead(status, responseHeaders(outType, outBuf.length));
           ctx.end(outBuf);
         }
+        // R-USG-2: no usage in the answer: estimate it
+        if (!acc.seen && parsed !== undefined && status >= 200 && status < 300 && target.answerText !== undefined) {
+          return applyBodyEstimate(ctx, ctx.parsedBody, target, buf).then(() => resolve(DONE), () => resolve(DONE));
+        }
         resolve(DONE);
       },
     });
@@ -188,6 +206,8 @@ export function relayStream(io: Io): Promise<AttemptResult> {
   });
   // what an event must contain to matter when only the usage is read
   const skipNeedle = !wantText && !converter ? target.usageNeedle : undefined;
+  // R-USG-3: events that may call a tool are parsed until one did
+  const toolNeedle = target.toolCallNeedle;
   let headWritten = false;
   const writeHead = () => {
     if (headWritten) return;
@@ -259,7 +279,9 @@ export function relayStream(io: Io): Promise<AttemptResult> {
             if (out !== undefined) write(out);
           }
           // events without usage are not parsed unless their text is wanted
-          if (skipNeedle === undefined || !parser.canSkip(chunk, skipNeedle)) parser.push(chunk);
+          // (or they may show the answer's first tool call)
+          if (skipNeedle === undefined || !parser.canSkip(chunk, skipNeedle)
+            || (toolNeedle !== undefined && acc.toolCalls !== true && chunk.indexOf(toolNeedle) >= 0)) parser.push(chunk);
         }
       },
       end: () => {
@@ -321,7 +343,9 @@ function endsEvent(b: Buffer | string): boolean {
  */
 function usageOfBody(target: LlmProtocol, buf: Buffer, withText = false): UsageFields {
   const acc = newUsage();
-  if (!withText) {
+  // an answer that may call tools is parsed whole (R-USG-3)
+  const tools = target.toolCallNeedle !== undefined && buf.indexOf(target.toolCallNeedle) >= 0;
+  if (!withText && !tools) {
     const scan = topLevelMember(buf, 'usage');
     if (scan.ok) {
       if (scan.found) target.extractUsage({ usage: scan.value }, acc);
@@ -339,6 +363,7 @@ function usageOfBody(target: LlmProtocol, buf: Buffer, withText = false): UsageF
     totalTokens: acc.total,
     rawUsage: acc.seen ? acc.raw : undefined,
     responseText: acc.textAtUsage,
+    hasToolCalls: acc.toolCalls === true,
   };
 }
 

@@ -127,7 +127,8 @@ export class SseParser {
 }
 
 /** `: null` (JSON white space allowed) at `i` */
-function followedByNull(b: Buffer, i: number): boolean {
+/** the bytes at `i` are `: null` (JSON, blanks allowed) */
+export function followedByNull(b: Buffer, i: number): boolean {
   while (i < b.length && (b[i] === 0x20 || b[i] === 0x09)) i++;
   if (b[i] !== 0x3a /* : */) return false;
   i++;

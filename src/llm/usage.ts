@@ -12,6 +12,8 @@ export interface UsageAcc {
   text: string[];
   /** text up to the (last) usage event, R-RSP-14 */
   textAtUsage?: string;
+  /** R-USG-3 `llm_has_tool_calls`: the answer calls tools */
+  toolCalls?: boolean;
 }
 
 export function newUsage(): UsageAcc {

@@ -144,13 +144,13 @@ class RequestLlmState implements LlmState {
   declare instanceMaxTokens?: number;
   declare usageSource?: 'provider' | 'estimated';
   declare pricing?: LlmPricing;
-  declare hasToolCalls?: boolean;
   private _pending: (() => UsageFields) | undefined = undefined;
   private _pendingText: (() => string | undefined) | undefined = undefined;
   private _prompt = 0;
   private _completion = 0;
   private _total = 0;
   private _raw: Record<string, unknown> | undefined = undefined;
+  private _toolCalls: boolean | undefined = undefined;
   private _text: string | undefined = undefined;
 
   /**
@@ -171,6 +171,7 @@ class RequestLlmState implements LlmState {
     this._completion = u.completionTokens;
     this._total = u.totalTokens;
     this._raw = u.rawUsage;
+    this._toolCalls = u.hasToolCalls;
     if (this._pendingText === undefined) this._text = u.responseText;
   }
 
@@ -197,6 +198,14 @@ class RequestLlmState implements LlmState {
   set totalTokens(v: number) {
     if (this._pending) this.settle();
     this._total = v;
+  }
+  get hasToolCalls(): boolean | undefined {
+    if (this._pending) this.settle();
+    return this._toolCalls;
+  }
+  set hasToolCalls(v: boolean | undefined) {
+    if (this._pending) this.settle();
+    this._toolCalls = v;
   }
   get rawUsage(): Record<string, unknown> | undefined {
     if (this._pending) this.settle();

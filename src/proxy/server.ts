@@ -15,6 +15,7 @@ import { sendReply } from '../core/respond.js';
 import { consumerChain, type PluginChain, type Runtime, type RuntimeRoute } from '../runtime/compile.js';
 import { BODY_TIMEOUT_CODE, DEFAULT_CLIENT_BODY_TIMEOUT_MS, ProxyContext } from './context.js';
 import { proxyToUpstream, UpstreamDispatchers } from './upstream.js';
+import { shapeAiError } from './error-shape.js';
 
 const NOT_FOUND: Reply = jsonError(404, { error_msg: '404 Route Not Found' });
 const BAD_REQUEST: Reply = pageError(400);
@@ -29,8 +30,8 @@ const VALID_HOST = /^(?:\[[0-9A-Za-z:.%]+\]|[^\s/\\[\]@?#]*)(?::\d*)?$/;
 /** R-ADM-60 `_meta.error_response` */
 function withErrorResponse(p: CompiledPlugin, r: Reply): Reply {
   if (p.errorResponse === undefined || r.status < 400) return r;
-  if (typeof p.errorResponse === 'string') return { status: r.status, kind: 'text', body: p.errorResponse, headers: r.headers };
-  return { status: r.status, kind: 'json', body: p.errorResponse, headers: r.headers };
+  if (typeof p.errorResponse === 'string') return { status: r.status, kind: 'text', body: p.errorResponse, headers: r.headers, verbatim: true };
+  return { status: r.status, kind: 'json', body: p.errorResponse, headers: r.headers, verbatim: true };
 }
 
 function isReply(v: unknown): v is Reply {
@@ -101,7 +102,8 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
   const send = (ctx: ProxyContext, reply: Reply): void => {
     if (ctx.res.headersSent || ctx.aborted) return;
     ctx.responseSource ??= 'apisix';
-    ctx.sendReply(reply);
+    // R-ERR-1: errors of AI routes in the client protocol's shape
+    ctx.sendReply(reply.status >= 400 ? shapeAiError(ctx, reply) : reply);
   };
 
   async function pipeline(ctx: ProxyContext, rt: Runtime): Promise<void> {

@@ -59,12 +59,14 @@ test('R-REQ-20 R-REQ-21 R-REQ-22 anthropic-messages client to an openai-compatib
   mock.reply({ sse: ['not json', 'also not json'] });
   res = await fetch(gw.proxyUrl + '/v1/messages', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }) });
   assert.equal(res.status, 502);
-  assert.equal(await res.text(), 'streaming response completed without producing any output; the upstream likely returned a different SSE format than the converter expects');
+  // R-ERR-1: the gateway's own error in the Anthropic error shape (it was plain text)
+  const m502 = 'streaming response completed without producing any output; the upstream likely returned a different SSE format than the converter expects';
+  assert.deepEqual(await res.json(), { error_msg: m502, type: 'error', error: { type: 'api_error', message: m502 } });
 
   // R-REQ-20 error text
   res = await fetch(gw.proxyUrl + '/v1/messages', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [] }) });
   assert.equal(res.status, 400);
-  assert.deepEqual(await res.json(), { error_msg: 'missing messages' });
+  assert.deepEqual(await res.json(), { error_msg: 'missing messages', type: 'error', error: { type: 'invalid_request_error', message: 'missing messages' } });
 });
 
 test('R-PRV-10 R-PRV-12 vertex-ai embeddings with auth.gcp through the gateway', { timeout: 20_000 }, async (t) => {
@@ -130,5 +132,7 @@ test('R-PRV-10 R-PRV-12 vertex-ai embeddings with auth.gcp through the gateway',
   // conversion error text
   r = await ask({ input: 5 });
   assert.equal(r.status, 400);
-  assert.deepEqual(r.body, { error_msg: '`input` must be string or array' });
+  // R-ERR-1: in the OpenAI error shape, error_msg kept
+  const m400 = '`input` must be string or array';
+  assert.deepEqual(r.body, { error_msg: m400, error: { message: m400, type: 'invalid_request_error', code: 'invalid_request' } });
 });

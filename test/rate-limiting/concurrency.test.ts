@@ -126,7 +126,8 @@ describe('R-QTA-1 concurrent admission (local counters)', () => {
     const served = await Promise.all([post(gw, '/c5'), post(gw, '/c5'), post(gw, '/c5')]);
     assert.deepEqual(served.map((r) => r.status).sort(), [200, 200, 429]);
     const rej = served.find((r) => r.status === 429)!;
-    assert.deepEqual(JSON.parse(rej.text), { error_msg: 'quota exhausted' });
+    // R-ERR-1: rejected_msg as error_msg of the OpenAI error shape
+    assert.deepEqual(JSON.parse(rej.text), { error_msg: 'quota exhausted', error: { message: 'quota exhausted', type: 'rate_limit_error', code: 'rate_limit_exceeded' } });
     const names = [...rej.headers.keys()].filter((k) => k.startsWith('x-ai-ratelimit-'));
     assert.ok(names.length >= 3, `rate-limit headers present: ${names.join(', ')}`);
   });

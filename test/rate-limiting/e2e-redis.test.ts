@@ -101,7 +101,8 @@ describe('ai-rate-limiting with Redis, end to end (R-RL-30)', { skip: redisBinar
       for (let i = 0; i < 4; i++) {
         const s = await post(gwA, '/strict');
         assert.equal(s.status, 500);
-        assert.equal(s.text, '{"error_msg":"failed to limit count"}\n');
+        // R-ERR-1: APISIX's error_msg in the OpenAI error shape
+        assert.equal(s.text, '{"error_msg":"failed to limit count","error":{"message":"failed to limit count","type":"server_error","code":"internal_error"}}\n');
         assert.ok(s.ms < 2000, `no hang (${s.ms} ms)`);
         const l = await post(gwA, '/lenient');
         assert.equal(l.status, 200, 'allow_degradation lets the request pass unlimited');

@@ -105,8 +105,10 @@ describe('ai-rate-limiting end to end (local counters)', () => {
         assert.equal(r.headers.get('x-ai-ratelimit-reset-ai-proxy-openai'), '60');
       }
       if (i === 3) {
-        assert.match(r.text, /503 Service Temporarily Unavailable/);
-        assert.match(r.headers.get('content-type') ?? '', /text\/html/);
+        // R-ERR-1: the rejection on an AI route is in the OpenAI error shape (APISIX sends its HTML page)
+        assert.equal(r.json.error_msg, '503 Service Temporarily Unavailable');
+        assert.equal(r.json.error.type, 'server_error');
+        assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
       }
     }
     assert.deepEqual(seen, [[200, '30'], [200, '20'], [200, '10'], [503, '0']]);
@@ -164,7 +166,9 @@ describe('ai-rate-limiting end to end (local counters)', () => {
     }
     assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200, 200, 503, 503]);
     assert.deepEqual(models, ['gpt-4', 'gpt-4', 'gpt-3', 'gpt-3', 'gpt-3', 'gpt-3', 'gpt-3']);
-    assert.equal(last.text, 'all servers tried');
+    // R-ERR-1: APISIX's text, as error_msg of the OpenAI error shape
+    assert.equal(last.json.error_msg, 'all servers tried');
+    assert.equal(last.json.error.message, 'all servers tried');
     assert.equal(last.headers.get('x-ai-ratelimit-remaining-openai-gpt4'), '0');
     assert.equal(last.headers.get('x-ai-ratelimit-remaining-openai-gpt3'), '0');
     assert.equal(last.headers.get('x-ai-ratelimit-limit-openai-gpt3'), '50');
@@ -403,7 +407,7 @@ describe('ai-rate-limiting end to end (local counters)', () => {
     assert.equal(a2.headers.get('x-ai-user-ratelimit-remaining'), '5');
     const a3 = await post(gw, '/rules', CHAT, { 'x-user': 'alice' });
     assert.equal(a3.status, 429);
-    assert.deepEqual(a3.json, { error_msg: 'quota exceeded' });
+    assert.deepEqual(a3.json, { error_msg: 'quota exceeded', error: { message: 'quota exceeded', type: 'rate_limit_error', code: 'rate_limit_exceeded' } });
     assert.equal(a3.headers.get('x-ai-user-ratelimit-remaining'), '0');
     const b1 = await post(gw, '/rules', CHAT, { 'x-user': 'bob' });
     assert.equal(b1.status, 200);

@@ -106,6 +106,28 @@ describe('R-USG-1/2 usage never lost', () => {
     assert.equal(await remaining('/u2'), LIMIT - (p + c));
   });
 
+  test('R-USG-2 a non-streamed answer without usage is charged the tokenizer count of the prompt and of its text', async () => {
+    await put(gw, '/apisix/admin/routes/u4', route(mock, '/u4'));
+    assert.equal(await remaining('/u4'), LIMIT);
+    const answer = 'One, two, three, four, five, six, seven, eight, nine, ten.';
+    mock.replyOnce({ json: chatCompletion('gpt-4o', answer, null) });
+    const r = await stream(gw, '/u4', { ...CHAT, stream: false });
+    assert.equal(r.status, 200);
+    assert.equal(JSON.parse(r.text).usage, null, 'the answer is relayed unchanged');
+    const p = count(promptText(CHAT));
+    const c = count(answer);
+    const lines = () => {
+      let text = '';
+      try { text = readFileSync(path.join(gw.dir, 'logs/access.log'), 'utf8'); } catch { /* not yet */ }
+      return text.split('\n').map((l) => l.split(' ')).filter((f) => f[0] === '/u4' && f[2] === 'estimated');
+    };
+    await until(() => lines().length === 1, 3000, 'the access-log line').catch((e) => {
+      throw new Error(`${e.message}: ${readFileSync(path.join(gw.dir, 'logs/access.log'), 'utf8').split('\n').filter((l) => l.startsWith('/u4')).join(' | ')}`);
+    });
+    assert.deepEqual(lines()[0], ['/u4', 'ai_chat', 'estimated', String(p), String(c), String(p + c)]);
+    assert.equal(await remaining('/u4'), LIMIT - (p + c));
+  });
+
   test('R-USG-2 a client that disconnects mid-stream still has its relayed tokens charged', async () => {
     await put(gw, '/apisix/admin/routes/u3', route(mock, '/u3'));
     assert.equal(await remaining('/u3'), LIMIT);

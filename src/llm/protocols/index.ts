@@ -28,6 +28,18 @@ export function detectClientProtocol(path: string, body: unknown): LlmProtocol |
   return undefined;
 }
 
+/**
+ * R-ERR-1: the protocol whose error shape a gateway error on an AI route
+ * takes: the detected client protocol, else the one the parsed body (or,
+ * before the body was read, the path) shows; undefined when none
+ */
+export function errorProtocol(detected: string | undefined, path: string, body: unknown): LlmProtocol | undefined {
+  if (detected !== undefined) return byName.get(detected as Protocol);
+  if (body !== undefined) return detectClientProtocol(path, body);
+  for (let i = 0; i < clients.length; i++) if (clients[i]!.pathHint?.(path)) return clients[i];
+  return undefined;
+}
+
 export function detectProtocol(path: string, body: unknown): Protocol | undefined {
   return detectClientProtocol(path, body)?.name;
 }

@@ -2,6 +2,9 @@
 import type { LlmProtocol } from './types.js';
 import { bodyUsage, mergeStreamUsage, num } from '../usage.js';
 import { openaiStreamErrorEvent } from './openai-error-event.js';
+import { openaiErrorBody } from './error-bodies.js';
+
+const nonEmpty = (v: unknown): boolean => Array.isArray(v) && v.length > 0;
 
 export const openaiChat: LlmProtocol = {
   name: 'openai-chat',
@@ -23,7 +26,10 @@ export const openaiChat: LlmProtocol = {
     }
     if (body && Array.isArray(body.choices)) {
       const parts: string[] = [];
-      for (const c of body.choices) if (typeof c?.message?.content === 'string') parts.push(c.message.content);
+      for (const c of body.choices) {
+        if (typeof c?.message?.content === 'string') parts.push(c.message.content);
+        if (c?.finish_reason === 'tool_calls' || nonEmpty(c?.message?.tool_calls)) acc.toolCalls = true;
+      }
       if (parts.length) acc.textAtUsage = parts.join(' ');
     }
   },
@@ -61,16 +67,23 @@ export const openaiChat: LlmProtocol = {
   },
   parseSseEvent(_event, data, acc, wantText) {
     if (data === '[DONE]') return true;
-    if (!wantText && data.indexOf('"usage"') < 0) return false;
+    const tools = acc.toolCalls !== true && data.indexOf('"tool_calls"') >= 0;
+    if (!wantText && !tools && data.indexOf('"usage"') < 0) return false;
     let j: any;
     try { j = JSON.parse(data); } catch { return false; }
-    if (wantText && Array.isArray(j?.choices)) {
-      for (const c of j.choices) if (typeof c?.delta?.content === 'string') acc.text.push(c.delta.content);
+    if ((wantText || tools) && Array.isArray(j?.choices)) {
+      for (const c of j.choices) {
+        if (wantText && typeof c?.delta?.content === 'string') acc.text.push(c.delta.content);
+        if (c?.finish_reason === 'tool_calls' || nonEmpty(c?.delta?.tool_calls)) acc.toolCalls = true;
+      }
     }
     const u = j?.usage;
     if (u && typeof u === 'object') mergeStreamUsage(acc, u.prompt_tokens, u.completion_tokens, u.total_tokens, u);
     return false;
   },
   usageNeedle: Buffer.from('"usage"'),
+  toolCallNeedle: Buffer.from('"tool_calls"'),
   streamErrorEvent: openaiStreamErrorEvent,
+  pathHint: (path) => path.endsWith('/chat/completions'),
+  errorBody: openaiErrorBody,
 };

@@ -2,6 +2,7 @@
 import type { LlmProtocol } from './types.js';
 import { bodyUsage, num } from '../usage.js';
 import { openaiStreamErrorEvent } from './openai-error-event.js';
+import { openaiErrorBody } from './error-bodies.js';
 
 export const openaiEmbeddings: LlmProtocol = {
   name: 'openai-embeddings',
@@ -18,4 +19,6 @@ export const openaiEmbeddings: LlmProtocol = {
   },
   parseSseEvent: () => false,
   streamErrorEvent: openaiStreamErrorEvent,
+  pathHint: (path) => path.endsWith('/embeddings'),
+  errorBody: openaiErrorBody,
 };

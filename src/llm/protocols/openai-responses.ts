@@ -2,6 +2,7 @@
 import type { LlmProtocol } from './types.js';
 import { bodyUsage, mergeStreamUsage, num } from '../usage.js';
 import { openaiStreamErrorEvent } from './openai-error-event.js';
+import { openaiErrorBody } from './error-bodies.js';
 
 export const openaiResponses: LlmProtocol = {
   name: 'openai-responses',
@@ -18,6 +19,7 @@ export const openaiResponses: LlmProtocol = {
     if (body && Array.isArray(body.output)) {
       const parts: string[] = [];
       for (const o of body.output) {
+        if (o?.type === 'function_call') acc.toolCalls = true;
         if (!Array.isArray(o?.content)) continue;
         for (const c of o.content) if (c?.type === 'output_text' && typeof c.text === 'string') parts.push(c.text);
       }
@@ -37,18 +39,25 @@ export const openaiResponses: LlmProtocol = {
     }
   },
   parseSseEvent(event, data, acc, wantText) {
-    if (!wantText && data.indexOf('response.completed') < 0) return false;
+    const tools = acc.toolCalls !== true && data.indexOf('"function_call"') >= 0;
+    if (!wantText && !tools && data.indexOf('response.completed') < 0) return false;
     let j: any;
     try { j = JSON.parse(data); } catch { return false; }
     const type = j?.type ?? event;
+    if (type === 'response.output_item.added' && j?.item?.type === 'function_call') acc.toolCalls = true;
     if (type === 'response.output_text.delta' && wantText && typeof j?.delta === 'string') acc.text.push(j.delta);
     if (type === 'response.completed') {
       const u = j?.response?.usage;
       if (u && typeof u === 'object') mergeStreamUsage(acc, u.input_tokens, u.output_tokens, u.total_tokens, u);
+      const out = j?.response?.output;
+      if (Array.isArray(out) && out.some((o: any) => o?.type === 'function_call')) acc.toolCalls = true;
       return true;
     }
     return false;
   },
   usageNeedle: Buffer.from('response.completed'),
+  toolCallNeedle: Buffer.from('"function_call"'),
   streamErrorEvent: openaiStreamErrorEvent,
+  pathHint: (path) => path.endsWith('/v1/responses'),
+  errorBody: openaiErrorBody,
 };

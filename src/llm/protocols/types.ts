@@ -30,6 +30,12 @@ export interface LlmProtocol {
   /** an event without these bytes carries no usage (lets the relay skip parsing) */
   readonly usageNeedle?: Buffer;
   /**
+   * R-USG-3: an event or answer without these bytes calls no tool; events
+   * with them are parsed (parseSseEvent sets `acc.toolCalls`) until the
+   * first tool call was seen. Absent: tool calls show in the usage events.
+   */
+  readonly toolCallNeedle?: Buffer;
+  /**
    * R-USG-1: the usage this protocol's streams carry when asked for
    * (`prepareOutgoingRequest`) comes in a usage-only chunk that a client
    * which did not ask must not receive
@@ -41,4 +47,14 @@ export interface LlmProtocol {
   answerText?(body: any, out: string[]): void;
   /** R-STR-2: the final error event of a stream that cannot finish */
   streamErrorEvent(code: StreamErrorCode, message: string): string;
+  /**
+   * R-ERR-1: the path alone says the client speaks this protocol, for errors
+   * answered before the body is read (key-auth's 401)
+   */
+  pathHint?(path: string): boolean;
+  /**
+   * R-ERR-1: the JSON body of an error the gateway itself answers with
+   * `status`, in this protocol's error shape, keeping APISIX's `error_msg`
+   */
+  errorBody(status: number, message: string): Record<string, unknown>;
 }

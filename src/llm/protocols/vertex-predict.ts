@@ -3,6 +3,7 @@
 import type { LlmProtocol } from './types.js';
 import { openaiEmbeddings } from './openai-embeddings.js';
 import { openaiStreamErrorEvent } from './openai-error-event.js';
+import { openaiErrorBody } from './error-bodies.js';
 
 export const vertexPredict: LlmProtocol = {
   name: 'vertex-predict',
@@ -12,4 +13,5 @@ export const vertexPredict: LlmProtocol = {
   extractUsage: openaiEmbeddings.extractUsage,
   parseSseEvent: () => false,
   streamErrorEvent: openaiStreamErrorEvent,
+  errorBody: openaiErrorBody,
 };

@@ -535,8 +535,8 @@ async function settleRequest(c: CompiledRateLimit, ctx: RequestContext): Promise
 /**
  * R-WRK-2: with the counters in the primary, the settle is made before the
  * answer's last byte leaves, so a sequential client's next request, whatever
- * worker takes it, sees this one's charge (exactly as with one worker). A
- * stream that showed no usage is estimated after it ended (R-USG-2) and
+ * worker takes it, sees this one's charge (exactly as with one worker). An
+ * answer that showed no usage is estimated after it ended (R-USG-2) and
  * settled in the log phase instead.
  */
 function settleBeforeEnd(c: CompiledRateLimit, ctx: RequestContext): void {
@@ -552,7 +552,8 @@ function settleBeforeEnd(c: CompiledRateLimit, ctx: RequestContext): void {
 }
 
 function settleIfKnown(c: CompiledRateLimit, ctx: RequestContext, llm: LlmState): Promise<void> | undefined {
-  if (llm.requestType === 'ai_stream' && llm.rawUsage === undefined) return undefined;
+  // no usage yet: it is estimated after the answer ended (R-USG-2)
+  if (llm.rawUsage === undefined) return undefined;
   return settleRequest(c, ctx).catch((err) => ctx.log.error(`ai-rate-limiting: failed to charge: ${(err as Error).message}`));
 }
 
