@@ -320,7 +320,14 @@ export class LlmEngine implements AttemptHost {
       return this.transportFailure(500, may);
     }
     const headers = buildHeaders(ctx.headers, inst);
-    const payload = out === st.body ? st.raw : JSON.stringify(out);
+    let payload: typeof st.raw | string;
+    try {
+      payload = out === st.body ? st.raw : JSON.stringify(out);
+    } catch (e) {
+      // JSON.parse takes any depth, JSON.stringify overflows the stack on a few thousand levels
+      if (!(e instanceof RangeError)) throw e;
+      return { kind: 'reply', reply: jsonError(400, { message: 'could not parse JSON request body: nested too deeply' }) };
+    }
     if (inst.auth) {
       try {
         await inst.auth.authorize(headers, payload, target);

@@ -22,14 +22,16 @@ import { onShutdown } from '../core/lifecycle.js';
 
 export type DropReason = 'buffer_full' | 'retries_exhausted' | 'closed';
 
-/** entries dropped since start, per processor name and reason (apisix_log_entries_dropped_total) */
-export const droppedEntries = new Map<string, { logger: string; reason: DropReason; n: number }>();
+interface DropCount { logger: string; reason: DropReason; n: number }
 
-function countDropped(logger: string, reason: DropReason, n: number): void {
+/** entries dropped since start, per processor name and reason (apisix_log_entries_dropped_total) */
+export const droppedEntries = new Map<string, DropCount>();
+
+function dropCounter(logger: string, reason: DropReason): DropCount {
   const key = `${logger}\0${reason}`;
-  const e = droppedEntries.get(key);
-  if (e) e.n += n;
-  else droppedEntries.set(key, { logger, reason, n });
+  let e = droppedEntries.get(key);
+  if (!e) droppedEntries.set(key, (e = { logger, reason, n: 0 }));
+  return e;
 }
 
 export interface BatchConfig {
@@ -173,6 +175,8 @@ export class BatchProcessor<T> {
   private cutSoon = false;
   private unregister: (() => void) | undefined;
   private droppedSinceReport = 0;
+  /** this processor's entries in droppedEntries, found once */
+  private readonly dropCounts: Partial<Record<DropReason, DropCount>> = {};
   private errWindowStart = 0;
   private errInWindow = 0;
   private errSuppressed = 0;
@@ -317,8 +321,12 @@ export class BatchProcessor<T> {
     this.log.error(line);
   }
 
+  private countDropped(why: DropReason, n: number): void {
+    (this.dropCounts[why] ??= dropCounter(this.name, why)).n += n;
+  }
+
   private drop(n: number, reason: string, why: DropReason): void {
-    countDropped(this.name, why, n);
+    this.countDropped(why, n);
     this.stats.dropped += n;
     this.droppedSinceReport += n;
     this.reportDrops(false, reason);
@@ -409,7 +417,7 @@ export class BatchProcessor<T> {
         } else {
           this.held -= b.entries.length;
           this.stats.failed += b.entries.length;
-          countDropped(this.name, 'retries_exhausted', b.entries.length);
+          this.countDropped('retries_exhausted', b.entries.length);
           this.logError(`Batch Processor[${this.name}] exceeded the max_retry_count[${this.maxRetry}] dropping the entries`);
         }
         this.pump();

@@ -73,7 +73,7 @@ describe('ai-rate-limiting policy redis with a paused or slow Redis (R-RL-30)', 
     for (let i = 0; i < 3; i++) {
       const s = await post(gw, `/${name}/strict`);
       assert.equal(s.status, 500, s.text);
-      assert.equal(s.text, '{"error_msg":"failed to limit count"}\n');
+      assert.equal(JSON.parse(s.text).error_msg, 'failed to limit count');
       assert.ok(s.ms < NO_HANG_MS, `strict: no hang (${s.ms} ms)`);
       const l = await post(gw, `/${name}/lenient`);
       assert.equal(l.status, 200, 'allow_degradation serves the request unlimited');
@@ -114,7 +114,7 @@ describe('ai-rate-limiting policy redis with a paused or slow Redis (R-RL-30)', 
     const redis = await startRedis({ args: ['--enable-debug-command', 'yes'] });
     try {
       await setup(redis, 'slow');
-      const sleeping = redisCommand(redis.port, ['DEBUG', 'SLEEP', '6'], 30_000);
+      const sleeping = redisCommand(redis.port, ['DEBUG', 'SLEEP', '6'], 30_000).catch((err: Error) => err.message);
       await until(async () => !(await redisAnswers(redis.port)), 3000, 'Redis busy in DEBUG SLEEP', 20);
       await duringFault('slow');
       assert.match(await sleeping, /\+OK/);
