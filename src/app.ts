@@ -92,7 +92,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor });
   // the dashboard's last requests (R-UI-1): a preallocated ring the proxy writes one slot of per request
   const recent = new RecentRequests();
-  const proxy = createProxyHandler({ holder, accessLog, log, recent });
+  const proxy = createProxyHandler({ holder, accessLog, log, maxPostArgsBytes: (config.apisix.max_post_args_readable_size ?? 64) * 1024 * 1024, recent });
 
   const servers: Array<{ name: string; server: http.Server }> = [];
   const addresses: Record<string, ListenAddr[]> = {};

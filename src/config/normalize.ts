@@ -190,7 +190,7 @@ export function normalizeConfig(raw: unknown, opts: NormalizeOptions): { config:
     if (top[s] !== undefined && top[s] !== null) r.warnings.push(`ignored APISIX setting: ${s}`);
   }
 
-  const a = r.section(top.apisix, 'apisix', ['node_listen', 'enable_admin', 'enable_control', 'control', 'disable_upstream_healthcheck'], true);
+  const a = r.section(top.apisix, 'apisix', ['node_listen', 'enable_admin', 'enable_control', 'control', 'disable_upstream_healthcheck', 'max_post_args_readable_size'], true);
   const apisix: GatewayConfig['apisix'] = {
     node_listen: nodeListen(r, a.node_listen, 'apisix.node_listen'),
     enable_admin: r.bool(a.enable_admin, 'apisix.enable_admin', true),
@@ -198,6 +198,10 @@ export function normalizeConfig(raw: unknown, opts: NormalizeOptions): { config:
     control: r.addr(a.control, 'apisix.control', D.DEFAULT_CONTROL),
     disable_upstream_healthcheck: r.bool(a.disable_upstream_healthcheck, 'apisix.disable_upstream_healthcheck', false),
   };
+  // R-RTE-20: MiB of JSON body read for `post_arg.*` route vars (APISIX's key; 0 = no cap; absent = APISIX's 64)
+  if (a.max_post_args_readable_size !== undefined && a.max_post_args_readable_size !== null) {
+    apisix.max_post_args_readable_size = r.int(a.max_post_args_readable_size, 'apisix.max_post_args_readable_size', 64, 0, 1048576);
+  }
 
   const d = r.section(top.deployment, 'deployment', ['role', 'role_traditional', 'local', 'admin', 'etcd'], true);
   const rt = r.section(d.role_traditional, 'deployment.role_traditional', ['config_provider'], true);

@@ -19,6 +19,8 @@ export interface GatewayConfig {
     enable_control: boolean;
     control: ListenAddr;
     disable_upstream_healthcheck: boolean;
+    /** MiB; 0 = no cap (R-RTE-20) */
+    max_post_args_readable_size?: number;
   };
   deployment: {
     role: 'traditional';

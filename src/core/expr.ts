@@ -8,9 +8,11 @@
 // expression is invalid (R-RES-2 step 6).
 import type { RequestContext } from './types.js';
 import { compileIpMatcher } from './ip.js';
+import { POST_ARG_PREFIX, compilePostArgPath } from './post-arg.js';
 
-export type Expression = (ctx: Pick<RequestContext, 'getVar'>) => boolean;
-type VarGetter = Pick<RequestContext, 'getVar'>;
+/** what an expression reads: variables, and the JSON body once read for `post_arg.*` (R-RTE-20) */
+export type VarGetter = Pick<RequestContext, 'getVar'> & { readonly postArgs?: unknown };
+export type Expression = (ctx: VarGetter) => boolean;
 type VarValue = string | number | undefined | unknown;
 
 const LOGIC = new Set(['OR', '!OR', 'AND', '!AND']);
@@ -76,7 +78,8 @@ function compileOp(op: string, r: unknown): Cmp {
     case 'in': {
       if (!Array.isArray(r)) throw new Error(`invalid expression: the value of operator 'in' must be an array`);
       const list = r as unknown[];
-      return (l) => l !== undefined && list.some((v) => looseEq(l, v));
+      // an array (a `post_arg.*[*]` wildcard, R-RTE-20) is in the list when one of its values is
+      return (l) => l !== undefined && (Array.isArray(l) ? l.some((x) => list.some((v) => looseEq(x, v))) : list.some((v) => looseEq(l, v)));
     }
     case 'has':
       return (l) => {
@@ -122,6 +125,12 @@ function compileCondition(rule: unknown[]): Expression {
   if (o === '!=') o = '~=';
   const cmp = compileOp(o, value);
   const varName = name;
+  if (varName.startsWith(POST_ARG_PREFIX)) {
+    // absent unless the body was read as JSON for route matching
+    const get = compilePostArgPath(varName.slice(POST_ARG_PREFIX.length));
+    const read = (ctx: VarGetter) => (ctx.postArgs === undefined ? undefined : get(ctx.postArgs));
+    return negate ? (ctx) => !cmp(read(ctx)) : (ctx) => cmp(read(ctx));
+  }
   return negate ? (ctx) => !cmp(ctx.getVar(varName)) : (ctx) => cmp(ctx.getVar(varName));
 }
 

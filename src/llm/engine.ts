@@ -308,9 +308,11 @@ export class LlmEngine implements AttemptHost {
       if (!conv.ok) return { kind: 'reply', reply: conv.reply };
       base = conv.body;
     }
-    const out = buildBody(base, inst, ip.target);
     const model = ctx.llm.model;
-    const target = resolveTarget(inst, ip.target.name, model);
+    // R-BDR-1: the model is in the upstream path
+    if (model === '' && inst.provider.modelRequired) return { kind: 'reply', reply: textError(400, `instance ${inst.name}: no model: set options.model or the request's model`) };
+    const out = buildBody(base, inst, ip.target);
+    const target = resolveTarget(inst, ip.target.name, model, ctx.llm.requestType === 'ai_stream');
     const llm = ctx.llm;
     llm.requestBody = out;
     if (!target) {

@@ -60,9 +60,32 @@ export function applyBodyEstimate(ctx: RequestContext, requestBody: unknown, pro
   return applyEstimateOf(ctx, requestBody, bodyText(protocol, body));
 }
 
+// One estimate per turn of the event loop: when many streams are cut at once
+// (a load balancer drops its connections; ~200 µs of tokenizer each), the
+// gateway serves I/O between them instead of stalling for all of them.
+const waiting: Array<() => void> = [];
+let draining = false;
+
+function nextTurn(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    waiting.push(resolve);
+    if (!draining) {
+      draining = true;
+      setImmediate(drainOne);
+    }
+  });
+}
+
+function drainOne(): void {
+  waiting.shift()?.();
+  if (waiting.length > 0) setImmediate(drainOne);
+  else draining = false;
+}
+
 async function applyEstimateOf(ctx: RequestContext, requestBody: unknown, completionText: string): Promise<void> {
   const llm = ctx.llm;
   try {
+    await nextTurn();
     const est = await estimateUsage(llm.model || undefined, requestBody, completionText);
     llm.promptTokens = est.prompt;
     llm.completionTokens = est.completion;

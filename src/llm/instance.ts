@@ -121,7 +121,7 @@ export function compileInstance(inst: any, index: number, t: TransportConf, cach
     authQuery,
     hasSecretRefs,
     hasQueryRefs: authQuery.some(([, v]) => isSecretRef(v)),
-    auth: compileAuth(provider, inst.auth, `${cacheKeyBase}#${inst.name}`),
+    auth: compileAuth(provider, inst.auth, `${cacheKeyBase}#${inst.name}`, inst.provider_conf),
     rawAuth: inst.auth,
     checks: inst.checks,
     timeout: t.timeout,
@@ -146,7 +146,7 @@ export function instanceHost(c: CompiledInstance): { scheme: 'http' | 'https'; h
  * R-REQ-6 endpoint resolution for a target protocol; undefined when the
  * instance has no endpoint (R-PRV-3). Cached unless the path depends on the model.
  */
-export function resolveTarget(c: CompiledInstance, protocol: Protocol, model: string): ResolvedTarget | undefined {
+export function resolveTarget(c: CompiledInstance, protocol: Protocol, model: string, stream = false): ResolvedTarget | undefined {
   const cached = c.targets.get(protocol);
   if (cached) return cached;
   const pathDef = c.provider.paths[protocol];
@@ -159,7 +159,7 @@ export function resolveTarget(c: CompiledInstance, protocol: Protocol, model: st
   let query: [string, string][];
   if (c.endpoint) {
     ({ scheme, host, port } = c.endpoint);
-    path = c.endpoint.path ?? (typeof pathDef === 'function' ? pathDef(c.providerConf, model) : pathDef);
+    path = c.endpoint.path ?? (typeof pathDef === 'function' ? pathDef(c.providerConf, model, stream) : pathDef);
     const q = new Map<string, string>(resolvePairs(c.authQuery));
     for (const [k, v] of c.endpoint.query) q.set(k, v);
     query = [...q];
@@ -169,7 +169,7 @@ export function resolveTarget(c: CompiledInstance, protocol: Protocol, model: st
     scheme = 'https';
     host = h;
     port = 443;
-    path = typeof pathDef === 'function' ? pathDef(c.providerConf, model) : pathDef;
+    path = typeof pathDef === 'function' ? pathDef(c.providerConf, model, stream) : pathDef;
     query = resolvePairs(c.authQuery);
   }
   if (path === undefined) return undefined;

@@ -6,7 +6,8 @@ import type { LlmProtocol } from './protocols/index.js';
 import type { Converter } from './converters/index.js';
 import type { CompiledInstance } from './instance.js';
 import { classifyError, type UpstreamCall } from './transport.js';
-import { SseParser, followedByNull } from './sse.js';
+import { SseParser, followedByNull, type SseEvent } from './sse.js';
+import { AwsEventStreamParser, isAwsEventStream } from './aws-eventstream.js';
 import { newUsage, type UsageAcc } from './usage.js';
 import { topLevelMember } from './json-scan.js';
 import { UsageChunkStripper, clientAskedUsage } from './usage-strip.js';
@@ -94,9 +95,9 @@ function lacksUsage(buf: Buffer): boolean {
   return at < 0 || followedByNull(buf, at + USAGE_KEY.length);
 }
 
-/** the answer is a stream */
+/** the answer is a stream: SSE, or AWS event-stream frames (R-BDR-1) */
 export function isEventStream(contentType: string | undefined): boolean {
-  return contentType !== undefined && contentType.includes('text/event-stream');
+  return contentType !== undefined && (contentType.includes('text/event-stream') || isAwsEventStream(contentType));
 }
 
 /** R-RSP-2..5: read the whole body, then relay it unchanged (or converted) */
@@ -200,10 +201,11 @@ export function relayStream(io: Io): Promise<AttemptResult> {
   // R-USG-2: what was relayed, kept (references only) until the stream shows its usage
   const kept: Buffer[] | undefined = status >= 200 && status < 300 ? [] : undefined;
   let pendingOut = '';
-  const parser = new SseParser((ev) => {
+  const onEvent = (ev: SseEvent) => {
     target.parseSseEvent(ev.event, ev.data, acc, wantText || !!converter);
-    if (converter) pendingOut += converter.push(ev.data);
-  });
+    if (converter) pendingOut += converter.push(ev.data, ev.event);
+  };
+  const parser = isAwsEventStream(contentType) ? new AwsEventStreamParser(onEvent) : new SseParser(onEvent);
   // what an event must contain to matter when only the usage is read
   const skipNeedle = !wantText && !converter ? target.usageNeedle : undefined;
   // R-USG-3: events that may call a tool are parsed until one did
@@ -242,7 +244,8 @@ export function relayStream(io: Io): Promise<AttemptResult> {
     llm.streamError = code;
     if (res.destroyed) return;
     const ev = io.client.streamErrorEvent(code, streamErrorReason(code, err));
-    ctx.write(endsEvent(lastOut) ? ev : '\n\n' + ev);
+    // a protocol without a text error event (binary framing) just ends
+    if (ev !== '') ctx.write(endsEvent(lastOut) ? ev : '\n\n' + ev);
     publishUsage(ctx, acc, true);
     ctx.end();
   };

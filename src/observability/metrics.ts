@@ -3,7 +3,7 @@
 // access log (requests received) and the export listener (R-PROM-1..6).
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { droppedEntries } from './batch.js';
 import { SeriesCounter, SeriesHistogram, type CounterChild, type HistogramChild } from './series.js';
 import type { Server, Socket } from 'node:net';
@@ -135,6 +135,10 @@ export class Metrics {
       registers,
     });
     nodeInfo.set({ hostname: os.hostname(), version: VERSION }, 1);
+    // prom-client's process and Node.js metrics (CPU, memory, handles, event
+    // loop lag, GC), sampled when scraped; with workers their own aggregators
+    // sum them across processes (R-WRK-2)
+    collectDefaultMetrics({ register: this.registry, prefix: p });
     new Gauge({
       name: `${p}upstream_status`,
       help: 'Upstream status from health check',

@@ -375,6 +375,11 @@ export class ProxyContext implements RequestContext {
   readonly pathValid: boolean;
 
   parsedBody?: unknown;
+  // R-RTE-20: set only on requests whose candidate routes test `post_arg.*`
+  // (declared, not initialised: other requests pay nothing for them)
+  declare postArgs?: unknown;
+  declare postArgsRead?: boolean;
+  declare postArgsWanted?: boolean;
   routeId?: string;
   routeName?: string;
   serviceId?: string;
@@ -549,6 +554,36 @@ export class ProxyContext implements RequestContext {
   /** whether the request body was buffered through body() */
   get bodyBuffered(): boolean {
     return this._body !== undefined;
+  }
+
+  /**
+   * Read the body for `post_arg.*` route vars (R-RTE-20): only an
+   * application/json body of at most `maxBytes` (0: any size) that parses;
+   * the parse is kept in `parsedBody` for the AI plugins. Anything else
+   * leaves `postArgs` absent; never an error (a stalled body was already
+   * answered 408 by body()).
+   */
+  async readPostArgs(maxBytes: number): Promise<void> {
+    this.postArgsRead = true;
+    const ct = this.req.headers['content-type'];
+    if (ct === undefined || !ct.toLowerCase().startsWith('application/json')) return;
+    const cl = this.req.headers['content-length'];
+    if (maxBytes > 0 && cl !== undefined && Number(cl) > maxBytes) return;
+    let raw: Buffer;
+    try {
+      raw = await this.body();
+    } catch {
+      return;
+    }
+    if (raw.length === 0 || (maxBytes > 0 && raw.length > maxBytes)) return;
+    if (this.parsedBody === undefined) {
+      try {
+        this.parsedBody = JSON.parse(raw.toString('utf8'));
+      } catch {
+        return;
+      }
+    }
+    this.postArgs = this.parsedBody;
   }
 
   body(): Promise<Buffer> {

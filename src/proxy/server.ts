@@ -69,9 +69,14 @@ export interface ProxyHandlerOptions {
    * default (tests).
    */
   clientBodyTimeoutMs?: number;
+  /** `apisix.max_post_args_readable_size` in bytes (0: no cap): the largest body read for `post_arg.*` vars (R-RTE-20) */
+  maxPostArgsBytes?: number;
   /** the dashboard's ring of last requests (R-UI-1): one slot written per request */
   recent?: RecentRequests;
 }
+
+/** APISIX's default `apisix.max_post_args_readable_size`: 64 MiB */
+export const DEFAULT_MAX_POST_ARGS_BYTES = 64 * 1024 * 1024;
 
 function bodyTimeoutFromEnv(): number {
   const raw = process.env.SWITCHYARD_CLIENT_BODY_TIMEOUT_MS;
@@ -87,6 +92,7 @@ function noteMatch(ctx: ProxyContext, route: RuntimeRoute): void {
 export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
   const { holder, accessLog, log, recent } = opts;
   const bodyTimeoutMs = opts.clientBodyTimeoutMs ?? bodyTimeoutFromEnv();
+  const maxPostArgsBytes = opts.maxPostArgsBytes ?? DEFAULT_MAX_POST_ARGS_BYTES;
   let inFlight = 0;
   let waiters: Array<() => void> = [];
   const done = (): void => {
@@ -110,7 +116,13 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
     if (!ctx.pathValid) return send(ctx, BAD_REQUEST);
     const hostHeader = ctx.req.headers.host;
     if (hostHeader !== undefined && !VALID_HOST.test(hostHeader)) return send(ctx, BAD_REQUEST);
-    const route = rt.router.match(ctx);
+    let route = rt.router.match(ctx);
+    if (ctx.postArgsWanted === true) {
+      // a candidate route tests `post_arg.*` (R-RTE-20): read the JSON body once, match again
+      await ctx.readPostArgs(maxPostArgsBytes);
+      if (ctx.res.headersSent || ctx.aborted) return;
+      route = rt.router.match(ctx);
+    }
     const globals = rt.globalChain;
     let reply: Reply | undefined;
 
@@ -144,7 +156,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
     if (consumer) {
       if ((consumer as { broken?: boolean }).broken) return send(ctx, UNAVAILABLE);
       if (consumer.plugins.length || (consumer as { disabled?: string[] }).disabled?.length) {
-        const merged = consumerChain(route, consumer);
+        const merged = consumerChain(route, consumer, log);
         chain = merged.chain;
         ctx.plugins = chain.all;
         if (merged.consumerRewrite.length) {

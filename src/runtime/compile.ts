@@ -13,6 +13,7 @@ import { pageError } from '../core/errors.js';
 import { isSecretRef, resolveSecret } from '../core/secrets.js';
 import { getPlugin, pluginList } from '../plugins/registry.js';
 import { validateSchema } from '../schema/validate.js';
+import { usesPostArgs } from '../core/post-arg.js';
 import { compileExpression, type Expression } from '../core/expr.js';
 import { compileIpMatcher } from '../core/ip.js';
 import { compileHosts, Router, type RouteMatchSpec } from './router.js';
@@ -348,16 +349,30 @@ export function mergeEntries(...layers: Entry[][]): CompiledPlugin[] {
   return sortPlugins(out);
 }
 
-/** R-PIPE-6: the route's chain with the consumer's plugins overlaid */
-export function consumerChain(route: RuntimeRoute, consumer: ConsumerInfo): { chain: PluginChain; consumerRewrite: CompiledPlugin[] } {
+/**
+ * R-PIPE-6: the route's chain with the consumer's plugins overlaid. Built the
+ * first time the pair meets in a compiled configuration and kept with the
+ * route; `log` then says which of the route's plugins the consumer's replace
+ * (once per configuration change and pair, never per request).
+ */
+export function consumerChain(route: RuntimeRoute, consumer: ConsumerInfo, log?: Logger): { chain: PluginChain; consumerRewrite: CompiledPlugin[] } {
   let m = route.consumerChains.get(consumer);
   if (m) return m;
   const disabled = new Set((consumer as RuntimeConsumer).disabled ?? []);
   const fromConsumer = new Map(consumer.plugins.map((p) => [p.def.name, p]));
   const merged: CompiledPlugin[] = [];
+  const replaced: string[] = [];
   for (const p of route.chain.all) {
-    if (fromConsumer.has(p.def.name) || disabled.has(p.def.name)) continue;
+    if (fromConsumer.has(p.def.name)) {
+      if (p.def.type !== 'auth') replaced.push(p.def.name);
+      continue;
+    }
+    if (disabled.has(p.def.name)) continue;
     merged.push(p);
+  }
+  if (replaced.length && log) {
+    const what = replaced.length === 1 ? `${replaced[0]} replaces` : `${replaced.join(', ')} replace`;
+    log.info(`consumer ${consumer.username}: its ${what} the configuration of route ${route.id} (consumer plugins win, R-PIPE-6)`);
   }
   for (const p of consumer.plugins) merged.push(p);
   const all = sortPlugins(merged);
@@ -559,6 +574,7 @@ export function compileRuntime(snapshot: ReadonlyMap<string, StoredItem>, env: R
       methods: methods ? new Set(methods.map((m) => m.toUpperCase())) : undefined,
       remoteAddrs,
       vars,
+      varsNeedBody: vars !== undefined && usesPostArgs(v.vars),
       chain: makeChain(all),
       upstream,
       broken,

@@ -27,6 +27,8 @@ export interface RouteMatchSpec {
   methods?: ReadonlySet<string>;
   remoteAddrs?: IpMatcher;
   vars?: Expression;
+  /** `vars` test `post_arg.*`: the JSON body must be read before they can be evaluated (R-RTE-20) */
+  varsNeedBody?: boolean;
 }
 
 export interface MatchRequest {
@@ -37,6 +39,15 @@ export interface MatchRequest {
   getVar(name: string): string | number | undefined;
   /** set by match(): the uri pattern of the matched route that matched (`matched_uri`) */
   matchedUri?: string;
+  /** the JSON body for `post_arg.*` vars, once read (undefined: absent) */
+  readonly postArgs?: unknown;
+  /** true once the body was read for `post_arg.*` (or found not to be readable JSON) */
+  postArgsRead?: boolean;
+  /**
+   * set by match() when it stopped at a route whose `post_arg.*` vars need the
+   * body: read it (setting postArgsRead), then match again (R-RTE-20)
+   */
+  postArgsWanted?: boolean;
 }
 
 interface Candidate<R> {
@@ -215,6 +226,12 @@ export class Router<R extends RouteMatchSpec> {
       const c = list[i]!;
       if (c.check && !c.check(path)) continue;
       const m = this.check(c.route, req, scan.fallback === undefined);
+      if (m === 3) {
+        // the order decides, so nothing after this candidate may win before its vars are known
+        req.postArgsWanted = true;
+        scan.fallback = undefined;
+        return true;
+      }
       if (m === 1) {
         req.matchedUri = c.pattern;
         scan.fallback = c.route;
@@ -228,14 +245,17 @@ export class Router<R extends RouteMatchSpec> {
     return false;
   }
 
-  /** 0 no match, 1 match with hosts, 2 host-less match (only computed when wanted) */
-  private check(r: R, req: MatchRequest, wantHostless: boolean): 0 | 1 | 2 {
+  /** 0 no match, 1 match with hosts, 2 host-less match (only computed when wanted), 3 needs the body */
+  private check(r: R, req: MatchRequest, wantHostless: boolean): 0 | 1 | 2 | 3 {
     if (r.hosts) {
       if (!hostMatches(r.hosts, req.host)) return 0;
     } else if (!wantHostless) return 0;
     if (r.methods && !r.methods.has(req.method)) return 0;
     if (r.remoteAddrs && !r.remoteAddrs(req.clientIp)) return 0;
-    if (r.vars && !r.vars(req)) return 0;
+    if (r.vars) {
+      if (r.varsNeedBody && req.postArgsRead !== true) return 3;
+      if (!r.vars(req)) return 0;
+    }
     return r.hosts ? 1 : 2;
   }
 }

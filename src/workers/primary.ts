@@ -169,7 +169,10 @@ export async function startPrimary(config: GatewayConfig): Promise<Gateway> {
   /** R-WRK-2: Prometheus values are sums over the workers; node facts come from the primary once */
   const clusterMetrics = async (own: Metrics): Promise<string> => {
     const ownJson = await own.registry.getMetricsAsJSON();
-    const once = new Set([`${own.prefix}node_info`, `${own.prefix}upstream_status`]);
+    // the node's start time is the primary's (prom-client would omit the aggregate)
+    const startTime = `${own.prefix}process_start_time_seconds`;
+    for (const m of ownJson as Array<{ name: string; aggregator?: string }>) if (m.name === startTime) m.aggregator = 'first';
+    const once = new Set([`${own.prefix}node_info`, `${own.prefix}upstream_status`, startTime]);
     const parts = await Promise.all(pool.list().filter((w) => w.ready).map((w) => workerMetrics(w.id)));
     const all: unknown[][] = [ownJson];
     for (const p of parts) {

@@ -80,7 +80,7 @@ export async function runWorker(): Promise<number> {
   const transport = new GatewayTransport();
   const holder = new RuntimeHolder(store, { state, health, transport, log });
   const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor });
-  const proxy = createProxyHandler({ holder, accessLog, log });
+  const proxy = createProxyHandler({ holder, accessLog, log, maxPostArgsBytes: (config.apisix.max_post_args_readable_size ?? 64) * 1024 * 1024 });
 
   let acked = init.seq;
   let ackScheduled = false;

@@ -16,7 +16,7 @@ test('R-PRV-1: default origins and paths per provider and protocol', () => {
     ['azure-openai', undefined, { 'openai-chat': '/completions', 'openai-embeddings': '/embeddings' }],
     ['openai-compatible', undefined, { 'openai-chat': '/v1/chat/completions', 'openai-responses': '/v1/responses', 'openai-embeddings': '/v1/embeddings' }],
   ];
-  assert.equal(providers.size, 9);
+  assert.equal(providers.size, 10);
   for (const [name, host, paths] of table) {
     const p = getProvider(name);
     assert.deepEqual(Object.keys(p.paths), Object.keys(paths), name);
@@ -35,6 +35,12 @@ test('R-PRV-1: default origins and paths per provider and protocol', () => {
     }
   }
   assert.equal(getProvider('azure-openai').removeModel, true);
+  // R-BDR-1: the region's runtime host, the model (one segment) and streaming in the path
+  const br = compileInstance({ name: 'x', provider: 'bedrock', weight: 1, provider_conf: { region: 'eu-west-1' }, auth: { aws: { access_key_id: 'a', secret_access_key: 's' } } }, 0, T, 'k');
+  assert.equal(resolveTarget(br, 'bedrock-converse', 'arn:aws:bedrock:x/p')!.origin, 'https://bedrock-runtime.eu-west-1.amazonaws.com');
+  assert.equal(resolveTarget(br, 'bedrock-converse', 'arn:aws:bedrock:x/p')!.pathWithQuery, '/model/arn%3Aaws%3Abedrock%3Ax%2Fp/converse');
+  assert.equal(resolveTarget(br, 'bedrock-converse', 'm', true)!.pathWithQuery, '/model/m/converse-stream');
+  assert.equal(getProvider('bedrock').removeModel, true);
   assert.throws(() => getProvider('nope'));
 });
 

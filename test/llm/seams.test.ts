@@ -23,7 +23,7 @@ function files(dir: string): string[] {
 }
 const all = files(SRC).map((p) => ({ rel: path.relative(SRC, p), text: readFileSync(p, 'utf8') }));
 
-const PROTOCOLS = ['openai-chat', 'openai-responses', 'openai-embeddings', 'anthropic-messages', 'vertex-predict'];
+const PROTOCOLS = ['openai-chat', 'openai-responses', 'openai-embeddings', 'anthropic-messages', 'vertex-predict', 'bedrock-converse'];
 
 test('issue 13: every protocol has its module, every converter its (from, to) file', () => {
   for (const p of PROTOCOLS) {
@@ -32,6 +32,7 @@ test('issue 13: every protocol has its module, every converter its (from, to) fi
   }
   assert.ok(getConverter('anthropic-messages', 'openai-chat'));
   assert.ok(getConverter('openai-embeddings', 'vertex-predict'));
+  assert.ok(getConverter('openai-chat', 'bedrock-converse'));
   assert.equal(getConverter('openai-chat', 'anthropic-messages'), undefined);
 });
 

@@ -3,6 +3,7 @@ import type { Protocol } from '../protocols/types.js';
 import type { Converter } from './types.js';
 import { anthropicMessagesToOpenaiChat } from './anthropic-messages-to-openai-chat.js';
 import { openaiEmbeddingsToVertexPredict } from './openai-embeddings-to-vertex-predict.js';
+import { openaiChatToBedrockConverse } from './openai-chat-to-bedrock-converse.js';
 
 export type { Converter, Converted, StreamConverter } from './types.js';
 
@@ -16,7 +17,7 @@ export function registerConverter(c: Converter): void {
   l.push(c);
 }
 
-for (const c of [anthropicMessagesToOpenaiChat, openaiEmbeddingsToVertexPredict]) registerConverter(c);
+for (const c of [anthropicMessagesToOpenaiChat, openaiEmbeddingsToVertexPredict, openaiChatToBedrockConverse]) registerConverter(c);
 
 export function getConverter(from: Protocol, to: Protocol): Converter | undefined {
   return byPair.get(`${from}>${to}`);

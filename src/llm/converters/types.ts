@@ -7,8 +7,8 @@ export type Converted = { ok: true; body: any } | { ok: false; reply: Reply };
 
 /** converts one streamed answer, event by event */
 export interface StreamConverter {
-  /** one upstream SSE event's data; the bytes to send to the client (maybe "") */
-  push(data: string): string;
+  /** one upstream SSE event's data (and its event name); the bytes to send to the client (maybe "") */
+  push(data: string, event?: string): string;
   /** end of the upstream stream: the last bytes, or a Reply when nothing was produced */
   end(): string | Reply;
 }

@@ -1,6 +1,7 @@
-// `instances[].checks` schema (R-HC-1, R-HC-2): `active` required, `passive`
-// accepted and ignored. Defaults are filled in by validation, so the health
-// service receives a complete `checks.active` object.
+// `instances[].checks` schema (R-HC-1, R-HC-2, R-PHC-1): `active`, `passive`
+// or both. Defaults are filled in by validation, so the health service
+// receives complete objects. `passive` is APISIX's upstream passive schema
+// (schema_def.lua health_checker_passive): its counters accept 0 (never trips).
 const statusList = (def: number[]) => ({
   type: 'array',
   minItems: 1,
@@ -47,11 +48,39 @@ export const activeChecksSchema = {
   },
 };
 
+const counter0 = (def: number) => ({ type: 'integer', minimum: 0, maximum: 254, default: def });
+
+export const passiveChecksSchema = {
+  type: 'object',
+  properties: {
+    type: { type: 'string', enum: ['http', 'https', 'tcp'], default: 'http' },
+    healthy: {
+      type: 'object',
+      default: {},
+      properties: {
+        http_statuses: statusList([200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 306, 307, 308]),
+        successes: counter0(5),
+      },
+    },
+    unhealthy: {
+      type: 'object',
+      default: {},
+      properties: {
+        http_statuses: statusList([429, 500, 503]),
+        tcp_failures: counter0(2),
+        timeouts: counter0(7),
+        http_failures: counter0(5),
+      },
+    },
+  },
+};
+
 export const checksSchema = {
   type: 'object',
   properties: {
     active: activeChecksSchema,
-    passive: { type: 'object' },
+    passive: passiveChecksSchema,
   },
-  required: ['active'],
+  // R-PHC-1: APISIX requires `active`; a passive-only checker recovers through trial requests
+  anyOf: [{ required: ['active'] }, { required: ['passive'] }],
 };

@@ -356,7 +356,8 @@ class TargetChecker {
       else if (this.status === 'unhealthy' && (was !== 'unhealthy' || wasTrial)) this.scheduleTrial();
     }
     if (this.status !== was) this.group.changed(this, was);
-    else if (wasTrial) this.group.bump(this);
+    // the trial ended: what the balancer may pick changed even within the unhealthy class
+    if (wasTrial) this.group.bump(this);
   }
 
   /** R-PHC-1: without active checks, an unhealthy target is offered a trial request after a delay */

@@ -7,10 +7,12 @@ import { openaiResponses } from './openai-responses.js';
 import { openaiChat } from './openai-chat.js';
 import { openaiEmbeddings } from './openai-embeddings.js';
 import { vertexPredict } from './vertex-predict.js';
+import { bedrockConverse } from './bedrock-converse.js';
 
 export type { LlmProtocol, Protocol, StreamErrorCode } from './types.js';
 
-const ordered: readonly LlmProtocol[] = [anthropicMessages, openaiResponses, openaiChat, openaiEmbeddings, vertexPredict];
+// bedrock-converse before openai-chat: both bodies have `messages`, the path tells them apart
+const ordered: readonly LlmProtocol[] = [anthropicMessages, openaiResponses, bedrockConverse, openaiChat, openaiEmbeddings, vertexPredict];
 const byName = new Map<Protocol, LlmProtocol>(ordered.map((p) => [p.name, p]));
 const clients = ordered.filter((p) => p.matches !== undefined);
 

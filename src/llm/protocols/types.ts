@@ -4,7 +4,7 @@
 import type { UsageAcc } from '../usage.js';
 
 /** the protocol names; each is owned by its module in this folder */
-export type Protocol = 'openai-chat' | 'openai-responses' | 'openai-embeddings' | 'anthropic-messages' | 'vertex-predict';
+export type Protocol = 'openai-chat' | 'openai-responses' | 'openai-embeddings' | 'anthropic-messages' | 'vertex-predict' | 'bedrock-converse';
 
 /** R-STR-2 codes */
 export type StreamErrorCode = 'upstream_closed' | 'upstream_timeout' | 'stream_too_long' | 'response_too_large' | 'malformed_stream';

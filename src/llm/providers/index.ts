@@ -9,12 +9,13 @@ import { gemini } from './gemini.js';
 import { azureOpenai } from './azure-openai.js';
 import { openaiCompatible } from './openai-compatible.js';
 import { vertexAi } from './vertex-ai.js';
+import { bedrock } from './bedrock.js';
 
 export type { ProviderDef, Protocol, ProviderConf, ProviderAuth, UpstreamTarget } from './types.js';
 export { targetProtocol, compileAuth } from './base.js';
 
 export const providers: ReadonlyMap<string, ProviderDef> = new Map(
-  [openai, deepseek, aimlapi, anthropic, openaiCompatible, azureOpenai, openrouter, gemini, vertexAi].map((p) => [p.name, p]),
+  [openai, deepseek, aimlapi, anthropic, openaiCompatible, azureOpenai, openrouter, gemini, vertexAi, bedrock].map((p) => [p.name, p]),
 );
 
 /** the provider names, for the plugin schemas' enum */

@@ -11,8 +11,11 @@ export interface ProviderConf {
   region?: string;
 }
 
-/** a path that depends on the model (declares both parameters) is resolved per request */
-export type PathDef = string | ((pc: ProviderConf | undefined, model: string) => string);
+/**
+ * a path that depends on the model (declares at least two parameters) is
+ * resolved per request; `stream`: the client asked for a streamed answer
+ */
+export type PathDef = string | ((pc: ProviderConf | undefined, model: string, stream: boolean) => string);
 
 /** where one attempt is sent (src/llm/instance.ts ResolvedTarget) */
 export interface UpstreamTarget {
@@ -47,9 +50,16 @@ export interface ProviderDef {
   removeModel?: boolean;
   /** R-APM-2: an instance needs `provider_conf` or `override` */
   confRequired?: boolean;
+  /** the upstream path names the model: a request with neither `options.model` nor a body `model` is answered 400 */
+  modelRequired?: boolean;
+  /**
+   * checks of an instance's configuration beyond the schema (Admin API 400):
+   * the problem, naming the missing or bad attribute, or undefined
+   */
+  checkInstance?(inst: { provider_conf?: ProviderConf; auth?: any; override?: { endpoint?: string } }): string | undefined;
   /**
    * the instance's upstream authentication from its `auth` configuration;
    * absent: the shared default of providers/base.ts (GCP service accounts)
    */
-  compileAuth?(auth: any, cacheKey: string): ProviderAuth | undefined;
+  compileAuth?(auth: any, cacheKey: string, providerConf: ProviderConf | undefined): ProviderAuth | undefined;
 }

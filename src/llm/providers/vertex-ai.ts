@@ -12,4 +12,10 @@ export const vertexAi: ProviderDef = {
     'vertex-predict': (pc, model) => `/v1/projects/${pc?.project_id}/locations/${pc?.region}/publishers/google/models/${model}:predict`,
   },
   confRequired: true,
+  checkInstance(inst) {
+    const pc = inst.provider_conf;
+    if (pc === undefined) return undefined;
+    for (const k of ['project_id', 'region'] as const) if (typeof pc[k] !== 'string') return `provider vertex-ai needs provider_conf.${k}`;
+    return undefined;
+  },
 };

@@ -1,7 +1,7 @@
 // ai-proxy-multi configuration schema (R-APM-1, R-APM-2) and the checks
 // beyond the schema (R-APM-3..6).
 import { checksSchema } from '../../llm/health/checks-schema.js';
-import { providerNames, confRequiredProviders } from '../../llm/providers/index.js';
+import { providerNames, confRequiredProviders, providers } from '../../llm/providers/index.js';
 
 /** the provider names (src/llm/providers/) */
 export const PROVIDERS = providerNames;
@@ -34,6 +34,16 @@ export const authSchema = {
         expire_early_secs: { type: 'integer', minimum: 0, default: 60 },
       },
     },
+    // R-BDR-1: SigV4 credentials (required members checked per provider, checkProvider)
+    aws: {
+      type: 'object',
+      properties: {
+        access_key_id: { type: 'string', minLength: 1 },
+        secret_access_key: { type: 'string', minLength: 1 },
+        session_token: { type: 'string', minLength: 1 },
+      },
+      additionalProperties: false,
+    },
   },
   additionalProperties: false,
 };
@@ -43,10 +53,10 @@ export const optionsSchema = {
   properties: { model: { type: 'string' } },
 };
 
+/** the members each provider needs are checked by checkProvider (vertex-ai: both, bedrock: region) */
 export const providerConfSchema = {
   type: 'object',
   properties: { project_id: { type: 'string' }, region: { type: 'string' } },
-  required: ['project_id', 'region'],
 };
 
 export const overrideSchema = {
@@ -145,6 +155,11 @@ export function checkEndpoint(endpoint: unknown): string | undefined {
   return undefined;
 }
 
+/** R-APM-2, R-BDR-1: the provider's own checks of one instance (or ai-proxy configuration) */
+export function checkProvider(inst: any): string | undefined {
+  return providers.get(inst?.provider)?.checkInstance?.(inst);
+}
+
 /** R-APM-3 / R-AP-2 */
 export function checkGcp(auth: any): string | undefined {
   const json = auth?.gcp?.service_account_json;
@@ -169,6 +184,8 @@ export function check(conf: any): string | undefined {
   for (const inst of instances) {
     const e = checkEndpoint(inst.override?.endpoint) ?? checkGcp(inst.auth);
     if (e) return e;
+    const pe = checkProvider(inst);
+    if (pe) return `instance ${inst.name}: ${pe}`;
   }
   const b = conf.balancer;
   if (b && b.algorithm === 'chash') {

@@ -1,5 +1,5 @@
 // ai-proxy configuration schema (R-AP-1) and checks (R-AP-2, R-AP-3).
-import { PROVIDERS, authSchema, optionsSchema, providerConfSchema, overrideSchema, loggingSchema, pricingSchema, transportProps, checkEndpoint, checkGcp } from '../ai-proxy-multi/schema.js';
+import { PROVIDERS, authSchema, optionsSchema, providerConfSchema, overrideSchema, loggingSchema, pricingSchema, transportProps, checkEndpoint, checkGcp, checkProvider } from '../ai-proxy-multi/schema.js';
 
 export const schema = {
   type: 'object',
@@ -17,5 +17,5 @@ export const schema = {
 };
 
 export function check(conf: any): string | undefined {
-  return checkGcp(conf.auth) ?? checkEndpoint(conf.override?.endpoint);
+  return checkGcp(conf.auth) ?? checkEndpoint(conf.override?.endpoint) ?? checkProvider(conf);
 }
