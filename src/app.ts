@@ -3,8 +3,11 @@
 import type http from 'node:http';
 import type { GatewayConfig, ListenAddr } from './config/types.js';
 import type { ConfigStore } from './store/types.js';
-import { createStore } from './store/index.js';
+import { createStore, secretCodecFor } from './store/index.js';
+import { StandaloneFileStore } from './declarative/standalone-store.js';
 import { ensureAdminKeys } from './config/admin-key.js';
+import { ensureKeyring } from './config/keyring.js';
+import { encryptFieldsOf } from './plugins/registry.js';
 import { createMemoryState } from './state/memory.js';
 import { GatewayTransport } from './transport/index.js';
 import { createHealthService } from './llm/health/index.js';
@@ -83,7 +86,12 @@ export function boundAddr(server: http.Server): ListenAddr {
 
 export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   ensureAdminKeys(config, (line) => process.stdout.write(line + '\n'));
-  const store = createStore(config);
+  ensureKeyring(config, (line) => process.stdout.write(line + '\n'));
+  const secrets = secretCodecFor(config, encryptFieldsOf);
+  // R-SA-1: a data plane reads conf/apisix.yaml
+  const store = config.deployment.config_provider === 'yaml'
+    ? new StandaloneFileStore(config.deployment.standalone_file!)
+    : createStore(config, { codec: secrets });
   await store.open();
   const state = createMemoryState();
   const health = createHealthService({ state, disabled: config.apisix.disable_upstream_healthcheck, log });
@@ -108,7 +116,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   try {
     for (const addr of config.apisix.node_listen) await add('proxy', proxy.handler, addr);
     if (config.apisix.enable_admin) {
-      await add('admin', createAdminHandler({ config, store, dashboard: { runtime: () => holder.current, health, recent, metrics } }), config.deployment.admin.admin_listen);
+      await add('admin', createAdminHandler({ config, store, secrets, dashboard: { runtime: () => holder.current, health, recent, metrics } }), config.deployment.admin.admin_listen);
     }
     if (config.apisix.enable_control) await add('control', createControlHandler({ health, store }), config.apisix.control);
     const prom = config.plugin_attr.prometheus;

@@ -4,12 +4,13 @@
 // plugin endpoints and schema validation.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GatewayConfig } from '../config/types.js';
-import type { ConfigStore, StoredItem, PutOptions } from '../store/types.js';
+import type { ConfigStore, StoredItem, PutOptions, ValueCodec } from '../store/types.js';
+import { maskSecretFields } from '../store/secret-fields.js';
 import { StoreUnavailableError } from '../store/types.js';
 import type { JsonObject, Reply } from '../core/types.js';
 import { sendReply } from '../core/respond.js';
 import { jsonError, pageError, textError } from '../core/errors.js';
-import { pluginList, getPlugin } from '../plugins/registry.js';
+import { pluginList, getPlugin, encryptFieldsOf } from '../plugins/registry.js';
 import { validateSchema } from '../schema/validate.js';
 import { log } from '../core/log.js';
 import { withTimeout } from '../core/timeout.js';
@@ -286,6 +287,8 @@ export function paginate<T extends { createdIndex: number }>(list: T[], query: U
 interface Deps {
   config: GatewayConfig;
   store: ConfigStore;
+  /** R-SEC-10: the store's codec; write answers show the value as stored (encrypted), as APISIX */
+  secrets?: ValueCodec;
 }
 
 interface Ctx {
@@ -315,7 +318,7 @@ function guardStore(inner: ConfigStore): Pick<ConfigStore, 'get' | 'list' | 'put
   };
 }
 
-export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigStore; dashboard?: DashboardSources }) {
+export function createAdminHandler(deps: Deps & { dashboard?: DashboardSources }) {
   const { config } = deps;
   const ui = createUiHandler();
   const store = guardStore(deps.store);
@@ -331,6 +334,16 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
   };
 
   const lookup: Lookup = (key) => store.snapshot().get(key)?.value;
+  /** the role of the request's admin key (checkToken already accepted it) */
+  const roleOf = (ctx: Ctx): 'admin' | 'viewer' => {
+    const keys = admin.admin_key;
+    if (admin.admin_key_required === false || !keys?.length) return 'admin';
+    const given = requestKey(ctx.req, ctx.query);
+    return (given !== undefined ? findKey(keys, given)?.role : undefined) ?? 'admin';
+  };
+  /** R-SEC-10: a write answers with the value as stored (secret fields encrypted), as APISIX */
+  const writtenAsStored = (status: number, it: StoredItem, warnings: string[] | undefined): Reply =>
+    written(status, deps.secrets ? { ...it, value: deps.secrets.encode(it.key, it.value) } : it, warnings);
   /**
    * A lookup that also knows the referenced items read from the store itself
    * (the snapshot of a clustered store may lag behind another node's write).
@@ -464,7 +477,7 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
     }
     switch (method) {
       case 'GET':
-        return read(() => getItems(kind, id, username, query));
+        return read(() => getItems(kind, id, username, query, roleOf(ctx)));
       case 'PUT':
         return write(() => put(kind, id, username, body, ttl));
       case 'POST':
@@ -504,10 +517,14 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
     return `/apisix/${kind}/${id}`;
   }
 
-  async function getItems(kind: ResourceKind, id: string | undefined, username: string | undefined, query: URLSearchParams): Promise<Reply> {
+  async function getItems(kind: ResourceKind, id: string | undefined, username: string | undefined, query: URLSearchParams, role: 'admin' | 'viewer'): Promise<Reply> {
+    // R-SEC-10: the admin role reads secrets decrypted (as APISIX), the viewer role masked
+    const out = role === 'viewer'
+      ? (it: StoredItem) => ({ ...itemOut(it), value: maskSecretFields(it.key, it.value, encryptFieldsOf) })
+      : itemOut;
     if (id !== undefined) {
       const it = await store.get(keyOf(kind, id, username));
-      return it ? json(200, itemOut(it)) : notFound();
+      return it ? json(200, out(it)) : notFound();
     }
     let items: StoredItem[];
     if (kind === 'credentials') {
@@ -518,7 +535,7 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
     } else {
       items = await store.list(`/apisix/${kind}/`);
     }
-    const list = filterList(kind, items, query).map(itemOut);
+    const list = filterList(kind, items, query).map(out);
     const total = list.length;
     const page = paginate(list, query);
     if (typeof page === 'string') return textError(400, page);
@@ -564,7 +581,7 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
     value.create_time = (prev?.value.create_time as number | undefined) ?? t;
     value.update_time = t;
     const stored = await store.put(key, value, ttl !== undefined ? { ttl } : undefined);
-    return written(prev ? 200 : 201, stored, checked.warnings);
+    return writtenAsStored(prev ? 200 : 201, stored, checked.warnings);
   }
 
   async function post(kind: ResourceKind, urlId: string | undefined, body: Body, ttl?: number): Promise<Reply> {
@@ -584,7 +601,7 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
     const t = now();
     const value: JsonObject = { ...conf, id, create_time: t, update_time: t };
     const stored = await store.put(keyOf(kind, id), value, ttl !== undefined ? { ttl } : undefined);
-    return written(201, stored, checked.warnings);
+    return writtenAsStored(201, stored, checked.warnings);
   }
 
   async function patch(kind: ResourceKind, id: string | undefined, subPath: string, body: Body): Promise<Reply> {
@@ -616,7 +633,7 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
     const checked = validateResource(kind, id, node, await lookupFor(node), { list: listSnapshot });
     if (!checked.ok) return json(checked.status, { error_msg: checked.error_msg });
     const stored = await store.put(key, node as JsonObject);
-    return written(200, stored, checked.warnings);
+    return writtenAsStored(200, stored, checked.warnings);
   }
 
   async function del(kind: ResourceKind, id: string | undefined, username: string | undefined, query: URLSearchParams): Promise<Reply> {
@@ -665,13 +682,7 @@ export function createAdminHandler(deps: { config: GatewayConfig; store: ConfigS
     await readBody(ctx.req);
     if (ctx.segs[1] !== 'stats' || ctx.segs.length !== 2) return json(404, { error_msg: `Unsupported resource type: dashboard/${ctx.segs.slice(1).join('/')}` });
     if (ctx.method !== 'GET') return json(405, { error_msg: `not supported \`${ctx.method}\` method for dashboard stats` });
-    const keys = admin.admin_key;
-    let role = 'admin';
-    if (admin.admin_key_required !== false && keys && keys.length) {
-      const given = requestKey(ctx.req, ctx.query);
-      role = (given !== undefined ? findKey(keys, given)?.role : undefined) ?? 'admin';
-    }
-    return json(200, await collectStats(store, deps.dashboard ?? {}, role));
+    return json(200, await collectStats(store, deps.dashboard ?? {}, roleOf(ctx)));
   }
 
   function pluginsList(query: URLSearchParams): Reply {

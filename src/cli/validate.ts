@@ -1,7 +1,10 @@
 // `switchyard validate [-c FILE]`: the start-up checks of conf/config.yaml
-// without starting anything (R-GEN-12). Exit 0 when valid, 1 when not.
+// without starting anything (R-GEN-12); in standalone mode (R-SA-1) also the
+// checks conf/apisix.yaml must pass to be served. Exit 0 when valid, 1 when not.
 import { DEFAULT_CONFIG_FILE } from '../config/defaults.js';
 import { loadConfig } from '../config/load.js';
+import type { GatewayConfig } from '../config/types.js';
+import { loadStandaloneFile } from '../declarative/standalone-store.js';
 import { USAGE, configOption, parseOptions } from './args.js';
 
 export async function runValidate(argv: string[]): Promise<number> {
@@ -11,13 +14,25 @@ export async function runValidate(argv: string[]): Promise<number> {
     return 0;
   }
   const file = opts.config ?? DEFAULT_CONFIG_FILE;
+  let config: GatewayConfig;
   try {
-    const { warnings } = loadConfig(file);
-    for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+    const loaded = loadConfig(file);
+    config = loaded.config;
+    for (const w of loaded.warnings) process.stderr.write(`warning: ${w}\n`);
     process.stdout.write(`${file}: ok\n`);
-    return 0;
   } catch (err) {
     process.stderr.write(`switchyard: invalid configuration ${file}: ${(err as Error).message}\n`);
     return 1;
   }
+  const standalone = config.deployment.standalone_file;
+  if (standalone) {
+    try {
+      const items = loadStandaloneFile(standalone);
+      process.stdout.write(`${standalone}: ok (${items.size} items)\n`);
+    } catch (err) {
+      process.stderr.write(`switchyard: invalid standalone configuration: ${(err as Error).message}\n`);
+      return 1;
+    }
+  }
+  return 0;
 }

@@ -50,6 +50,7 @@ export function generateAdminKey(): string {
 
 export function ensureAdminKeys(config: GatewayConfig, print: (line: string) => void): void {
   const admin = config.deployment.admin;
+  if (config.deployment.role === 'data_plane') return; // R-SA-1: no Admin API
   if (!admin.admin_key_required) {
     log.warn('deployment.admin.admin_key_required is false: the Admin API accepts requests without a key');
   }

@@ -190,28 +190,34 @@ export function normalizeConfig(raw: unknown, opts: NormalizeOptions): { config:
     if (top[s] !== undefined && top[s] !== null) r.warnings.push(`ignored APISIX setting: ${s}`);
   }
 
-  const a = r.section(top.apisix, 'apisix', ['node_listen', 'enable_admin', 'enable_control', 'control', 'disable_upstream_healthcheck', 'max_post_args_readable_size'], true);
+  const a = r.section(top.apisix, 'apisix', ['node_listen', 'enable_admin', 'enable_control', 'control', 'disable_upstream_healthcheck', 'data_encryption', 'max_post_args_readable_size'], true);
   const apisix: GatewayConfig['apisix'] = {
     node_listen: nodeListen(r, a.node_listen, 'apisix.node_listen'),
     enable_admin: r.bool(a.enable_admin, 'apisix.enable_admin', true),
     enable_control: r.bool(a.enable_control, 'apisix.enable_control', true),
     control: r.addr(a.control, 'apisix.control', D.DEFAULT_CONTROL),
     disable_upstream_healthcheck: r.bool(a.disable_upstream_healthcheck, 'apisix.disable_upstream_healthcheck', false),
+    data_encryption: dataEncryption(r, a.data_encryption),
   };
   // R-RTE-20: MiB of JSON body read for `post_arg.*` route vars (APISIX's key; 0 = no cap; absent = APISIX's 64)
   if (a.max_post_args_readable_size !== undefined && a.max_post_args_readable_size !== null) {
     apisix.max_post_args_readable_size = r.int(a.max_post_args_readable_size, 'apisix.max_post_args_readable_size', 64, 0, 1048576);
   }
 
-  const d = r.section(top.deployment, 'deployment', ['role', 'role_traditional', 'local', 'admin', 'etcd'], true);
+  const d = r.section(top.deployment, 'deployment', ['role', 'role_traditional', 'role_data_plane', 'local', 'admin', 'etcd'], true);
   const rt = r.section(d.role_traditional, 'deployment.role_traditional', ['config_provider'], true);
+  const rdp = r.section(d.role_data_plane, 'deployment.role_data_plane', ['config_provider'], true);
+  const role = r.oneOf(d.role, 'deployment.role', 'traditional', ['traditional', 'data_plane'] as const);
   const local = r.section(d.local, 'deployment.local', ['data_dir', 'compact_every'], true);
   const adm = r.section(d.admin, 'deployment.admin', ['admin_listen', 'admin_key', 'admin_key_required', 'allow_admin'], true);
   const e = r.section(d.etcd, 'deployment.etcd', ['host', 'prefix', 'timeout', 'user', 'password'], true);
   const etcdHost = typeof e.host === 'string' ? [e.host] : e.host;
   const deployment: GatewayConfig['deployment'] = {
-    role: r.oneOf(d.role, 'deployment.role', 'traditional', ['traditional'] as const),
-    config_provider: r.oneOf(rt.config_provider, 'deployment.role_traditional.config_provider', 'local', ['local', 'etcd'] as const),
+    role,
+    // R-SA-1: APISIX's standalone mode is a data plane reading conf/apisix.yaml
+    config_provider: role === 'data_plane'
+      ? r.oneOf(rdp.config_provider, 'deployment.role_data_plane.config_provider', 'yaml', ['yaml'] as const)
+      : r.oneOf(rt.config_provider, 'deployment.role_traditional.config_provider', 'local', ['local', 'etcd'] as const),
     data_dir: resolvePath(cwd, r.str(local.data_dir, 'deployment.local.data_dir', D.DEFAULT_DATA_DIR, nonEmpty)),
     compact_every: r.int(local.compact_every, 'deployment.local.compact_every', D.DEFAULT_COMPACT_EVERY, 1, 1_000_000),
     admin: {
@@ -228,8 +234,20 @@ export function normalizeConfig(raw: unknown, opts: NormalizeOptions): { config:
     },
   };
   if (deployment.etcd.host.length === 0) fail('deployment.etcd.host', 'expected at least one address');
+  if (deployment.config_provider === 'yaml') {
+    // as APISIX: the file is conf/apisix.yaml beside conf/config.yaml, and a data plane has no Admin API
+    deployment.standalone_file = path.join(path.dirname(opts.file), 'apisix.yaml');
+    apisix.enable_admin = false;
+  }
   if (e.user !== undefined && e.user !== null) deployment.etcd.user = r.str(e.user, 'deployment.etcd.user', '');
   if (e.password !== undefined && e.password !== null) deployment.etcd.password = typeof e.password === 'number' ? String(e.password) : r.str(e.password, 'deployment.etcd.password', '');
+
+  const de = apisix.data_encryption!;
+  if (deployment.config_provider === 'etcd' && de.enable_encrypt_fields && de.keyring.length === 0) {
+    // a key generated per node would leave each node unable to read what the others wrote
+    fail('apisix.data_encryption.keyring', 'required with config_provider etcd: give every node (and any APISIX) sharing the etcd prefix the same keys, ' +
+      'or set apisix.data_encryption.enable_encrypt_fields: false');
+  }
 
   const n = r.section(top.nginx_config, 'nginx_config', ['worker_processes', 'http'], true);
   const worker_processes = workerProcesses(n.worker_processes);
@@ -267,6 +285,30 @@ export function normalizeConfig(raw: unknown, opts: NormalizeOptions): { config:
     plugin_attr: { prometheus },
   };
   return { config, warnings: r.warnings };
+}
+
+const kindOf = (v: unknown): string => (Array.isArray(v) ? 'a list' : v === null ? 'nothing' : typeof v === 'object' ? 'a mapping' : `a ${typeof v}`);
+
+/**
+ * R-SEC-10, as APISIX's CLI schema: `keyring` is one key or a non-empty list;
+ * every key is used as its own IV, so only AES's key sizes are accepted.
+ */
+function dataEncryption(r: Reader, v: unknown): NonNullable<GatewayConfig['apisix']['data_encryption']> {
+  const p = 'apisix.data_encryption';
+  const o = r.section(v, p, ['enable_encrypt_fields', 'keyring'], true);
+  const enable_encrypt_fields = r.bool(o.enable_encrypt_fields, `${p}.enable_encrypt_fields`, true);
+  const kp = `${p}.keyring`;
+  if (Array.isArray(o.keyring) && o.keyring.length === 0) fail(kp, 'expected at least one key (or leave keyring out to have one generated)');
+  const given = typeof o.keyring === 'string' ? [o.keyring] : o.keyring;
+  if (given !== undefined && given !== null && !Array.isArray(given)) fail(kp, `expected a key or a list of keys, got ${kindOf(given)}`);
+  // the message never shows the key itself: it is a secret
+  const keyring = ((given ?? []) as unknown[]).map((k, i) => {
+    const q = typeof o.keyring === 'string' ? kp : join(kp, i);
+    if (typeof k !== 'string') return fail(q, `expected a string key (quote it in YAML), got ${kindOf(k)}`);
+    const n = Buffer.byteLength(k);
+    return n === 16 || n === 32 ? k : fail(q, `expected a key of 16 bytes (AES-128-CBC) or 32 bytes (AES-256-CBC), got ${n} bytes`);
+  });
+  return { enable_encrypt_fields, keyring };
 }
 
 /** R-WRK-1: `auto` (default) = os.availableParallelism(); else an integer >= 1 */

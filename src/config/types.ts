@@ -19,12 +19,25 @@ export interface GatewayConfig {
     enable_control: boolean;
     control: ListenAddr;
     disable_upstream_healthcheck: boolean;
+    /**
+     * R-SEC-10: plugins' `encrypt_fields` encrypted in the store. Absent in
+     * programmatic configs = off. An empty keyring (none configured) is
+     * filled from <data_dir>/keyring.json at start (config/keyring.ts).
+     */
+    data_encryption?: {
+      enable_encrypt_fields: boolean;
+      /** 16-byte (AES-128-CBC) or 32-byte (AES-256-CBC) keys; the first encrypts */
+      keyring: string[];
+    };
     /** MiB; 0 = no cap (R-RTE-20) */
     max_post_args_readable_size?: number;
   };
   deployment: {
-    role: 'traditional';
-    config_provider: 'local' | 'etcd';
+    /** R-SA-1: `data_plane` reads the configuration from `standalone_file`, with no Admin API */
+    role: 'traditional' | 'data_plane';
+    config_provider: 'local' | 'etcd' | 'yaml';
+    /** R-SA-1: absolute path of conf/apisix.yaml (beside config.yaml), with config_provider yaml */
+    standalone_file?: string;
     data_dir: string; // absolute
     /** journal records between two snapshot folds of the local store */
     compact_every?: number;

@@ -22,3 +22,6 @@ export function reasonPhrase(status: number, iana: (s: number) => string | undef
 export function errorPage(status: number, reason: string): string {
   return `<html>\r\n<head><title>${status} ${reason}</title></head>\r\n<body>\r\n<center><h1>${status} ${reason}</h1></center>\r\n<hr><center>switchyard</center>\r\n</body>\r\n</html>\r\n`;
 }
+
+/** R-CAP-1: the code of ctx.body(limit)'s rejection for a body past the limit */
+export const BODY_TOO_LARGE_CODE = 'EBODYTOOLARGE';

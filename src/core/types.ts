@@ -157,8 +157,12 @@ export interface RequestContext {
   readonly headers: IncomingHttpHeaders;
   /** parsed query arguments (first value wins); mutable (hide_credentials) */
   readonly query: URLSearchParams;
-  /** the request body, read once and cached */
-  body(): Promise<Buffer>;
+  /**
+   * the request body, read once and cached. With `limit` (R-CAP-1) a body
+   * growing past it is not read further: the promise rejects with code
+   * BODY_TOO_LARGE_CODE (src/core/errors.ts)
+   */
+  body(limit?: number): Promise<Buffer>;
   /** the body parsed as JSON once (undefined when not parsed yet) */
   parsedBody?: unknown;
 

@@ -81,7 +81,7 @@ export function checkReferences(resources: Resource[]): void {
       const v = r.value[field];
       if (v === undefined || v === null) return;
       if (!keys.has(`/apisix/${coll}/${String(v)}`)) {
-        throw new DeclarativeError(src.file, `${src.path}.${field}`, `${field} "${String(v)}" does not name a ${coll.slice(0, -1)} declared in the files`);
+        throw new DeclarativeError(src.file, `${src.path}.${field}`, `${field} "${String(v)}" does not name ${coll === 'upstreams' ? 'an' : 'a'} ${coll.slice(0, -1)} declared in the files`);
       }
     };
     if (r.kind === 'route') {

@@ -3,7 +3,9 @@
 // resources as the Admin API would (everything before changing anything),
 // diff against the running state, apply in a safe order, roll back what was
 // applied when a write fails (R-DECL-14, R-DECL-30, R-DECL-31).
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import YAML from 'yaml';
 import type { GatewayConfig } from '../config/types.js';
 import type { JsonObject } from '../core/types.js';
 import { ADMIN_KEYS_FILE, readAdminKeys } from '../config/admin-key.js';
@@ -13,7 +15,7 @@ import { validateResource } from '../admin/validate.js';
 import { AdminClient } from './admin-client.js';
 import { changeLine, computeDiff, type Change } from './diff.js';
 import { dumpResources, type DumpResult } from './dump.js';
-import { loadFiles, type Format } from './load.js';
+import { detectFormat, loadFiles, type Format } from './load.js';
 import { COLLECTION, DeclarativeError, resourceKey, type Resource } from './model.js';
 
 export interface Target {
@@ -71,6 +73,31 @@ function fieldOf(r: Resource, msg: string): string {
   const m = /^invalid configuration: property "([^"]+)"/.exec(msg);
   if (m && m[1] !== 'plugins') return '.' + (m[1] === 'desc' && adc ? 'description' : m[1]);
   return '';
+}
+
+const ADC_REF = /(\\?)\$\{(\w+)\}/g;
+
+/**
+ * R-ADM-70: ADC `${NAME}` references to unset variables, which become empty
+ * strings (an `Authorization: Bearer ` with no key); files already loaded, so
+ * they are readable and valid.
+ */
+function unsetAdcRefs(files: string[], format: Format | undefined, env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = [];
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8');
+    if (!text.includes('${')) continue;
+    let doc: unknown;
+    try { doc = YAML.parse(text); } catch { continue; }
+    if ((format ?? detectFormat(text, doc)) !== 'adc') continue;
+    text.split('\n').forEach((line, i) => {
+      if (/^\s*#/.test(line)) return;
+      for (const m of line.matchAll(ADC_REF)) {
+        if (m[1] === '' && env[m[2]!] === undefined) out.push(`${file}: line ${i + 1}: environment variable ${m[2]} is not set: \${${m[2]}} becomes an empty string`);
+      }
+    });
+  }
+  return out;
 }
 
 /** validate every resource against the Admin API's rules, with the declared set as the store */
@@ -136,8 +163,9 @@ export async function sync(opts: SyncOptions): Promise<SyncResult> {
     if (err instanceof DeclarativeError) throw new SyncError(err.message);
     throw err;
   }
-  const warnings: string[] = [];
-  const errors = validateAll(resources, warnings, opts.env ?? process.env);
+  const env = opts.env ?? process.env;
+  const warnings = unsetAdcRefs(opts.files, opts.format, env);
+  const errors = validateAll(resources, warnings, env);
   if (errors.length > 0) throw new SyncError(errors[0]!.message, errors.map((e) => e.message));
   const warn = opts.warn ?? ((l: string) => process.stderr.write(`warning: ${l}\n`));
   for (const w of warnings) warn(w);

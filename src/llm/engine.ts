@@ -24,6 +24,9 @@ import { GatewayTransport } from '../transport/index.js';
 import { buildBody, buildHeaders } from './request.js';
 import { DONE, isEventStream, relayBody, relayStream, failureOutcome, recordAttempt, type AttemptHost, type AttemptOutcome, type AttemptResult, type Io } from './relay.js';
 import { trackLlmAttempt } from '../observability/metrics.js';
+import { Deadline } from '../core/deadlines.js';
+import { BODY_TOO_LARGE_CODE } from '../core/errors.js';
+import { AttemptAbort } from './attempt-abort.js';
 import { isModelListRequest, modelListReply } from './model-list.js';
 
 export type Strategy = 'rate_limiting' | 'http_429' | 'http_5xx';
@@ -53,14 +56,23 @@ type WithState = RequestContext & { [kState]?: ReqState };
 /** ProxyContext's single abort callback (src/proxy/context.ts) */
 type AbortHookable = RequestContext & { setAbortCallback?: (cb: (() => void) | undefined) => void };
 
+/** R-CAP-1 (the connection is closed: the rest of the body is never read) */
+const BODY_TOO_LARGE: Reply = Object.freeze(jsonError(413, { error_msg: 'request body too large' }, { connection: 'close' }));
+
+/** R-STR-1: the attempt's first byte (streamed: first event) did not come in time */
+function ttftExpired(call: UpstreamCall): void {
+  call.abort(new AttemptAbort('ttft_timeout', 'no first byte within ttft_timeout_ms'));
+}
+
 /**
  * R-ERR-1: a request refused before its body was read still gets its
  * protocol's error shape: the body is parsed here, on the refusal path only
  */
-async function parseForErrorShape(ctx: RequestContext): Promise<void> {
+async function parseForErrorShape(ctx: RequestContext, limit: number): Promise<void> {
   if (ctx.parsedBody !== undefined) return;
   try {
-    const raw = await ctx.body();
+    // R-CAP-1 holds here too: a body past the limit is not read for its shape
+    const raw = await ctx.body(limit);
     if (raw.length > 0) ctx.parsedBody = JSON.parse(raw.toString('utf8'));
   } catch {
     // not JSON: the error keeps APISIX's shape
@@ -93,6 +105,14 @@ export class LlmEngine implements AttemptHost {
   /** R-MDL-1 */
   private readonly modelList: Reply;
   private destroyed = false;
+  /** R-CAP-1 */
+  private readonly maxReqBody: number;
+  /** R-STR-3: the undici body timeout of streamed requests (unset: `timeout`) */
+  private readonly streamIdleMs?: number;
+  /** R-CAP-2 */
+  readonly maxStreamMs?: number;
+  /** R-CAP-3 */
+  readonly maxResponseBytes?: number;
 
   constructor(conf: any, env: Partial<CompileEnv> | undefined, readonly opts: EngineOptions) {
     const t: TransportConf = {
@@ -114,6 +134,16 @@ export class LlmEngine implements AttemptHost {
       throw e;
     }
     this.modelList = modelListReply(this.instances);
+    const ttft = conf.ttft_timeout_ms;
+    for (let i = 0; i < this.instances.length; i++) {
+      const own = conf.instances[i]?.ttft_timeout_ms;
+      const ms = typeof own === 'number' ? own : ttft;
+      if (typeof ms === 'number') this.instances[i]!.ttftMs = ms;
+    }
+    this.maxReqBody = typeof conf.max_req_body_size === 'number' ? conf.max_req_body_size : 67108864;
+    if (typeof conf.stream_idle_timeout_ms === 'number') this.streamIdleMs = conf.stream_idle_timeout_ms;
+    if (typeof conf.max_stream_duration_ms === 'number') this.maxStreamMs = conf.max_stream_duration_ms;
+    if (typeof conf.max_response_bytes === 'number') this.maxResponseBytes = conf.max_response_bytes;
     this.strategy = normalizeStrategy(conf.fallback_strategy);
     const fs = conf.fallback_http_statuses;
     if (Array.isArray(fs) && fs.length > 0) this.fallbackStatuses = new Set(fs as number[]);
@@ -218,7 +248,7 @@ export class LlmEngine implements AttemptHost {
       const picked = this.selectNext(ctx, sel);
       inst = picked instanceof Promise ? await picked : picked;
       if (!inst) {
-        await parseForErrorShape(ctx);
+        await parseForErrorShape(ctx, this.maxReqBody);
         const msg = exhaustedMessage(this.selector.groupCount());
         // R-QTA-3: every instance refused by ai-rate-limiting → its rejected_code
         const q = ctx.quotaRejection;
@@ -233,7 +263,19 @@ export class LlmEngine implements AttemptHost {
     const ctRaw = ctx.headers['content-type'];
     const ct = (Array.isArray(ctRaw) ? ctRaw[0] : ctRaw) ?? 'application/json';
     if (!ct.startsWith('application/json')) return textError(400, `unsupported content-type: ${ct}, only application/json is supported`);
-    const raw = await ctx.body();
+    // R-CAP-1: a declared length past the limit is refused before reading anything
+    const limit = this.maxReqBody;
+    const cl = ctx.headers['content-length'];
+    if (cl !== undefined && Number(cl) > limit) return BODY_TOO_LARGE;
+    let raw: Buffer;
+    try {
+      raw = await ctx.body(limit);
+    } catch (e) {
+      if ((e as { code?: string })?.code === BODY_TOO_LARGE_CODE) return BODY_TOO_LARGE;
+      throw e;
+    }
+    // read earlier without a limit (another plugin)
+    if (raw.length > limit) return BODY_TOO_LARGE;
     if (raw.length === 0) return jsonError(400, { message: 'could not get body: request body is empty' });
     let body = ctx.parsedBody;
     if (body === undefined) {
@@ -364,6 +406,8 @@ export class LlmEngine implements AttemptHost {
       // R-RTY-4
       recordAttempt(ctx, inst.name, outcome ?? (status >= 200 && status < 300 ? 'ok' : String(status)), Math.round(ms));
     };
+    const streamed = llm.requestType === 'ai_stream';
+    const bodyTimeout = streamed && this.streamIdleMs !== undefined ? this.streamIdleMs : inst.timeout;
     const call = new UpstreamCall(this.transport, {
       origin: target.origin,
       path: target.pathWithQuery,
@@ -372,8 +416,10 @@ export class LlmEngine implements AttemptHost {
       body: payload,
       reset: !inst.keepalive,
       headersTimeout: inst.timeout,
-      bodyTimeout: inst.timeout,
+      bodyTimeout,
     }, target.named ? this.net : undefined);
+    // R-STR-1: cancelled at the head of a buffered answer, at the first chunk of a stream
+    const ttft = inst.ttftMs !== undefined ? new Deadline(inst.ttftMs, ttftExpired, call).start() : undefined;
     // R-RSP-16: the client going away aborts the upstream request. The proxy
     // server's context already watches the response's 'close' (markAborted);
     // its abort callback saves a second listener per request.
@@ -395,7 +441,7 @@ export class LlmEngine implements AttemptHost {
           return DONE;
         }
         const c = classifyError(e);
-        finishRec(c.kind === 'timeout' ? 504 : 502, failureOutcome(c.kind));
+        finishRec(c.kind === 'timeout' ? 504 : 502, failureOutcome(c.kind, e));
         ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: upstream request failed: ${c.message}`);
         return this.transportFailure(c.status, may, t0);
       }
@@ -410,10 +456,13 @@ export class LlmEngine implements AttemptHost {
       const io: Io = {
         host: this, ctx, inst, client: st.protocol, target: ip.target, converter: ip.converter,
         status, contentType, call, t0, finishRec, isGone: () => clientGone, mayFallBack: may,
+        idleMs: bodyTimeout, ttft,
       };
       if (isEventStream(contentType)) return await relayStream(io);
+      ttft?.cancel();
       return await relayBody(io);
     } finally {
+      ttft?.cancel();
       if (abortHook) abortHook.call(ctx, undefined);
       else res.off('close', onClose);
       releaseActive();

@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { isSecretRef, resolveSecret } from '../core/secrets.js';
 import type { LlmPricing } from '../core/types.js';
 import { compilePricing } from './pricing.js';
+import { compileOverride, type CompiledOverride } from './body-override.js';
 
 export interface Endpoint {
   scheme: 'http' | 'https';
@@ -47,6 +48,10 @@ export interface CompiledInstance {
   /** the configured `auth` (for health probes, R-HC-4) */
   rawAuth?: { header?: Record<string, string>; query?: Record<string, string> };
   checks?: Record<string, unknown>;
+  /** R-CAP-4: `override.llm_options` / `override.request_body` */
+  bodyOverride?: CompiledOverride;
+  /** R-STR-1: `ttft_timeout_ms` of the instance, else of the plugin */
+  ttftMs?: number;
   /** shared per setting tuple; the engine releases it when destroyed */
   timeout: number;
   keepalive: boolean;
@@ -115,7 +120,9 @@ export function compileInstance(inst: any, index: number, t: TransportConf, cach
     optionsModel: typeof options?.model === 'string' ? (options.model as string) : undefined,
     optionsStream: options?.stream === true,
     pricing: compilePricing(inst.pricing),
-    optionsMaxTokens: typeof options?.max_tokens === 'number' && options.max_tokens > 0 ? (options.max_tokens as number) : undefined,
+    optionsMaxTokens: typeof options?.max_tokens === 'number' && options.max_tokens > 0 ? (options.max_tokens as number)
+      : typeof inst.override?.llm_options?.max_tokens === 'number' ? (inst.override.llm_options.max_tokens as number) : undefined,
+    bodyOverride: compileOverride(inst.override),
     endpoint: typeof inst.override?.endpoint === 'string' ? parseEndpoint(inst.override.endpoint) : undefined,
     authHeaders,
     authQuery,

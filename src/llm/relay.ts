@@ -5,14 +5,16 @@ import type { RequestContext, Reply, LlmState, UsageFields } from '../core/types
 import type { LlmProtocol } from './protocols/index.js';
 import type { Converter } from './converters/index.js';
 import type { CompiledInstance } from './instance.js';
-import { classifyError, type UpstreamCall } from './transport.js';
+import { classifyError, type ResponseSink, type UpstreamCall } from './transport.js';
 import { SseParser, followedByNull, type SseEvent } from './sse.js';
 import { AwsEventStreamParser, isAwsEventStream } from './aws-eventstream.js';
 import { newUsage, type UsageAcc } from './usage.js';
 import { topLevelMember } from './json-scan.js';
 import { UsageChunkStripper, clientAskedUsage } from './usage-strip.js';
 import { applyBodyEstimate, applyEstimate } from './estimate.js';
-import { streamErrorCode, streamErrorReason } from './attempt-abort.js';
+import { AttemptAbort, streamErrorCode, streamErrorReason } from './attempt-abort.js';
+import { Deadline } from '../core/deadlines.js';
+import { pageError } from '../core/errors.js';
 import type { StreamErrorCode } from './protocols/types.js';
 
 export type AttemptResult =
@@ -27,6 +29,10 @@ export const DONE: AttemptResult = Object.freeze({ kind: 'done' });
 export interface AttemptHost {
   readonly opts: { plugin: string };
   readonly logPayloads: boolean;
+  /** R-CAP-2 */
+  readonly maxStreamMs?: number;
+  /** R-CAP-3 */
+  readonly maxResponseBytes?: number;
   /** the result of a transport failure (falls back when allowed and the strategy covers it) */
   transportFailure(status: 500 | 504, may: boolean, t0?: number): AttemptResult;
 }
@@ -42,8 +48,27 @@ export function recordAttempt(ctx: RequestContext, instance: string, outcome: At
   else llm.attempts.push(rec);
 }
 
-export function failureOutcome(kind: 'timeout' | 'error'): AttemptOutcome {
+export function failureOutcome(kind: 'timeout' | 'error', err?: unknown): AttemptOutcome {
+  if (err instanceof AttemptAbort) return err.kind === 'ttft_timeout' ? 'ttft_timeout' : err.kind === 'response_too_large' ? '502' : 'timeout';
   return kind === 'timeout' ? 'timeout' : 'connect_error';
+}
+
+/** R-CAP-3: an answer past max_response_bytes is 502, not a fallback */
+const TOO_LARGE: AttemptResult = Object.freeze({ kind: 'reply', reply: Object.freeze(pageError(502)) });
+
+/** the result of an attempt that failed before anything reached the client */
+function failedBeforeSending(host: AttemptHost, err: unknown, status: 500 | 504, may: boolean, t0: number): AttemptResult {
+  if (err instanceof AttemptAbort && err.kind === 'response_too_large') return TOO_LARGE;
+  return host.transportFailure(status, may, t0);
+}
+
+function tooLarge(io: Io): AttemptAbort {
+  return new AttemptAbort('response_too_large', `the answer exceeded max_response_bytes (${io.host.maxResponseBytes} bytes)`);
+}
+
+/** R-CAP-2 */
+function streamTooLong(io: Io): void {
+  io.call.abort(new AttemptAbort('stream_too_long', `the answer exceeded max_stream_duration_ms (${io.host.maxStreamMs} ms)`));
 }
 
 /** one attempt's answer */
@@ -64,6 +89,10 @@ export interface Io {
   isGone: () => boolean;
   /** a further attempt is allowed (R-RTY-2) */
   mayFallBack: boolean;
+  /** ms of silence after which undici fails the body read (R-STR-3, R-REQ-10) */
+  idleMs: number;
+  /** R-STR-1: armed until the first response byte; the stream head is held back while it is */
+  ttft?: Deadline<UpstreamCall>;
 }
 
 /**
@@ -106,84 +135,101 @@ export function relayBody(io: Io): Promise<AttemptResult> {
   return new Promise<AttemptResult>((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const max = host.maxResponseBytes;
     call.pipe({
       data(c) {
-        chunks.push(c);
+        if (size < 0) return;
         size += c.length;
-      },
-      error: (e) => {
-        if (io.isGone()) {
-          finishRec(499);
-          return resolve(DONE);
+        if (max !== undefined && size > max) {
+          // R-CAP-3: read no further (size < 0 marks the aborted read)
+          size = -1;
+          chunks.length = 0;
+          call.abort(tooLarge(io));
+          return;
         }
-        const c = classifyError(e);
-        finishRec(c.kind === 'timeout' ? 504 : 502, failureOutcome(c.kind));
-        ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: reading upstream response failed: ${c.message}`);
-        resolve(host.transportFailure(c.status, io.mayFallBack, t0));
+        chunks.push(c);
       },
+      error: onError,
       end: () => {
-        const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-        const ms = Math.round(performance.now() - t0);
-        finishRec(status);
-        const llm = ctx.llm;
-        llm.timeToFirstTokenMs = ms;
-        llm.upstreamResponseTimeMs = ms;
-        const res = ctx.res;
-        const converting = converter !== undefined && status >= 200 && status < 300;
-        const lazy = llm as LlmState & { deferUsage?: (compute: () => UsageFields, computeText?: () => string | undefined) => void };
-        if (lazy.deferUsage !== undefined && !converting) {
-          // relayed unchanged: the usage is only needed when something reads
-          // it (loggers, metrics, ai-rate-limiting), so parse the body then
-          lazy.deferUsage(() => usageOfBody(target, buf), () => usageOfBody(target, buf, true).responseText);
-          if (!res.headersSent && !res.destroyed) {
-            ctx.status = status;
-            ctx.writeHead(status, responseHeaders(contentType, buf.length));
-            ctx.end(buf);
-          }
-          // R-USG-2: an answer without usage is estimated (a byte search; a
-          // usage member present is parsed only when read)
-          if (status >= 200 && status < 300 && target.answerText !== undefined && lacksUsage(buf)) {
-            return applyBodyEstimate(ctx, ctx.parsedBody, target, buf).then(() => resolve(DONE), () => resolve(DONE));
-          }
-          return resolve(DONE);
-        }
-        const acc = newUsage();
-        let parsed: any;
-        if (firstNonSpace(buf) === 0x7b /* { */) {
-          try { parsed = JSON.parse(buf.toString('utf8')); } catch { parsed = undefined; }
-        }
-        let outBuf = buf;
-        let outType = contentType;
-        if (parsed !== undefined) {
-          target.extractUsage(parsed, acc);
-          if (converting) {
-            const conv = converter!.response(parsed, llm.model);
-            if (!conv.ok) {
-              publishUsage(ctx, acc, false);
-              return resolve({ kind: 'reply', reply: conv.reply });
-            }
-            outBuf = Buffer.from(JSON.stringify(conv.body));
-            outType = 'application/json';
-            if (converter!.usageFromClientBody) {
-              const acc2 = newUsage();
-              io.client.extractUsage(conv.body, acc2);
-              acc.prompt = acc2.prompt; acc.completion = 0; acc.total = acc2.total; acc.raw = acc2.raw; acc.seen = acc2.seen;
-            }
-          }
-        }
-        publishUsage(ctx, acc, false);
-        if (!res.headersSent && !res.destroyed) {
-          ctx.status = status;
-          ctx.writeHead(status, responseHeaders(outType, outBuf.length));
-          ctx.end(outBuf);
-        }
-        // R-USG-2: no usage in the answer: estimate it
-        if (!acc.seen && parsed !== undefined && status >= 200 && status < 300 && target.answerText !== undefined) {
-          return applyBodyEstimate(ctx, ctx.parsedBody, target, buf).then(() => resolve(DONE), () => resolve(DONE));
-        }
-        resolve(DONE);
+        // the abort came after undici had the whole body
+        if (size < 0) return onError(tooLarge(io));
+        onEnd();
       },
     });
+    function onError(e: unknown): void {
+      if (io.isGone()) {
+        finishRec(499);
+        return resolve(DONE);
+      }
+      const c = classifyError(e);
+      finishRec(c.kind === 'timeout' ? 504 : 502, failureOutcome(c.kind, e));
+      ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: reading upstream response failed: ${c.message}`);
+      resolve(failedBeforeSending(host, e, c.status, io.mayFallBack, t0));
+    }
+    function onEnd(): void {
+      const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      const ms = Math.round(performance.now() - t0);
+      finishRec(status);
+      const llm = ctx.llm;
+      llm.timeToFirstTokenMs = ms;
+      llm.upstreamResponseTimeMs = ms;
+      const res = ctx.res;
+      const converting = converter !== undefined && status >= 200 && status < 300;
+      const lazy = llm as LlmState & { deferUsage?: (compute: () => UsageFields, computeText?: () => string | undefined) => void };
+      if (lazy.deferUsage !== undefined && !converting) {
+        // relayed unchanged: the usage is only needed when something reads
+        // it (loggers, metrics, ai-rate-limiting), so parse the body then
+        lazy.deferUsage(() => usageOfBody(target, buf), () => usageOfBody(target, buf, true).responseText);
+        if (!res.headersSent && !res.destroyed) {
+          ctx.status = status;
+          ctx.writeHead(status, responseHeaders(contentType, buf.length));
+          ctx.end(buf);
+        }
+        // R-USG-2: an answer without usage is estimated (a byte search; a
+        // usage member present is parsed only when read)
+        if (status >= 200 && status < 300 && target.answerText !== undefined && lacksUsage(buf)) {
+          void applyBodyEstimate(ctx, ctx.parsedBody, target, buf).then(() => resolve(DONE), () => resolve(DONE));
+          return;
+        }
+        return resolve(DONE);
+      }
+      const acc = newUsage();
+      let parsed: any;
+      if (firstNonSpace(buf) === 0x7b /* { */) {
+        try { parsed = JSON.parse(buf.toString('utf8')); } catch { parsed = undefined; }
+      }
+      let outBuf = buf;
+      let outType = contentType;
+      if (parsed !== undefined) {
+        target.extractUsage(parsed, acc);
+        if (converting) {
+          const conv = converter!.response(parsed, llm.model);
+          if (!conv.ok) {
+            publishUsage(ctx, acc, false);
+            return resolve({ kind: 'reply', reply: conv.reply });
+          }
+          outBuf = Buffer.from(JSON.stringify(conv.body));
+          outType = 'application/json';
+          if (converter!.usageFromClientBody) {
+            const acc2 = newUsage();
+            io.client.extractUsage(conv.body, acc2);
+            acc.prompt = acc2.prompt; acc.completion = 0; acc.total = acc2.total; acc.raw = acc2.raw; acc.seen = acc2.seen;
+          }
+        }
+      }
+      publishUsage(ctx, acc, false);
+      if (!res.headersSent && !res.destroyed) {
+        ctx.status = status;
+        ctx.writeHead(status, responseHeaders(outType, outBuf.length));
+        ctx.end(outBuf);
+      }
+      // R-USG-2: no usage in the answer: estimate it
+      if (!acc.seen && parsed !== undefined && status >= 200 && status < 300 && target.answerText !== undefined) {
+        void applyBodyEstimate(ctx, ctx.parsedBody, target, buf).then(() => resolve(DONE), () => resolve(DONE));
+        return;
+      }
+      resolve(DONE);
+    }
   });
 }
 
@@ -205,7 +251,9 @@ export function relayStream(io: Io): Promise<AttemptResult> {
     target.parseSseEvent(ev.event, ev.data, acc, wantText || !!converter);
     if (converter) pendingOut += converter.push(ev.data, ev.event);
   };
-  const parser = isAwsEventStream(contentType) ? new AwsEventStreamParser(onEvent) : new SseParser(onEvent);
+  const parser = isAwsEventStream(contentType)
+    ? new AwsEventStreamParser(onEvent, (err) => ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: ${err.message}; the rest of the stream is not read`))
+    : new SseParser(onEvent);
   // what an event must contain to matter when only the usage is read
   const skipNeedle = !wantText && !converter ? target.usageNeedle : undefined;
   // R-USG-3: events that may call a tool are parsed until one did
@@ -218,8 +266,11 @@ export function relayStream(io: Io): Promise<AttemptResult> {
     ctx.writeHead(status, responseHeaders(converter ? io.converter!.streamContentType ?? 'text/event-stream' : contentType));
     res.flushHeaders();
   };
-  if (!converter) writeHead();
+  // R-STR-1: with a first-byte deadline the head waits for the first byte
+  if (!converter && io.ttft === undefined) writeHead();
   let first = true;
+  const maxBytes = host.maxResponseBytes;
+  let received = 0;
   let waitingDrain = false;
   const onDrain = () => {
     waitingDrain = false;
@@ -243,25 +294,42 @@ export function relayStream(io: Io): Promise<AttemptResult> {
   const endWithErrorEvent = (code: StreamErrorCode, err: unknown) => {
     llm.streamError = code;
     if (res.destroyed) return;
-    const ev = io.client.streamErrorEvent(code, streamErrorReason(code, err));
+    const reason = code === 'upstream_timeout' && !(err instanceof AttemptAbort)
+      ? `the upstream sent nothing for ${io.idleMs} ms` : streamErrorReason(code, err);
+    const ev = io.client.streamErrorEvent(code, reason);
     // a protocol without a text error event (binary framing) just ends
     if (ev !== '') ctx.write(endsEvent(lastOut) ? ev : '\n\n' + ev);
     publishUsage(ctx, acc, true);
     ctx.end();
   };
+  // R-CAP-2: measured from sending the request
+  const maxMs = host.maxStreamMs;
+  const tooLong = maxMs !== undefined ? new Deadline(Math.max(1, maxMs - (performance.now() - t0)), streamTooLong, io).start() : undefined;
   return new Promise<AttemptResult>((resolve) => {
     const done = (r: AttemptResult) => {
+      tooLong?.cancel();
       publishUsage(ctx, acc, true);
       res.off('drain', onDrain);
       // R-USG-2: no usage in the stream (ignored stream_options, client left, stream broke): estimate
       if (!acc.seen && kept !== undefined && kept.length > 0) applyEstimate(ctx, clientBody, target, kept).then(() => resolve(r), () => resolve(r));
       else resolve(r);
     };
-    call.pipe({
+    const sink: ResponseSink = {
       data(chunk) {
+        if (received < 0) return;
+        if (maxBytes !== undefined && (received += chunk.length) > maxBytes) {
+          // R-CAP-3: this chunk is not relayed; received < 0 marks the aborted read
+          received = -1;
+          call.abort(tooLarge(io));
+          return;
+        }
         if (first) {
           first = false;
           llm.timeToFirstTokenMs = Math.round(performance.now() - t0);
+          if (io.ttft !== undefined) {
+            io.ttft.cancel();
+            if (!converter) writeHead();
+          }
         }
         if (kept !== undefined) {
           if (!acc.seen) kept.push(chunk);
@@ -288,6 +356,8 @@ export function relayStream(io: Io): Promise<AttemptResult> {
         }
       },
       end: () => {
+        // the abort came after undici had the whole body
+        if (received < 0) return sink.error(tooLarge(io));
         parser.end();
         llm.upstreamResponseTimeMs = Math.round(performance.now() - t0);
         finishRec(status);
@@ -303,7 +373,7 @@ export function relayStream(io: Io): Promise<AttemptResult> {
             write(tail);
           }
           writeHead();
-        }
+        } else writeHead();
         const rest = strip?.end();
         if (rest !== undefined) write(rest);
         // the usage is known before the last byte (ctx.beforeEnd may settle on it)
@@ -318,16 +388,17 @@ export function relayStream(io: Io): Promise<AttemptResult> {
           return done(DONE);
         }
         const c = classifyError(e);
-        finishRec(c.kind === 'timeout' ? 504 : 502, failureOutcome(c.kind));
+        finishRec(c.kind === 'timeout' ? 504 : 502, failureOutcome(c.kind, e));
         if (!headWritten) {
           ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: reading upstream stream failed: ${c.message}`);
-          return done(host.transportFailure(c.status, io.mayFallBack, t0));
+          return done(failedBeforeSending(host, e, c.status, io.mayFallBack, t0));
         }
         ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: upstream stream failed after the response started: ${c.message}`);
         endWithErrorEvent(streamErrorCode(e), e);
         done(DONE);
       },
-    });
+    };
+    call.pipe(sink);
   });
 }
 

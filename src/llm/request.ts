@@ -3,6 +3,7 @@
 import { resolveSecret } from '../core/secrets.js';
 import { getProtocol, type LlmProtocol, type Protocol } from './protocols/index.js';
 import type { CompiledInstance } from './instance.js';
+import { applyOverride } from './body-override.js';
 
 /**
  * R-REQ-7 step 2, plus `expect` (curl sends `Expect: 100-continue` for
@@ -33,11 +34,13 @@ function copyBody(o: Record<string, unknown>): Record<string, unknown> {
  * converted) client body, which is never modified. Returns the same object
  * when nothing changes.
  */
-export function buildBody(base: Record<string, unknown>, inst: Pick<CompiledInstance, 'options' | 'provider'>, target: Protocol | LlmProtocol): Record<string, unknown> {
+export function buildBody(base: Record<string, unknown>, inst: Pick<CompiledInstance, 'options' | 'provider' | 'bodyOverride'>, target: Protocol | LlmProtocol): Record<string, unknown> {
   const proto = typeof target === 'string' ? getProtocol(target) : target;
   let out = base;
   if (inst.options) out = Object.assign(copyBody(base), inst.options);
   out = proto.prepareOutgoingRequest(out, base);
+  // R-CAP-4, after the protocol's own rules as in APISIX
+  if (inst.bodyOverride !== undefined) out = applyOverride(out, base, inst.bodyOverride, inst.provider, proto);
   if (inst.provider.removeModel && 'model' in out) {
     if (out === base) out = { ...base };
     delete out.model;

@@ -3,6 +3,7 @@
 // the failure classification (R-FB-4) and one upstream call on undici's
 // dispatch API.
 import { errors as undiciErrors, type Dispatcher } from 'undici';
+import { AttemptAbort } from './attempt-abort.js';
 import type { PeerSink, TransportHandle, TransportSettings, UpstreamTransport } from '../core/transport-types.js';
 
 export interface TransportConf {
@@ -38,7 +39,8 @@ export type FailureKind = 'timeout' | 'error';
 export function classifyError(err: unknown): { kind: FailureKind; status: 504 | 500; message: string } {
   const e = err as any;
   const code: string = e?.code ?? '';
-  const timeout =
+  // switchyard's own deadlines (R-STR-1, R-CAP-2) count as timeouts
+  const timeout = (err instanceof AttemptAbort && err.kind !== 'response_too_large') ||
     e instanceof undiciErrors.ConnectTimeoutError ||
     e instanceof undiciErrors.HeadersTimeoutError ||
     e instanceof undiciErrors.BodyTimeoutError ||

@@ -18,3 +18,15 @@ export const plugins: ReadonlyMap<string, PluginDef> = new Map(pluginList.map((p
 export function getPlugin(name: string): PluginDef | undefined {
   return plugins.get(name);
 }
+
+/** R-SEC-10: a plugin's `encrypt_fields` (Consumers and Credentials use its consumer schema when it has one, as APISIX) */
+const encryptFields = new Map<string, { route?: readonly string[]; consumer?: readonly string[] }>(
+  pluginList.map((p) => {
+    const of = (s: unknown) => (s as { encrypt_fields?: readonly string[] } | undefined)?.encrypt_fields;
+    return [p.name, { route: of(p.schema), consumer: of(p.consumerSchema ?? p.schema) }];
+  }),
+);
+
+export function encryptFieldsOf(name: string, schemaType: 'route' | 'consumer'): readonly string[] | undefined {
+  return encryptFields.get(name)?.[schemaType];
+}

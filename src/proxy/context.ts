@@ -8,7 +8,7 @@ import type {
   CompiledPlugin, ConsumerInfo, ContextRuntime, LlmPricing, LlmState, OutgoingHeaders, Reply, RequestContext, ResponseSource, UpstreamAttempt, UsageFields,
 } from '../core/types.js';
 import type { Logger } from '../core/log.js';
-import { pageError } from '../core/errors.js';
+import { pageError, BODY_TOO_LARGE_CODE } from '../core/errors.js';
 import { replyParts } from '../core/respond.js';
 import { SERVER_HEADER } from '../core/version.js';
 import { matchedHostPattern, normalizePath, type HostMatcher } from '../runtime/router.js';
@@ -586,7 +586,7 @@ export class ProxyContext implements RequestContext {
     this.postArgs = this.parsedBody;
   }
 
-  body(): Promise<Buffer> {
+  body(limit?: number): Promise<Buffer> {
     if (!this._body) {
       this._body = new Promise<Buffer>((resolve, reject) => {
         const req = this.req;
@@ -625,8 +625,17 @@ export class ProxyContext implements RequestContext {
         };
         req.on('data', (c: Buffer) => {
           if (settled) return;
-          chunks.push(c);
           len += c.length;
+          if (limit !== undefined && len > limit) {
+            // R-CAP-1: stop reading; the reply closes the connection
+            settled = true;
+            clear();
+            chunks.length = 0;
+            req.pause();
+            reject(Object.assign(new Error('request body too large'), { code: BODY_TOO_LARGE_CODE }));
+            return;
+          }
+          chunks.push(c);
           deadline?.touch();
         });
         req.once('end', () => {

@@ -23,7 +23,7 @@ import type { JsonObject } from '../core/types.js';
 import { log } from '../core/log.js';
 import { withTimeout } from '../core/timeout.js';
 import { CachedStore } from './cache.js';
-import { StoreUnavailableError, type PutOptions, type StoredItem } from './types.js';
+import { StoreUnavailableError, type PutOptions, type StoredItem, type ValueCodec } from './types.js';
 
 const LOGICAL_PREFIX = '/apisix';
 /** upper bound for one write (CONTRACT: 503 within 5 s) */
@@ -83,6 +83,8 @@ function timeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 export interface EtcdStoreOptions {
   /** per-write timeout in ms (default min(deployment.etcd.timeout, 4 s)) */
   writeTimeoutMs?: number;
+  /** R-SEC-10: what is written to etcd differs from what is kept in memory */
+  codec?: ValueCodec;
 }
 
 export class EtcdStore extends CachedStore {
@@ -98,6 +100,7 @@ export class EtcdStore extends CachedStore {
   private closed = false;
   private readonly writeTimeoutMs: number;
   private readonly openTimeoutMs: number;
+  private readonly codec?: ValueCodec;
 
   constructor(readonly config: GatewayConfig, opts: EtcdStoreOptions = {}) {
     super();
@@ -106,6 +109,7 @@ export class EtcdStore extends CachedStore {
     const timeoutMs = Math.max(1, etcd.timeout) * 1000;
     this.writeTimeoutMs = opts.writeTimeoutMs ?? Math.min(timeoutMs, WRITE_TIMEOUT_MS);
     this.openTimeoutMs = timeoutMs;
+    this.codec = opts.codec;
     const hosts = etcd.host.map((h) => h.replace(/\/+$/, ''));
     const options: IOptions = {
       hosts,
@@ -153,7 +157,7 @@ export class EtcdStore extends CachedStore {
     if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
     return {
       key,
-      value: value as JsonObject,
+      value: this.codec ? this.codec.decode(key, value as JsonObject) : (value as JsonObject),
       createdIndex: Number(kv.create_revision),
       modifiedIndex: Number(kv.mod_revision),
     };
@@ -327,11 +331,12 @@ export class EtcdStore extends CachedStore {
       lease = String(granted.ID);
     }
     const left = Math.max(100, deadline - Date.now());
+    const text = JSON.stringify(this.codec ? this.codec.encode(key, value) : value);
     const res = await this.rpc(
       'a write',
       () =>
         this.client.kv.put(
-          { key: Buffer.from(etcdKey), value: Buffer.from(JSON.stringify(value)), lease, prev_kv: true },
+          { key: Buffer.from(etcdKey), value: Buffer.from(text), lease, prev_kv: true },
           this.callOptions(left),
         ),
       left,

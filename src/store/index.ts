@@ -3,7 +3,9 @@
 // client) is loaded only when etcd is configured.
 import type { GatewayConfig } from '../config/types.js';
 import { LocalStore } from './local.js';
-import type { ChangeEvent, ConfigStore, PutOptions, StoredItem } from './types.js';
+import type { ChangeEvent, ConfigStore, PutOptions, StoredItem, ValueCodec } from './types.js';
+import { KeyringCipher } from './keyring-cipher.js';
+import { createSecretCodec, type EncryptFieldsOf } from './secret-fields.js';
 import type { JsonObject } from '../core/types.js';
 
 export { LocalStore } from './local.js';
@@ -55,13 +57,26 @@ class LazyStore implements ConfigStore {
   }
 }
 
-export function createStore(config: GatewayConfig): ConfigStore {
+export interface CreateStoreOptions {
+  /** R-SEC-10: the stored form of values (secretCodecFor) */
+  codec?: ValueCodec;
+}
+
+/** the store's codec for apisix.data_encryption (undefined when off; the keyring must be filled: config/keyring.ts) */
+export function secretCodecFor(config: GatewayConfig, fieldsOf: EncryptFieldsOf): ValueCodec | undefined {
+  const de = config.apisix?.data_encryption;
+  if (!de?.enable_encrypt_fields || config.deployment.config_provider === 'yaml') return undefined;
+  return createSecretCodec(new KeyringCipher(de.keyring), fieldsOf);
+}
+
+export function createStore(config: GatewayConfig, opts: CreateStoreOptions = {}): ConfigStore {
   const d = config.deployment;
+  const { codec } = opts;
   if (d.config_provider === 'etcd') {
     return new LazyStore(async () => {
       const { EtcdStore } = await import('./etcd.js');
-      return new EtcdStore(config);
+      return new EtcdStore(config, { codec });
     });
   }
-  return new LocalStore(d.data_dir, { compactEvery: d.compact_every });
+  return new LocalStore(d.data_dir, { compactEvery: d.compact_every, codec });
 }

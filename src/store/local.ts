@@ -23,7 +23,7 @@ import path from 'node:path';
 import { log } from '../core/log.js';
 import type { JsonObject } from '../core/types.js';
 import { CachedStore } from './cache.js';
-import { StoreUnavailableError, type PutOptions, type StoredItem } from './types.js';
+import { StoreUnavailableError, type PutOptions, type StoredItem, type ValueCodec } from './types.js';
 
 type JournalRecord =
   | { op: 'put'; key: string; value: JsonObject; rev: number; created: number; exp?: number }
@@ -65,6 +65,8 @@ class StagedView {
 export interface LocalStoreOptions {
   /** compact the journal into the snapshot after this many records (default 1000) */
   compactEvery?: number;
+  /** R-SEC-10: what is written to the files differs from what is kept in memory */
+  codec?: ValueCodec;
 }
 
 export const SNAPSHOT_FILE = 'store.json';
@@ -93,6 +95,11 @@ export class LocalStore extends CachedStore {
   readonly dir: string;
   private readonly compactEvery: number;
   private readonly expiry = new Map<string, number>();
+  private readonly codec?: ValueCodec;
+  /** the on-disk form of items whose value differs from the one in memory (encrypted fields) */
+  private readonly stored = new Map<string, JsonObject>();
+  /** the in-memory form of the records put() builds (their `value` is the on-disk form) */
+  private readonly plainOf = new WeakMap<JournalRecord, JsonObject>();
   private revision = 0;
   private idSeq = 0;
   private journal?: FileHandle;
@@ -113,6 +120,15 @@ export class LocalStore extends CachedStore {
     this.dir = path.resolve(dir);
     this.compactEvery = opts.compactEvery ?? 1000;
     this.compactAt = this.compactEvery;
+    this.codec = opts.codec;
+  }
+
+  /** the in-memory form of a value read from the files; remembers the on-disk form when they differ */
+  private fromDisk(key: string, raw: JsonObject, plain?: JsonObject): JsonObject {
+    const value = plain ?? (this.codec ? this.codec.decode(key, raw) : raw);
+    if (value !== raw) this.stored.set(key, raw);
+    else this.stored.delete(key);
+    return value;
   }
 
   private file(name: string): string {
@@ -205,7 +221,7 @@ export class LocalStore extends CachedStore {
       this.revision = snap.revision;
       this.idSeq = snap.idSeq;
       for (const it of snap.items) {
-        this.items.set(it.key, { key: it.key, value: it.value, createdIndex: it.createdIndex, modifiedIndex: it.modifiedIndex });
+        this.items.set(it.key, { key: it.key, value: this.fromDisk(it.key, it.value), createdIndex: it.createdIndex, modifiedIndex: it.modifiedIndex });
         if (it.expiresAt !== undefined) this.expiry.set(it.key, it.expiresAt);
       }
     }
@@ -255,7 +271,8 @@ export class LocalStore extends CachedStore {
   private applyRecord(rec: Exclude<JournalRecord, { op: 'id' }>, emit: boolean): StoredItem | undefined {
     this.revision = Math.max(this.revision, rec.rev);
     if (rec.op === 'put') {
-      const item: StoredItem = { key: rec.key, value: rec.value, createdIndex: rec.created, modifiedIndex: rec.rev };
+      const value = this.fromDisk(rec.key, rec.value, this.plainOf.get(rec));
+      const item: StoredItem = { key: rec.key, value, createdIndex: rec.created, modifiedIndex: rec.rev };
       this.items.set(rec.key, item);
       if (rec.exp !== undefined) this.expiry.set(rec.key, rec.exp);
       else this.expiry.delete(rec.key);
@@ -265,6 +282,7 @@ export class LocalStore extends CachedStore {
       for (const key of rec.keys) {
         const existed = this.items.delete(key);
         this.expiry.delete(key);
+        this.stored.delete(key);
         if (emit && existed) this.emit({ type: 'delete', key, revision: rec.rev });
       }
       return undefined;
@@ -391,7 +409,9 @@ export class LocalStore extends CachedStore {
       idSeq: this.idSeq,
       items: [...this.items.values()].map((it) => {
         const exp = this.expiry.get(it.key);
-        return exp === undefined ? it : { ...it, expiresAt: exp };
+        const raw = this.stored.get(it.key);
+        const out = raw ? { ...it, value: raw } : it;
+        return exp === undefined ? out : { ...out, expiresAt: exp };
       }),
     };
     const file = this.file(SNAPSHOT_FILE);
@@ -420,10 +440,12 @@ export class LocalStore extends CachedStore {
   put(key: string, value: JsonObject, opts: PutOptions = {}): Promise<StoredItem> {
     // a private copy: callers may keep mutating their object
     const copy = JSON.parse(JSON.stringify(value)) as JsonObject;
+    const onDisk = this.codec ? this.codec.encode(key, copy) : copy;
     return this.enqueue(
       (v) => {
         const rev = v.nextRevision();
-        const rec: JournalRecord = { op: 'put', key, value: copy, rev, created: v.get(key)?.createdIndex ?? rev };
+        const rec: JournalRecord = { op: 'put', key, value: onDisk, rev, created: v.get(key)?.createdIndex ?? rev };
+        if (onDisk !== copy) this.plainOf.set(rec, copy);
         if (opts.ttl !== undefined) rec.exp = Date.now() + Math.max(0, opts.ttl) * 1000;
         v.stage(key, { key, value: copy, createdIndex: rec.created, modifiedIndex: rev });
         return rec;

@@ -22,6 +22,16 @@ export interface PutOptions {
   ttl?: number;
 }
 
+/**
+ * Turns item values between the form a store writes (disk, etcd) and the one
+ * it keeps in memory and hands out (R-SEC-10: encrypted fields). Both return
+ * the very same object when there is nothing to change.
+ */
+export interface ValueCodec {
+  encode(key: string, value: JsonObject): JsonObject;
+  decode(key: string, value: JsonObject): JsonObject;
+}
+
 /** Thrown when the backing service cannot be reached: the Admin API answers 503 (CONTRACT). */
 export class StoreUnavailableError extends Error {
   constructor(message: string) {

@@ -9,8 +9,11 @@ import { AggregatorRegistry } from 'prom-client';
 import type { GatewayConfig, ListenAddr } from '../config/types.js';
 import type { Gateway } from '../app.js';
 import { boundAddr, drainServers, GRACE_MS } from '../app.js';
-import { createStore } from '../store/index.js';
+import { createStore, secretCodecFor } from '../store/index.js';
+import { StandaloneFileStore } from '../declarative/standalone-store.js';
 import { ensureAdminKeys } from '../config/admin-key.js';
+import { ensureKeyring } from '../config/keyring.js';
+import { encryptFieldsOf } from '../plugins/registry.js';
 import { createMemoryState } from '../state/memory.js';
 import type { SharedState } from '../state/types.js';
 import { createHealthService } from '../llm/health/index.js';
@@ -62,7 +65,12 @@ function watchHealthWrites(state: SharedState, onHealthWrite: () => void): Share
 export async function startPrimary(config: GatewayConfig): Promise<Gateway> {
   const size = config.nginx_config.worker_processes ?? 1;
   ensureAdminKeys(config, (line) => process.stdout.write(line + '\n'));
-  const inner = createStore(config);
+  ensureKeyring(config, (line) => process.stdout.write(line + '\n'));
+  const secrets = secretCodecFor(config, encryptFieldsOf);
+  // R-SA-1: a data plane reads conf/apisix.yaml
+  const inner = config.deployment.config_provider === 'yaml'
+    ? new StandaloneFileStore(config.deployment.standalone_file!)
+    : createStore(config, { codec: secrets });
   await inner.open();
   const state = createMemoryState();
   const methods = stateMethods(state);
@@ -193,7 +201,7 @@ export async function startPrimary(config: GatewayConfig): Promise<Gateway> {
     await pool.start();
     addresses.proxy = pool.list()[0]?.addresses ?? [];
     if (config.apisix.enable_admin) {
-      await add('admin', createAdminHandler({ config, store: feed, dashboard: { health } }), config.deployment.admin.admin_listen);
+      await add('admin', createAdminHandler({ config, store: feed, secrets, dashboard: { health } }), config.deployment.admin.admin_listen);
     }
     if (config.apisix.enable_control) await add('control', createControlHandler({ health, store: feed }), config.apisix.control);
     const prom = config.plugin_attr.prometheus;

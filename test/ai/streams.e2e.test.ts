@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import OpenAI from 'openai';
@@ -150,4 +151,181 @@ test('R-STR-2: a complete stream has no error event and an empty $llm_stream_err
   assert.equal(err, undefined);
   assert.equal(text, '1+1 equals 2.');
   assert.match(await accessLine('/str2-ok/v1/chat/completions'), / 200 "" /);
+});
+
+async function rawPost(uri: string, body: unknown): Promise<{ status: number; text: string; ms: number }> {
+  const t0 = Date.now();
+  const r = await fetch(gw.proxyUrl + uri, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await r.text();
+  return { status: r.status, text, ms: Date.now() - t0 };
+}
+
+test('R-STR-3: stream_idle_timeout_ms ends a silent stream with upstream_timeout; a stream with shorter gaps finishes', async () => {
+  await putRoute('str3', '/str3/*', openaiProxy(m.url, { stream_idle_timeout_ms: 500 }));
+  m.reply({ sse: [...sseChat('gpt-4', ['a', 'b'], null).slice(0, 2), { data: { choices: [{ index: 0, delta: { content: 'late' } }] }, delayMs: 6000 }] });
+  const { text, err } = await drainOpenAi(await openai('/str3/v1').chat.completions.create({ ...CHAT, stream: true }));
+  assert.equal(text, 'a');
+  assert.ok(err instanceof OpenAI.APIError, `an APIError, got ${err}`);
+  assert.equal(err.code, 'upstream_timeout');
+  assert.match(err.message, /sent nothing for 500 ms/);
+  assert.match(await accessLine('/str3/v1/chat/completions'), / 200 "upstream_timeout" /);
+  // the gaps (30 ms) stay under the idle limit: the stream completes
+  m.reply({ sse: sseChat('gpt-4', ['x', 'y', 'z'], null, 30) });
+  const ok = await rawPost('/str3/v1/chat/completions', { ...CHAT, stream: true });
+  assert.ok(ok.text.endsWith('data: [DONE]\n\n'), ok.text);
+  m.reset();
+});
+
+test('R-STR-3: the schema takes stream_idle_timeout_ms on ai-proxy-multi and rejects 0', async () => {
+  const inst = { name: 'a', provider: 'openai', weight: 1, auth: {}, override: { endpoint: m.url } };
+  const good = await gw.admin('PUT', '/apisix/admin/routes/str3-multi', { uri: '/str3-multi', plugins: { 'ai-proxy-multi': { stream_idle_timeout_ms: 1000, instances: [inst] } } });
+  assert.ok(good.status === 200 || good.status === 201, good.text);
+  const bad = await gw.admin('PUT', '/apisix/admin/routes/str3-multi', { uri: '/str3-multi', plugins: { 'ai-proxy-multi': { stream_idle_timeout_ms: 0, instances: [inst] } } });
+  assert.equal(bad.status, 400);
+  assert.match(bad.body.error_msg, /stream_idle_timeout_ms/);
+});
+
+test('R-CAP-1: a body past max_req_body_size is 413 before anything goes upstream, without reading it to the end', async () => {
+  await putRoute('cap1', '/cap1/*', openaiProxy(n.url, { max_req_body_size: 1000 }));
+  n.reset();
+  const big = JSON.stringify({ ...CHAT, messages: [{ role: 'user', content: 'x'.repeat(2000) }] });
+  const r = await rawPost('/cap1/v1/chat/completions', big);
+  assert.equal(r.status, 413);
+  // (R-ERR-1 may add the client protocol's error shape beside error_msg)
+  assert.equal(JSON.parse(r.text).error_msg, 'request body too large');
+  // chunked, no length: the answer comes while the client still holds the body open
+  const status = await new Promise<number>((resolve, reject) => {
+    const u = new URL(gw.proxyUrl + '/cap1/v1/chat/completions');
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+      req.destroy();
+    });
+    req.on('error', (e) => reject(e));
+    req.write('{"messages":[{"role":"user","content":"' + 'y'.repeat(1500));
+  });
+  assert.equal(status, 413);
+  // within the limit: proxied
+  const ok = await rawPost('/cap1/v1/chat/completions', CHAT);
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(n.requests.length, 1, 'only the request within the limit reached the upstream');
+  const bad = await gw.admin('PUT', '/apisix/admin/routes/cap1', { uri: '/cap1/*', plugins: openaiProxy(n.url, { max_req_body_size: 0 }) });
+  assert.equal(bad.status, 400);
+  assert.match(bad.body.error_msg, /max_req_body_size/);
+});
+
+const slowThenFast = (slow: string, fast: string, extra: Record<string, unknown>, slowExtra: Record<string, unknown> = {}) => ({
+  'ai-proxy-multi': {
+    fallback_strategy: ['http_5xx'],
+    ...extra,
+    instances: [
+      { name: 'slow', provider: 'openai', weight: 1, priority: 1, auth: {}, override: { endpoint: slow }, ...slowExtra },
+      { name: 'fast', provider: 'openai', weight: 1, priority: 0, auth: {}, override: { endpoint: fast } },
+    ],
+  },
+});
+
+test('R-STR-1: an attempt without its first byte within ttft_timeout_ms falls back (outcome ttft_timeout)', async () => {
+  m.reset();
+  n.reset();
+  m.reply({ delayMs: 5000, json: { never: 'used' } });
+  await putRoute('str1', '/str1/*', slowThenFast(m.url, n.url, { ttft_timeout_ms: 400 }));
+  const r = await rawPost('/str1/v1/chat/completions', CHAT);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(JSON.parse(r.text).choices[0].message.content, '1+1 equals 2.');
+  assert.ok(r.ms < 4000, `answered after ${r.ms} ms`);
+  assert.match(await accessLine('/str1/v1/chat/completions'), / 200 "" "slow:ttft_timeout:\d+,fast:ok:\d+"$/);
+});
+
+test('R-STR-1: streamed, the head is held back until the first event; instances.ttft_timeout_ms wins', async () => {
+  m.reset();
+  n.reset();
+  // the head comes at once, the first event only after 5 s
+  m.reply({ sse: [{ data: { choices: [{ index: 0, delta: { content: 'slow' } }] }, delayMs: 5000 }, '[DONE]'] });
+  await putRoute('str1s', '/str1s/*', slowThenFast(m.url, n.url, { ttft_timeout_ms: 20000 }, { ttft_timeout_ms: 400 }));
+  const { text, err } = await drainOpenAi(await openai('/str1s/v1').chat.completions.create({ ...CHAT, stream: true }));
+  assert.equal(err, undefined);
+  assert.equal(text, '1+1 equals 2.');
+  assert.match(await accessLine('/str1s/v1/chat/completions'), / 200 "" "slow:ttft_timeout:\d+,fast:ok:\d+"$/);
+});
+
+test('R-STR-1: without a fallback the client gets 504', async () => {
+  m.reset();
+  m.reply({ delayMs: 5000, json: { never: 'used' } });
+  await putRoute('str1-single', '/str1-single/*', openaiProxy(m.url, { ttft_timeout_ms: 300 }));
+  const r = await rawPost('/str1-single/v1/chat/completions', CHAT);
+  assert.equal(r.status, 504);
+  assert.ok(r.ms < 4000, `answered after ${r.ms} ms`);
+  assert.match(await accessLine('/str1-single/v1/chat/completions'), / 504 "" "ai-proxy-openai:ttft_timeout:\d+"$/);
+  const bad = await gw.admin('PUT', '/apisix/admin/routes/str1-single', { uri: '/x', plugins: slowThenFast(m.url, n.url, {}, { ttft_timeout_ms: 0 }) });
+  assert.equal(bad.status, 400);
+  assert.match(bad.body.error_msg, /ttft_timeout_ms/);
+  m.reset();
+});
+
+test('R-CAP-2: a stream still running after max_stream_duration_ms ends with stream_too_long', async () => {
+  m.reset();
+  m.reply({ sse: sseChat('gpt-4', Array.from({ length: 60 }, () => 'x'), null, 50) });
+  await putRoute('cap2', '/cap2/*', openaiProxy(m.url, { max_stream_duration_ms: 500 }));
+  const t0 = Date.now();
+  const { text, err } = await drainOpenAi(await openai('/cap2/v1').chat.completions.create({ ...CHAT, stream: true }));
+  assert.ok(Date.now() - t0 < 2500, `ended after ${Date.now() - t0} ms (the whole stream takes 3 s)`);
+  assert.ok(text.length > 0 && text.length < 60, `relayed ${text.length} deltas before the cap`);
+  assert.ok(err instanceof OpenAI.APIError, `an APIError, got ${err}`);
+  assert.equal(err.code, 'stream_too_long');
+  assert.match(err.message, /max_stream_duration_ms \(500 ms\)/);
+  assert.match(await accessLine('/cap2/v1/chat/completions'), / 200 "stream_too_long" /);
+  await until(() => m.requests[0]!.aborted, 5000, 'the upstream request aborted');
+  m.reset();
+});
+
+test('R-CAP-3: an answer past max_response_bytes: buffered 502, streamed response_too_large', async () => {
+  m.reset();
+  await putRoute('cap3', '/cap3/*', openaiProxy(m.url, { max_response_bytes: 600 }));
+  m.reply({ json: { choices: [{ index: 0, message: { role: 'assistant', content: 'z'.repeat(2000) } }] } });
+  const r = await rawPost('/cap3/v1/chat/completions', CHAT);
+  assert.equal(r.status, 502);
+  // a small answer passes
+  m.reply({ json: { choices: [{ index: 0, message: { role: 'assistant', content: 'small' } }] } });
+  assert.equal((await rawPost('/cap3/v1/chat/completions', CHAT)).status, 200);
+  m.reply({ sse: sseChat('gpt-4', Array.from({ length: 40 }, (_, i) => `piece${i} `), null, 2) });
+  const s = await rawPost('/cap3/v1/chat/completions', { ...CHAT, stream: true });
+  assert.equal(s.status, 200);
+  const events = s.text.split('\n\n').filter(Boolean);
+  const last = JSON.parse(events.at(-1)!.slice('data: '.length));
+  assert.equal(last.error.code, 'response_too_large');
+  assert.ok(!s.text.includes('[DONE]'));
+  assert.ok(Buffer.byteLength(s.text) - Buffer.byteLength(events.at(-1)!) <= 600 + 2, 'no more than the cap was relayed');
+  m.reset();
+});
+
+test('R-CAP-4: override.llm_options and override.request_body reach the upstream body; schema errors name the field', async () => {
+  n.reset();
+  await putRoute('cap4', '/cap4/*', {
+    'ai-proxy-multi': {
+      streaming_flush_interval_ms: 0,
+      instances: [{
+        name: 'oa', provider: 'openai', weight: 1, auth: {},
+        override: {
+          endpoint: n.url,
+          llm_options: { max_tokens: 128 },
+          request_body: { 'openai-chat': { temperature: 0.1, metadata: { team: 'a' } }, 'anthropic-messages': { top_k: 3 } },
+        },
+      }],
+    },
+  });
+  const r = await rawPost('/cap4/v1/chat/completions', { ...CHAT, temperature: 0.9, metadata: { user: 'u' } });
+  assert.equal(r.status, 200, r.text);
+  const sent = n.requests[0]!.body;
+  assert.equal(sent.max_completion_tokens, 128);
+  assert.equal(sent.max_tokens, undefined);
+  assert.equal(sent.temperature, 0.9, 'the client value wins without request_body_force_override');
+  assert.deepEqual(sent.metadata, { user: 'u', team: 'a' });
+  assert.equal(sent.top_k, undefined);
+  const bad1 = await gw.admin('PUT', '/apisix/admin/routes/cap4', { uri: '/cap4/*', plugins: openaiProxy(n.url, { override: { endpoint: n.url, llm_options: { max_tokens: 1, temperature: 1 } } }) });
+  assert.equal(bad1.status, 400);
+  assert.match(bad1.body.error_msg, /llm_options|temperature/);
+  const bad2 = await gw.admin('PUT', '/apisix/admin/routes/cap4', { uri: '/cap4/*', plugins: openaiProxy(n.url, { override: { endpoint: n.url, request_body: { 'no-such-protocol': {} } } }) });
+  assert.equal(bad2.status, 400);
+  assert.match(bad2.body.error_msg, /request_body|no-such-protocol/);
 });

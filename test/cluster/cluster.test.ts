@@ -21,6 +21,8 @@ test.before(async () => {
   if (redisBinary()) redis = await startRedis();
   const prefix = `/switchyard-${randomBytes(4).toString('hex')}`;
   const config = {
+    // R-SEC-10: every node sharing the prefix has the same keyring
+    apisix: { data_encryption: { keyring: ['edd1c9f0985e76a2'] } },
     deployment: {
       role_traditional: { config_provider: 'etcd' },
       etcd: { host: [etcd.url], prefix, timeout: 30 },

@@ -32,6 +32,7 @@ test('R-GEN-19 CONTRACT an empty file gives every default', () => {
       enable_control: true,
       control: { ip: '127.0.0.1', port: 9090 },
       disable_upstream_healthcheck: false,
+      data_encryption: { enable_encrypt_fields: true, keyring: [] },
     },
     deployment: {
       role: 'traditional',
@@ -83,6 +84,7 @@ apisix:
   enable_control: false
   control: {port: 9999}
   disable_upstream_healthcheck: true
+  data_encryption: {keyring: [edd1c9f0985e76a2]}
 deployment:
   role: traditional
   role_traditional: {config_provider: etcd}
@@ -122,6 +124,7 @@ plugin_attr:
     enable_control: false,
     control: { ip: '127.0.0.1', port: 9999 },
     disable_upstream_healthcheck: true,
+    data_encryption: { enable_encrypt_fields: true, keyring: ['edd1c9f0985e76a2'] },
   });
   assert.equal(config.deployment.config_provider, 'etcd');
   assert.equal(config.deployment.data_dir, '/var/lib/sy');
@@ -168,7 +171,8 @@ test('R-GEN-12 ports out of range and wrong types name the key path', () => {
   rejects('plugin_attr: {prometheus: {export_addr: {port: 1e6}}}', 'plugin_attr.prometheus.export_addr.port: expected integer 0-65535, got 1000000');
   rejects('apisix: {enable_admin: "yes"}', 'apisix.enable_admin: expected boolean, got "yes"');
   rejects('apisix: [1]', 'apisix: expected a mapping, got a list');
-  rejects('deployment: {role: data_plane}', 'deployment.role: expected one of "traditional", got "data_plane"');
+  rejects('deployment: {role: control_plane}', 'deployment.role: expected one of "traditional", "data_plane", got "control_plane"');
+  rejects('deployment: {role: data_plane, role_data_plane: {config_provider: etcd}}', 'deployment.role_data_plane.config_provider: expected one of "yaml", got "etcd"');
   rejects('deployment: {role_traditional: {config_provider: yaml}}', 'deployment.role_traditional.config_provider: expected one of "local", "etcd", got "yaml"');
   rejects('deployment: {admin: {admin_key: [{name: a, key: k, role: root}]}}', 'deployment.admin.admin_key[0].role: expected one of "admin", "viewer", got "root"');
   rejects('deployment: {admin: {admin_key: [{key: k}]}}', 'deployment.admin.admin_key[0].name: required (a non-empty string)');
@@ -283,6 +287,18 @@ test('R-GEN-14 R-GEN-15 CONTRACT the shipped conf/config.yaml loads without warn
   const f = path.join(dir, 'c.yaml');
   writeFileSync(f, 'apisix: {node_listen: 1234}');
   assert.deepEqual(loadConfig(f, { cwd: dir }).config.apisix.node_listen, [{ ip: '0.0.0.0', port: 1234 }]);
+});
+
+test('issue #15 the shipped conf/config.yaml logs the seed\'s LLM access-log format: model and tokens by default', (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-conf-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const { config, warnings } = loadConfig(path.join(REPO_ROOT, 'conf/config.yaml'), { cwd: dir, env: {} });
+  assert.deepEqual(warnings, []);
+  const format = config.nginx_config.http.access_log_format;
+  assert.notEqual(format, DEFAULT_ACCESS_LOG_FORMAT);
+  // the seed's format (test/observability/access-log.e2e.test.ts runs it through the CLI)
+  assert.ok(format.endsWith('"$apisix_upstream_response_time" "$request_type" "$llm_time_to_first_token" "$llm_model" "$request_llm_model"  "$llm_prompt_tokens" "$llm_completion_tokens"'), format);
+  assert.ok(format.startsWith('$remote_addr - $remote_user [$time_local] $http_host "$request_line" $status'), format);
 });
 
 test('R-CFG-1 a key neither switchyard nor APISIX 3.16 has is an error with "did you mean"', () => {

@@ -2,7 +2,8 @@
 // HTTP date, capped at 300 s) puts the instance into a cool-down: skipped with
 // outcome `cooling_down` in the attempt trail (R-RTY-4), listed by
 // /v1/healthcheck with `cooling_down` and `cooldown_left_s`, used again after
-// it. Without Retry-After there is no cool-down.
+// it, and shown by the dashboard's stats. Without Retry-After there is no
+// cool-down.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -116,6 +117,15 @@ test('R-PHC-2 503 + Retry-After (HTTP date) cools down; the cap is 300 s', { tim
   for (let i = 0; i < 3; i++) assert.equal(await post('/cd2'), 200);
   assert.equal(a.requests.length, 1);
   assert.deepEqual(await trailOf('/cd2', 3), ['a:cooling_down', 'b:ok']);
+
+  // the dashboard shows the same (R-UI-1 instance table)
+  const st = await gw.admin('GET', '/apisix/admin/dashboard/stats');
+  assert.equal(st.status, 200, st.text);
+  const row = st.body.instances.find((i: any) => i.route_id === 'cd2' && i.name === 'a');
+  assert.equal(row?.health, 'cooling_down', JSON.stringify(row));
+  assert.ok(row.cooldown_left_s > 290 && row.cooldown_left_s <= 300, JSON.stringify(row));
+  const other = st.body.instances.find((i: any) => i.route_id === 'cd2' && i.name === 'b');
+  assert.deepEqual([other?.health, other?.cooldown_left_s], [null, null]);
 });
 
 test('R-PHC-2 without Retry-After (or on another status) there is no cool-down; a relayed 429 cools down too', { timeout: 30_000 }, async () => {

@@ -40,6 +40,20 @@ test('R-PHC-1 passive only: 5xx answers -> unhealthy, skipped; trials one at a t
     plugins: { 'ai-proxy-multi': { fallback_strategy: ['http_5xx'], instances: [inst('a', a.url, { passive: { healthy: { successes: 2 }, unhealthy: { http_failures: 2 } } }), inst('b', b.url)] } },
   });
   assert.ok(r.status < 300, r.text);
+  // bad input: 400 naming the field, the stored route unchanged
+  for (const [checks, what] of [
+    [{ passive: { unhealthy: { http_failures: 300 } } }, /http_failures/],
+    [{}, /matches none of the required: \["active"\] or \["passive"\]/],
+  ] as const) {
+    const bad = await gw.admin('PUT', '/apisix/admin/routes/pas', {
+      uri: '/pas', methods: ['POST'],
+      plugins: { 'ai-proxy-multi': { instances: [inst('a', a.url, checks), inst('b', b.url)] } },
+    });
+    assert.equal(bad.status, 400, bad.text);
+    assert.match(bad.body.error_msg, what);
+  }
+  const stored = await gw.admin('GET', '/apisix/admin/routes/pas');
+  assert.equal(stored.body.value.plugins['ai-proxy-multi'].instances[0].checks.passive.unhealthy.http_failures, 2);
   const post = async () => {
     const res = await fetch(gw.proxyUrl + '/pas', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(CHAT) });
     await res.text();

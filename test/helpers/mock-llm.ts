@@ -249,7 +249,14 @@ export async function startMockLlm(opts: { host?: string; port?: number } = {}):
     res.end(payload);
   }
 
-  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', resolve));
+  // a port in use rejects (scripts/mock.ts reports it) instead of an uncaught 'error'
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}`,

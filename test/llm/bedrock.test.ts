@@ -205,7 +205,9 @@ test('R-BDR-1 native Converse passes through; the body model serves without opti
   const before = mock.seen.length;
   res = await post('/bedrock/model/x/converse', converse);
   assert.equal(res.status, 400);
-  assert.match((await res.json() as any).error_msg, /no model: set options\.model or the request's model/);
+  const noModel = await res.json() as any;
+  assert.match(noModel.error_msg, /no model: set options\.model or the request's model/);
+  assert.equal(noModel.message, noModel.error_msg, 'R-ERR-1: Bedrock\'s error shape for a Converse client');
   assert.equal(mock.seen.length, before, 'not sent');
 
   // a wrong secret: the mock's verification fails and its 403 is relayed

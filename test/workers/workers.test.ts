@@ -185,6 +185,21 @@ describe('worker_processes: 2', () => {
     assert.equal(await runStream(one), 8);
     assert.equal(await runStream(gw), 8);
   });
+
+  test('R-WRK-2 R-QTA-1: a failed answer releases its reservation before the client sees it, so an immediate retry on the other worker is admitted', async (t) => {
+    t.after(() => mock.reset());
+    const ok = { json: chatCompletion('gpt-4', 'ok', { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 }) };
+    for (let round = 0; round < 5; round++) {
+      mock.reply(ok);
+      await putRoute(gw, `retry${round}`, { uri: `/retry${round}`, plugins: { ...aiProxy(mock), 'ai-rate-limiting': { limit: 75, time_window: 60 } } });
+      // 70 of 75 used: any reservation still held now refuses the next request
+      for (let i = 0; i < 7; i++) assert.equal((await fresh(`${gw.proxyUrl}/retry${round}`, { body: CHAT })).status, 200);
+      mock.replyOnce({ status: 502, json: { error: { message: 'bad gateway' } } });
+      assert.equal((await fresh(`${gw.proxyUrl}/retry${round}`, { body: CHAT })).status, 502);
+      const retry = await fresh(`${gw.proxyUrl}/retry${round}`, { body: CHAT });
+      assert.equal(retry.status, 200, `round ${round}: the retry after a 502 is admitted (${retry.text})`);
+    }
+  });
 });
 
 test('R-PHC-3 R-WRK-2: an instance is probed once per interval, not once per worker; health is the same in every worker', { timeout: 40_000 }, async (t) => {

@@ -16,6 +16,9 @@ const ordered: readonly LlmProtocol[] = [anthropicMessages, openaiResponses, bed
 const byName = new Map<Protocol, LlmProtocol>(ordered.map((p) => [p.name, p]));
 const clients = ordered.filter((p) => p.matches !== undefined);
 
+/** every protocol name (the keys of `override.request_body`, R-CAP-4) */
+export const protocolNames: readonly Protocol[] = ordered.map((p) => p.name);
+
 export function getProtocol(name: Protocol): LlmProtocol {
   const p = byName.get(name);
   if (!p) throw new Error(`unknown protocol ${name}`);

@@ -18,6 +18,7 @@ export const openaiEmbeddings: LlmProtocol = {
     }
   },
   parseSseEvent: () => false,
+  noMaxTokens: true,
   streamErrorEvent: openaiStreamErrorEvent,
   pathHint: (path) => path.endsWith('/embeddings'),
   errorBody: openaiErrorBody,

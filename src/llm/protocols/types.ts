@@ -45,6 +45,8 @@ export interface LlmProtocol {
   deltaText?(data: string, out: string[]): void;
   /** R-USG-2: the completion text of a parsed non-streamed answer, pushed to `out` */
   answerText?(body: any, out: string[]): void;
+  /** R-CAP-4: the body has no completion bound (embeddings) */
+  readonly noMaxTokens?: boolean;
   /** R-STR-2: the final error event of a stream that cannot finish */
   streamErrorEvent(code: StreamErrorCode, message: string): string;
   /**

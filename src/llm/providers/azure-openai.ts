@@ -6,5 +6,6 @@ import type { ProviderDef } from './types.js';
 export const azureOpenai: ProviderDef = {
   name: 'azure-openai',
   paths: { 'openai-chat': '/completions', 'openai-embeddings': '/embeddings' },
+  maxTokensField: { 'openai-chat': ['max_completion_tokens'] },
   removeModel: true,
 };

@@ -62,4 +62,10 @@ export interface ProviderDef {
    * absent: the shared default of providers/base.ts (GCP service accounts)
    */
   compileAuth?(auth: any, cacheKey: string, providerConf: ProviderConf | undefined): ProviderAuth | undefined;
+  /**
+   * R-CAP-4: where `override.llm_options.max_tokens` goes in the body sent
+   * in a protocol (a path of member names; null: nowhere); unlisted
+   * protocols take `max_tokens`
+   */
+  maxTokensField?: Partial<Record<Protocol, readonly string[] | null>>;
 }

@@ -12,6 +12,8 @@ export const vertexAi: ProviderDef = {
     'vertex-predict': (pc, model) => `/v1/projects/${pc?.project_id}/locations/${pc?.region}/publishers/google/models/${model}:predict`,
   },
   confRequired: true,
+  // R-CAP-4: Vertex's native bodies carry the bound in generationConfig
+  maxTokensField: { 'vertex-predict': ['generationConfig', 'maxOutputTokens'] },
   checkInstance(inst) {
     const pc = inst.provider_conf;
     if (pc === undefined) return undefined;

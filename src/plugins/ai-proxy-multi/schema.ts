@@ -2,6 +2,7 @@
 // beyond the schema (R-APM-3..6).
 import { checksSchema } from '../../llm/health/checks-schema.js';
 import { providerNames, confRequiredProviders, providers } from '../../llm/providers/index.js';
+import { protocolNames } from '../../llm/protocols/index.js';
 
 /** the provider names (src/llm/providers/) */
 export const PROVIDERS = providerNames;
@@ -61,7 +62,17 @@ export const providerConfSchema = {
 
 export const overrideSchema = {
   type: 'object',
-  properties: { endpoint: { type: 'string' } },
+  properties: {
+    endpoint: { type: 'string' },
+    // R-CAP-4 (APISIX 3.18): unknown llm_options keys and unknown protocols are schema errors
+    llm_options: { type: 'object', properties: { max_tokens: { type: 'integer', minimum: 1 } }, additionalProperties: false },
+    request_body: {
+      type: 'object',
+      properties: Object.fromEntries([...protocolNames, 'passthrough'].map((n) => [n, { type: 'object' }])),
+      additionalProperties: false,
+    },
+    request_body_force_override: { type: 'boolean' },
+  },
 };
 
 export const loggingSchema = {
@@ -79,6 +90,19 @@ export const transportProps = {
   keepalive_timeout: { type: 'integer', minimum: 1000, default: 60000 },
   keepalive_pool: { type: 'integer', minimum: 1, default: 30 },
   ssl_verify: { type: 'boolean', default: true },
+};
+
+/**
+ * Safety caps (R-CAP-1..4, APISIX 3.18) and stream timeouts (R-STR-1,
+ * R-STR-3, switchyard), shared by ai-proxy and ai-proxy-multi
+ */
+export const limitProps = {
+  max_req_body_size: { type: 'integer', minimum: 1, default: 67108864 },
+  max_stream_duration_ms: { type: 'integer', minimum: 1 },
+  max_response_bytes: { type: 'integer', minimum: 1 },
+  streaming_flush_interval_ms: { type: 'integer', minimum: 0, default: 10 },
+  ttft_timeout_ms: { type: 'integer', minimum: 1 },
+  stream_idle_timeout_ms: { type: 'integer', minimum: 1 },
 };
 
 /** R-USG-4 (switchyard): prices per one million tokens */
@@ -106,6 +130,8 @@ export const instanceSchema = {
     override: overrideSchema,
     checks: checksSchema,
     pricing: pricingSchema,
+    // R-STR-1: wins over the plugin's
+    ttft_timeout_ms: { type: 'integer', minimum: 1 },
   },
   required: ['name', 'provider', 'auth', 'weight'],
   // R-APM-2
@@ -138,8 +164,19 @@ export const schema = {
     instances: { type: 'array', minItems: 1, items: instanceSchema },
     logging: loggingSchema,
     ...transportProps,
+    ...limitProps,
   },
   required: ['instances'],
+  // R-SEC-10: stored encrypted (APISIX 3.18's list)
+  encrypt_fields: [
+    'instances.auth.header',
+    'instances.auth.query',
+    'instances.auth.gcp.service_account_json',
+    'instances.auth.aws.secret_access_key',
+    'instances.auth.aws.session_token',
+    'semantic_opts.embeddings.auth.header',
+    'semantic_opts.embeddings.auth.query',
+  ],
 };
 
 const ENDPOINT_RE = /^(https?):\/\/([^:/]+):?(\d*)\/?.*$/;

@@ -4,6 +4,7 @@
 import type { PluginDef, RequestContext } from '../../core/types.js';
 import { LlmEngine } from '../../llm/engine.js';
 import { schema, check } from './schema.js';
+import { limitProps } from '../ai-proxy-multi/schema.js';
 
 /** the equivalent ai-proxy-multi configuration */
 export function toMultiConf(conf: any): any {
@@ -18,7 +19,7 @@ export function toMultiConf(conf: any): any {
   if (conf.options) instance.options = conf.options;
   if (conf.override) instance.override = conf.override;
   if (conf.pricing) instance.pricing = conf.pricing;
-  return {
+  const multi: Record<string, unknown> = {
     instances: [instance],
     logging: conf.logging,
     timeout: conf.timeout,
@@ -27,6 +28,8 @@ export function toMultiConf(conf: any): any {
     keepalive_pool: conf.keepalive_pool,
     ssl_verify: conf.ssl_verify,
   };
+  for (const k of Object.keys(limitProps)) if (conf[k] !== undefined) multi[k] = conf[k];
+  return multi;
 }
 
 const multiPresent = (ctx: RequestContext) => ctx.plugins.some((p) => p.def.name === 'ai-proxy-multi');

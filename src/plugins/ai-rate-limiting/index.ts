@@ -552,8 +552,9 @@ function settleBeforeEnd(c: CompiledRateLimit, ctx: RequestContext): void {
 }
 
 function settleIfKnown(c: CompiledRateLimit, ctx: RequestContext, llm: LlmState): Promise<void> | undefined {
-  // no usage yet: it is estimated after the answer ended (R-USG-2)
-  if (llm.rawUsage === undefined) return undefined;
+  // a successful answer without usage is estimated after it ended (R-USG-2):
+  // settled then; anything else (errors, rejections) settles now
+  if (llm.rawUsage === undefined && ctx.status >= 200 && ctx.status < 300) return undefined;
   return settleRequest(c, ctx).catch((err) => ctx.log.error(`ai-rate-limiting: failed to charge: ${(err as Error).message}`));
 }
 

@@ -96,4 +96,6 @@ export const schema = {
     { anyOf: [{ required: ['limit', 'time_window'] }, { required: ['instances'] }] },
     { required: ['rules'] },
   ],
+  // R-SEC-10: stored encrypted (as APISIX)
+  encrypt_fields: ['redis_password', 'sentinel_password'],
 };

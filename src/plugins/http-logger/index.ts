@@ -38,6 +38,8 @@ export const httpLoggerSchema = {
     ...batchSchemaProperties('http logger'),
   },
   required: ['uri'],
+  // R-SEC-10: stored encrypted (as APISIX)
+  encrypt_fields: ['auth_header'],
 };
 
 /** the request body of one batch (R-LOG-5) */

@@ -202,6 +202,8 @@ export const kafkaLoggerSchema = {
     { required: ['broker_list', 'kafka_topic'] },
     { required: ['brokers', 'kafka_topic'] },
   ],
+  // R-SEC-10: stored encrypted (as APISIX)
+  encrypt_fields: ['brokers.sasl_config.password'],
 };
 
 export const kafkaLogger: PluginDef<CompiledKafkaLogger> = {
