@@ -247,6 +247,8 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     etcd = await startEtcd({ timeoutMs: START_TIMEOUT_MS });
     client = new Etcd3({ hosts: etcd.url });
     config.deployment = { role_traditional: { config_provider: 'etcd' }, etcd: { host: [etcd.url], prefix, timeout: 5 } };
+    // required with etcd: every node on the prefix decrypts with the same keys
+    config.apisix = { data_encryption: { keyring: ['edd1c9f0985e76a2'] } };
     // R-SEC-10: an etcd node needs a configured keyring
     config.apisix = { ...(config.apisix as object), data_encryption: { keyring: ['edd1c9f0985e76a2'] } };
   }

@@ -72,11 +72,9 @@ test('a storm of 2,000 dropped client connections, then an upstream dropping eve
   const mock = await startMockLlm();
   // a slow stream, so a connection dropped mid stream aborts a live upstream request
   mock.reply((r) => (r.body?.stream ? { sse: sseChat('gpt-4', ['a', 'b', 'c', 'd'], undefined, 50) } : { json: { choices: [{ message: { role: 'assistant', content: 'ok' } }] } }));
+  t.after(() => mock.close());
   const gw = await startGateway({ config: { nginx_config: { http: { enable_access_log: false } } } });
-  t.after(async () => {
-    await gw.kill();
-    await mock.close();
-  });
+  t.after(() => gw.kill());
   const ai = (uri: string, endpoint: string) => ({
     uri,
     plugins: { 'ai-proxy': { provider: 'openai', auth: { header: { Authorization: 'Bearer sk' } }, options: { model: 'gpt-4' }, override: { endpoint }, timeout: 3000 } },

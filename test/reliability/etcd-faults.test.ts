@@ -29,20 +29,25 @@ const skip = etcdBinary() ? false : 'etcd binary not found (install etcd-server 
 
 test('CONTRACT R-GEN-16 etcd paused: the proxy serves without a failure, reads answer, writes 503 within 5 s; resumed: writes work and propagate', { skip }, async (t) => {
   const mock = await startMockLlm();
+  t.after(() => mock.close());
   mock.reply((r) => ({ json: chatCompletion(r.body?.model ?? 'gpt-4', 'ok') }));
   const etcd = await startEtcd();
+  // registered before the gateways start: a start that fails must not leave etcd running
+  t.after(() => etcd.close());
   const config = {
+    // nodes sharing an etcd prefix share the keyring of encrypted fields
+    apisix: { data_encryption: { keyring: ['edd1c9f0985e76a2'] } },
     deployment: { role_traditional: { config_provider: 'etcd' }, etcd: { host: [etcd.url], prefix: `/paused-${randomBytes(4).toString('hex')}`, timeout: 30 } },
     nginx_config: { http: { enable_access_log: false } },
   };
-  const [a, b] = (await Promise.all([startGateway({ config, timeoutMs: 30_000 }), startGateway({ config, timeoutMs: 30_000 })])) as [GatewayProcess, GatewayProcess];
+  const started = await Promise.allSettled([startGateway({ config, timeoutMs: 60_000 }), startGateway({ config, timeoutMs: 60_000 })]);
   let paused = false;
   t.after(async () => {
     if (paused) etcd.signal('SIGCONT');
-    await Promise.allSettled([a.stop(), b.stop()]);
-    await etcd.close();
-    await mock.close();
+    await Promise.allSettled(started.map((s) => (s.status === 'fulfilled' ? s.value.stop() : undefined)));
   });
+  for (const s of started) if (s.status === 'rejected') throw s.reason;
+  const [a, b] = started.map((s) => (s as PromiseFulfilledResult<GatewayProcess>).value) as [GatewayProcess, GatewayProcess];
   const route = (uri: string) => ({
     uri,
     plugins: { 'ai-proxy': { provider: 'openai', auth: { header: { Authorization: 'Bearer sk' } }, options: { model: 'gpt-4' }, override: { endpoint: mock.url } } },

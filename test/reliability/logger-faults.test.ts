@@ -40,11 +40,9 @@ test('R-LOG-4 R-LOG-5 a hanging collector and one answering 500 forever: request
   const [hanging, failing, upstream] = await Promise.all([startCollector(), startCollector(), startUpstream()]);
   hanging.hang = true;
   failing.status = 500;
+  t.after(() => Promise.all([hanging.close(), failing.close(), upstream.close()]));
   const gw = await startGateway({ config: { nginx_config: { http: { enable_access_log: false } } } });
-  t.after(async () => {
-    await gw.kill();
-    await Promise.all([hanging.close(), failing.close(), upstream.close()]);
-  });
+  t.after(() => gw.kill());
   const nodes = { [`127.0.0.1:${upstream.port}`]: 1 };
   const put = async (id: string, logger: Record<string, unknown>) => {
     const r = await gw.admin('PUT', `/apisix/admin/routes/${id}`, { uri: `/${id}`, upstream: { type: 'roundrobin', nodes }, plugins: { 'http-logger': logger } });

@@ -10,11 +10,9 @@ import { startMockLlm } from '../helpers/mock-llm.js';
 
 test('oversized JSON nesting: an AI request is answered 400, an Admin write 400, and the gateway keeps serving', async (t) => {
   const mock = await startMockLlm();
+  t.after(() => mock.close());
   const gw = await startGateway();
-  t.after(async () => {
-    await gw.kill();
-    await mock.close();
-  });
+  t.after(() => gw.kill());
   const route = { uri: '/ai', plugins: { 'ai-proxy': { provider: 'openai', auth: { header: { Authorization: 'Bearer sk' } }, options: { model: 'gpt-4' }, override: { endpoint: mock.url } } } };
   assert.equal((await gw.admin('PUT', '/apisix/admin/routes/ai', route)).status, 201);
   const post = async (body: string) => {
