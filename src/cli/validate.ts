@@ -27,7 +27,9 @@ export async function runValidate(argv: string[]): Promise<number> {
   const standalone = config.deployment.standalone_file;
   if (standalone) {
     try {
-      const items = loadStandaloneFile(standalone);
+      const warnings: string[] = [];
+      const items = loadStandaloneFile(standalone, process.env, warnings);
+      for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
       process.stdout.write(`${standalone}: ok (${items.size} items)\n`);
     } catch (err) {
       process.stderr.write(`switchyard: invalid standalone configuration: ${(err as Error).message}\n`);

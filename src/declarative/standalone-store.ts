@@ -20,13 +20,17 @@ import { validateAll } from './sync.js';
 
 const END_FLAG = /#END\s*$/;
 
-/** the items conf/apisix.yaml declares, validated as the Admin API would; throws a DeclarativeError naming the problem */
-export function loadStandaloneText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Map<string, JsonObject> {
+/**
+ * The items conf/apisix.yaml declares, validated as the Admin API would;
+ * throws a DeclarativeError naming the problem. The Admin API's R-ADM-70
+ * warnings (accepted, but probably a mistake) are added to `warnings`.
+ */
+export function loadStandaloneText(text: string, file: string, env: NodeJS.ProcessEnv = process.env, warnings?: string[]): Map<string, JsonObject> {
   if (!END_FLAG.test(text)) {
     throw new DeclarativeError(file, '', 'missing the #END line at the end of the file (a file is read only once it is complete)');
   }
   const resources = mergeResources([parseDeclarative(text, file, 'standalone', env).resources]);
-  const errors = validateAll(resources, undefined, env);
+  const errors = validateAll(resources, warnings, env);
   if (errors.length > 0) {
     const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : '';
     throw new DeclarativeError(errors[0]!.file, errors[0]!.path, errors[0]!.detail + more);
@@ -40,7 +44,7 @@ export function loadStandaloneText(text: string, file: string, env: NodeJS.Proce
   return items;
 }
 
-export function loadStandaloneFile(file: string, env: NodeJS.ProcessEnv = process.env): Map<string, JsonObject> {
+export function loadStandaloneFile(file: string, env: NodeJS.ProcessEnv = process.env, warnings?: string[]): Map<string, JsonObject> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -48,7 +52,7 @@ export function loadStandaloneFile(file: string, env: NodeJS.ProcessEnv = proces
     const e = err as NodeJS.ErrnoException;
     throw new DeclarativeError(file, '', `cannot read file: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
   }
-  return loadStandaloneText(text, file, env);
+  return loadStandaloneText(text, file, env, warnings);
 }
 
 export interface StandaloneStoreOptions {
@@ -80,7 +84,7 @@ export class StandaloneFileStore extends CachedStore {
   async open(): Promise<void> {
     if (this.watcher) return;
     const text = this.read();
-    this.apply(loadStandaloneText(text, this.file, this.env), text);
+    this.apply(this.load(text), text);
     log.info(`configuration read from ${this.file} (standalone mode: the Admin API is off)`);
     const base = path.basename(this.file);
     this.watcher = watch(path.dirname(this.file), (_event, name) => {
@@ -117,13 +121,21 @@ export class StandaloneFileStore extends CachedStore {
     try {
       text = this.read();
       if (text === this.lastText) return;
-      this.apply(loadStandaloneText(text, this.file, this.env), text);
+      this.apply(this.load(text), text);
     } catch (err) {
       const msg = err instanceof DeclarativeError ? err.message : `${this.file}: ${(err as Error).message}`;
       log.error(`standalone configuration not reloaded, the previous one keeps serving: ${msg}`);
       return;
     }
     log.info(`standalone configuration reloaded from ${this.file} (${this.items.size} items)`);
+  }
+
+  /** validate; the warnings are logged as the Admin API logs them */
+  private load(text: string): Map<string, JsonObject> {
+    const warnings: string[] = [];
+    const items = loadStandaloneText(text, this.file, this.env, warnings);
+    for (const w of warnings) log.warn(w);
+    return items;
   }
 
   private apply(next: Map<string, JsonObject>, text: string): void {

@@ -130,3 +130,25 @@ test('R-ADM-70: switchyard sync prints the warnings on stderr and still applies'
   // an ADC ${NAME} reference to an unset variable becomes an empty string: said, with its line
   assert.match(r.stderr, new RegExp(`switchyard sync: warning: .*typo\\.yaml: line \\d+: environment variable ${UNSET} is not set: \\$\\{${UNSET}\\} becomes an empty string\\n`));
 });
+
+test('R-ADM-70 R-SA-1: a standalone conf/apisix.yaml with a typo is served, and the warning is logged', async (t) => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const YAML = (await import('yaml')).default;
+  const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-standalone-warn-'));
+  writeFileSync(path.join(dir, 'apisix.yaml'), YAML.stringify({
+    routes: [{ id: 'w', uri: '/w', plugins: { 'ai-proxy-multi': multi({ fallback_stratgy: 'http_429' }) } }],
+  }) + '#END\n');
+  const sa = await startGateway({
+    dir,
+    rawConfig: YAML.stringify({
+      apisix: { node_listen: [{ ip: '127.0.0.1', port: 0 }], enable_control: false },
+      deployment: { role: 'data_plane', role_data_plane: { config_provider: 'yaml' } },
+      nginx_config: { worker_processes: 1, http: { enable_access_log: false } },
+      plugin_attr: { prometheus: { export_addr: { ip: '127.0.0.1', port: 0 } } },
+    }),
+  });
+  t.after(() => sa.kill());
+  await until(() => /\[warn\] .*apisix\.yaml: routes\[0\]: plugins\.ai-proxy-multi\.fallback_stratgy: unknown attribute, ignored; did you mean fallback_strategy\?/.test(sa.stderr()), 5000, 'the warning');
+});

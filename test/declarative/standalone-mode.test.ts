@@ -124,6 +124,12 @@ test('R-SA-1 switchyard validate checks conf/apisix.yaml too; a data plane witho
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, `${conf}: ok\n${file}: ok (4 items)\n`);
 
+  // R-ADM-70: what the Admin API would accept with a warning is accepted with the same warning
+  writeFileSync(file, apisixYaml(mock, ['/one']).replace('upstream_id: mock', 'upstream_id: mock\n    plugins: {ai-proxy-multi: {fallback_stratgy: http_429, instances: [{name: a, provider: openai, weight: 1, auth: {header: {Authorization: "Bearer x"}}}]}}'));
+  r = cli('validate', '-c', conf);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, `warning: ${file}: routes[0]: plugins.ai-proxy-multi.fallback_stratgy: unknown attribute, ignored; did you mean fallback_strategy?\n`);
+
   writeFileSync(file, apisixYaml(mock, ['/one']).replace("'jack-key'", '42').replace('key: jack-key', 'key: 42'));
   r = cli('validate', '-c', conf);
   assert.equal(r.code, 1);
