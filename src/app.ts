@@ -20,6 +20,7 @@ import { createControlHandler } from './control/server.js';
 import { createAccessLog } from './observability/access-log.js';
 import { createMetricsHandler } from './observability/metrics-server.js';
 import { RecentRequests } from './observability/recent-requests.js';
+import { TrafficTally, formatTraffic, startTrafficTicker } from './observability/traffic-summary.js';
 import { metrics } from './observability/metrics.js';
 import { log } from './core/log.js';
 import { runShutdownHooks } from './core/lifecycle.js';
@@ -84,7 +85,13 @@ export function boundAddr(server: http.Server): ListenAddr {
   return { ip: '', port: 0 };
 }
 
-export async function startGateway(config: GatewayConfig): Promise<Gateway> {
+/** how `switchyard start` runs the gateway */
+export interface StartOptions {
+  /** print a traffic summary line a second at most on stdout (a terminal, issue #15) */
+  trafficSummary?: boolean;
+}
+
+export async function startGateway(config: GatewayConfig, opts: StartOptions = {}): Promise<Gateway> {
   ensureAdminKeys(config, (line) => process.stdout.write(line + '\n'));
   ensureKeyring(config, (line) => process.stdout.write(line + '\n'));
   const secrets = secretCodecFor(config, encryptFieldsOf);
@@ -100,7 +107,8 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor });
   // the dashboard's last requests (R-UI-1): a preallocated ring the proxy writes one slot of per request
   const recent = new RecentRequests();
-  const proxy = createProxyHandler({ holder, accessLog, log, maxPostArgsBytes: (config.apisix.max_post_args_readable_size ?? 64) * 1024 * 1024, recent });
+  const traffic = opts.trafficSummary ? new TrafficTally() : undefined;
+  const proxy = createProxyHandler({ holder, accessLog, log, maxPostArgsBytes: (config.apisix.max_post_args_readable_size ?? 64) * 1024 * 1024, recent, traffic });
 
   const servers: Array<{ name: string; server: http.Server }> = [];
   const addresses: Record<string, ListenAddr[]> = {};
@@ -134,10 +142,13 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
     for (const a of addresses[s.name] ?? []) log.info(`${s.name} listening on ${a.ip}:${a.port}`);
   }
 
+  const ticker = traffic && startTrafficTicker(() => traffic.take(), (c) => process.stdout.write(formatTraffic(c) + '\n'));
+
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = GRACE_MS): Promise<void> =>
     (stopping ??= (async () => {
       await drainServers(servers.map((s) => s.server), proxy, graceMs);
+      ticker?.stop();
       holder.close();
       health.close();
       await accessLog.close();

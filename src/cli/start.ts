@@ -49,7 +49,8 @@ export async function runStart(argv: string[]): Promise<number> {
   const { startGateway } = workers > 1 ? { startGateway: (await import('../workers/primary.js')).startPrimary } : await import('../app.js');
   let gateway: Awaited<ReturnType<typeof startGateway>>;
   try {
-    gateway = await startGateway(config);
+    // issue #15: a summary line a second at most, on a terminal only
+    gateway = await startGateway(config, { trafficSummary: process.stdout.isTTY === true });
   } catch (err) {
     process.stderr.write(`switchyard: failed to start: ${(err as Error).message}\n`);
     return 1;

@@ -50,7 +50,15 @@ export class EventStreamFramingError extends Error {}
 
 /** cuts pushed bytes into messages; calls onEvent for each (push/end/canSkip as SseParser) */
 export class AwsEventStreamParser {
-  private pending: Buffer | undefined;
+  /*
+   * The chunks of the incomplete message at the end of what was pushed,
+   * joined once the prelude's length says they hold it all: one copy per
+   * message, however small the chunks.
+   */
+  private parts: Buffer[] = [];
+  private partsLen = 0;
+  /** the length of the message being collected; 0 while its length field is incomplete */
+  private need = 0;
   private broken = false;
 
   constructor(private readonly onEvent: (e: SseEvent) => void, private readonly onBroken?: (err: Error) => void) {}
@@ -63,15 +71,23 @@ export class AwsEventStreamParser {
   push(chunk: Buffer | string): void {
     if (this.broken) return;
     let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    if (this.pending !== undefined) {
-      buf = Buffer.concat([this.pending, buf]);
-      this.pending = undefined;
+    if (this.partsLen > 0) {
+      this.parts.push(buf);
+      this.partsLen += buf.length;
+      if (this.partsLen < (this.need > 0 ? this.need : 4)) return;
+      buf = Buffer.concat(this.parts, this.partsLen);
+      this.parts = [];
+      this.partsLen = 0;
+      this.need = 0;
     }
     let at = 0;
     while (buf.length - at >= 4) {
       const total = buf.readUInt32BE(at);
       if (total < MIN_MESSAGE || total > MAX_MESSAGE) return this.fail(new EventStreamFramingError(`invalid event-stream message length ${total}`));
-      if (buf.length - at < total) break;
+      if (buf.length - at < total) {
+        this.need = total;
+        break;
+      }
       let msg;
       try {
         msg = getCodec().decode(buf.subarray(at, at + total));
@@ -84,17 +100,26 @@ export class AwsEventStreamParser {
       const name = kind === 'exception' || kind === 'error' ? h[':exception-type']?.value ?? h[':error-code']?.value ?? 'exception' : h[':event-type']?.value;
       if (typeof name === 'string') this.onEvent({ event: name, data: toUtf8(msg.body) });
     }
-    if (at < buf.length) this.pending = at === 0 ? buf : buf.subarray(at);
+    if (at < buf.length) {
+      this.parts.push(at === 0 ? buf : buf.subarray(at));
+      this.partsLen = buf.length - at;
+    }
   }
 
   end(): void {
-    if (this.pending !== undefined && !this.broken) this.fail(new EventStreamFramingError('the event stream ended inside a message'));
-    this.pending = undefined;
+    if (this.partsLen > 0 && !this.broken) this.fail(new EventStreamFramingError('the event stream ended inside a message'));
+    this.reset();
   }
 
   private fail(err: Error): void {
     this.broken = true;
-    this.pending = undefined;
+    this.reset();
     this.onBroken?.(err);
+  }
+
+  private reset(): void {
+    this.parts = [];
+    this.partsLen = 0;
+    this.need = 0;
   }
 }

@@ -7,14 +7,17 @@
 import type { LlmProtocol } from './protocols/index.js';
 import type { RequestContext } from '../core/types.js';
 import { SseParser } from './sse.js';
+import { AwsEventStreamParser } from './aws-eventstream.js';
 import { countTextTokens, promptText } from './tokens.js';
 
-/** the completion text of stream chunks in `protocol` as relayed */
-export function streamText(protocol: LlmProtocol, chunks: Buffer[]): string {
+/** the completion text of stream chunks in `protocol` (SSE, or AWS event-stream frames when `aws`) as relayed */
+export function streamText(protocol: LlmProtocol, chunks: Buffer[], aws = false): string {
   const f = protocol.deltaText;
   if (f === undefined) return '';
   const out: string[] = [];
-  const p = new SseParser((ev) => f(ev.data, out));
+  const onEvent = (ev: { data: string }) => f(ev.data, out);
+  // a broken message ends the text: nothing after it was relayed (R-STR-2)
+  const p = aws ? new AwsEventStreamParser(onEvent) : new SseParser(onEvent);
   for (const c of chunks) p.push(c);
   p.end();
   return out.join('');
@@ -51,8 +54,8 @@ export async function estimateUsage(model: string | undefined, requestBody: unkn
  * `usage_source: estimated`. Runs after the client's answer ended, before
  * the log phase.
  */
-export function applyEstimate(ctx: RequestContext, requestBody: unknown, protocol: LlmProtocol, chunks: Buffer[]): Promise<void> {
-  return applyEstimateOf(ctx, requestBody, streamText(protocol, chunks));
+export function applyEstimate(ctx: RequestContext, requestBody: unknown, protocol: LlmProtocol, chunks: Buffer[], aws = false): Promise<void> {
+  return applyEstimateOf(ctx, requestBody, streamText(protocol, chunks, aws));
 }
 
 /** R-USG-2 for a non-streamed answer without usage: as applyEstimate, from the whole body */

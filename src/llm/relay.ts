@@ -251,8 +251,16 @@ export function relayStream(io: Io): Promise<AttemptResult> {
     target.parseSseEvent(ev.event, ev.data, acc, wantText || !!converter);
     if (converter) pendingOut += converter.push(ev.data, ev.event);
   };
-  const parser = isAwsEventStream(contentType)
-    ? new AwsEventStreamParser(onEvent, (err) => ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: ${err.message}; the rest of the stream is not read`))
+  const aws = isAwsEventStream(contentType);
+  // R-STR-2: bad framing or checksums (R-BDR-1) end the stream as malformed
+  let broken: Error | undefined;
+  const parser = aws
+    ? new AwsEventStreamParser(onEvent, (err) => {
+      broken = err;
+      // no byte after a broken message is relayed (received < 0 marks the aborted read)
+      received = -1;
+      call.abort(err);
+    })
     : new SseParser(onEvent);
   // what an event must contain to matter when only the usage is read
   const skipNeedle = !wantText && !converter ? target.usageNeedle : undefined;
@@ -311,7 +319,7 @@ export function relayStream(io: Io): Promise<AttemptResult> {
       publishUsage(ctx, acc, true);
       res.off('drain', onDrain);
       // R-USG-2: no usage in the stream (ignored stream_options, client left, stream broke): estimate
-      if (!acc.seen && kept !== undefined && kept.length > 0) applyEstimate(ctx, clientBody, target, kept).then(() => resolve(r), () => resolve(r));
+      if (!acc.seen && kept !== undefined && kept.length > 0) applyEstimate(ctx, clientBody, target, kept, aws).then(() => resolve(r), () => resolve(r));
       else resolve(r);
     };
     const sink: ResponseSink = {
@@ -357,8 +365,10 @@ export function relayStream(io: Io): Promise<AttemptResult> {
       },
       end: () => {
         // the abort came after undici had the whole body
-        if (received < 0) return sink.error(tooLarge(io));
+        if (received < 0) return sink.error(broken ?? tooLarge(io));
         parser.end();
+        // the stream ended inside a message
+        if (broken !== undefined) return sink.error(broken);
         llm.upstreamResponseTimeMs = Math.round(performance.now() - t0);
         finishRec(status);
         if (converter) {
@@ -388,13 +398,13 @@ export function relayStream(io: Io): Promise<AttemptResult> {
           return done(DONE);
         }
         const c = classifyError(e);
-        finishRec(c.kind === 'timeout' ? 504 : 502, failureOutcome(c.kind, e));
+        finishRec(c.kind === 'timeout' ? 504 : 502, broken !== undefined ? '502' : failureOutcome(c.kind, e));
         if (!headWritten) {
           ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: reading upstream stream failed: ${c.message}`);
           return done(failedBeforeSending(host, e, c.status, io.mayFallBack, t0));
         }
         ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: upstream stream failed after the response started: ${c.message}`);
-        endWithErrorEvent(streamErrorCode(e), e);
+        endWithErrorEvent(broken !== undefined ? 'malformed_stream' : streamErrorCode(e), broken ?? e);
         done(DONE);
       },
     };

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RuntimeHolder } from '../runtime/holder.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { RecentRequests } from '../observability/recent-requests.js';
+import type { TrafficTally } from '../observability/traffic-summary.js';
 import type { Logger } from '../core/log.js';
 import type { CompiledPlugin, Reply } from '../core/types.js';
 import { jsonError, pageError } from '../core/errors.js';
@@ -73,6 +74,8 @@ export interface ProxyHandlerOptions {
   maxPostArgsBytes?: number;
   /** the dashboard's ring of last requests (R-UI-1): one slot written per request */
   recent?: RecentRequests;
+  /** the terminal's traffic summary (issue #15): counts per finished request, only when stdout is a TTY */
+  traffic?: TrafficTally;
 }
 
 /** APISIX's default `apisix.max_post_args_readable_size`: 64 MiB */
@@ -90,7 +93,7 @@ function noteMatch(ctx: ProxyContext, route: RuntimeRoute): void {
 }
 
 export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
-  const { holder, accessLog, log, recent } = opts;
+  const { holder, accessLog, log, recent, traffic } = opts;
   const bodyTimeoutMs = opts.clientBodyTimeoutMs ?? bodyTimeoutFromEnv();
   const maxPostArgsBytes = opts.maxPostArgsBytes ?? DEFAULT_MAX_POST_ARGS_BYTES;
   let inFlight = 0;
@@ -236,6 +239,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
         log.error(`access log failed: ${(err as Error)?.message ?? err}`);
       }
       if (recent !== undefined) recent.record(ctx);
+      if (traffic !== undefined) traffic.record(ctx.status, ctx.llmIfAny);
       done();
     };
     if (rt.globalChain.log.length === 0 && !ctx.plugins.some((p) => p.def.log)) return after();

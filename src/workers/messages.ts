@@ -55,7 +55,9 @@ export type ToPrimary =
   | { sy: 'health.claim'; id: number; name: string }
   /** whole lines for the file (or `stdout`) `target`, written by the primary */
   | { sy: 'lines'; target: string; label: string; data: string }
-  | { sy: 'metrics.res'; id: number; metrics?: unknown[]; error?: string };
+  | { sy: 'metrics.res'; id: number; metrics?: unknown[]; error?: string }
+  /** the worker's traffic since its last such message (the terminal summary, issue #15) */
+  | { sy: 'traffic'; requests: number; errors: number; tokens: number };
 
 export type ToWorker =
   | {
@@ -67,6 +69,8 @@ export type ToWorker =
       items: StoredItem[];
       /** the methods of the primary's SharedState (remote-state.ts) */
       stateMethods: string[];
+      /** count traffic for the terminal summary and send it every second */
+      trafficSummary?: boolean;
     }
   /** a store change; `reset` carries the whole new content */
   | { sy: 'change'; seq: number; ev: ChangeEvent; items?: StoredItem[] }

@@ -7,7 +7,8 @@
 import type http from 'node:http';
 import { AggregatorRegistry } from 'prom-client';
 import type { GatewayConfig, ListenAddr } from '../config/types.js';
-import type { Gateway } from '../app.js';
+import type { Gateway, StartOptions } from '../app.js';
+import { TrafficTally, formatTraffic, startTrafficTicker } from '../observability/traffic-summary.js';
 import { boundAddr, drainServers, GRACE_MS } from '../app.js';
 import { createStore, secretCodecFor } from '../store/index.js';
 import { StandaloneFileStore } from '../declarative/standalone-store.js';
@@ -62,7 +63,7 @@ function watchHealthWrites(state: SharedState, onHealthWrite: () => void): Share
   };
 }
 
-export async function startPrimary(config: GatewayConfig): Promise<Gateway> {
+export async function startPrimary(config: GatewayConfig, opts: StartOptions = {}): Promise<Gateway> {
   const size = config.nginx_config.worker_processes ?? 1;
   ensureAdminKeys(config, (line) => process.stdout.write(line + '\n'));
   ensureKeyring(config, (line) => process.stdout.write(line + '\n'));
@@ -108,6 +109,8 @@ export async function startPrimary(config: GatewayConfig): Promise<Gateway> {
     });
   };
 
+  // the terminal summary (issue #15): the workers count, this process adds up and prints
+  const traffic = opts.trafficSummary ? new TrafficTally() : undefined;
   let feed!: FeedStore;
   const pool: WorkerPool = new WorkerPool({
     size,
@@ -119,6 +122,7 @@ export async function startPrimary(config: GatewayConfig): Promise<Gateway> {
       seq: feed.seq,
       items: [...inner.snapshot().values()],
       stateMethods: methods,
+      trafficSummary: traffic !== undefined,
     }),
     onMessage(m, msg: ToPrimary) {
       switch (msg.sy) {
@@ -139,6 +143,9 @@ export async function startPrimary(config: GatewayConfig): Promise<Gateway> {
           return;
         case 'lines':
           lines.write(msg.target, msg.label, msg.data);
+          return;
+        case 'traffic':
+          traffic?.add(msg);
           return;
         case 'metrics.res': {
           const w = metricsWaiters.get(msg.id);
@@ -225,9 +232,12 @@ export async function startPrimary(config: GatewayConfig): Promise<Gateway> {
     log.info(`${s.name} listening on ${a.ip}:${a.port}`);
   }
 
+  const ticker = traffic && startTrafficTicker(() => traffic.take(), (c) => process.stdout.write(formatTraffic(c) + '\n'));
+
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = GRACE_MS): Promise<void> =>
     (stopping ??= (async () => {
+      ticker?.stop();
       const idle = { inFlight: 0, drained: () => Promise.resolve() };
       await Promise.all([
         pool.stop(graceMs),

@@ -10,6 +10,7 @@ import type { GatewayConfig, ListenAddr } from '../config/types.js';
 import { GatewayTransport } from '../transport/index.js';
 import { RuntimeHolder } from '../runtime/holder.js';
 import { createProxyHandler } from '../proxy/server.js';
+import { TrafficTally, startTrafficTicker } from '../observability/traffic-summary.js';
 import { listen } from '../proxy/http-listener.js';
 import { ProxyContext } from '../proxy/context.js';
 import { createAccessLog } from '../observability/access-log.js';
@@ -80,7 +81,9 @@ export async function runWorker(): Promise<number> {
   const transport = new GatewayTransport();
   const holder = new RuntimeHolder(store, { state, health, transport, log });
   const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor });
-  const proxy = createProxyHandler({ holder, accessLog, log, maxPostArgsBytes: (config.apisix.max_post_args_readable_size ?? 64) * 1024 * 1024 });
+  const traffic = init.trafficSummary ? new TrafficTally() : undefined;
+  const proxy = createProxyHandler({ holder, accessLog, log, maxPostArgsBytes: (config.apisix.max_post_args_readable_size ?? 64) * 1024 * 1024, traffic });
+  const ticker = traffic && startTrafficTicker(() => traffic.take(), (c) => send({ sy: 'traffic', ...c }));
 
   let acked = init.seq;
   let ackScheduled = false;
@@ -142,6 +145,7 @@ export async function runWorker(): Promise<number> {
     else stopRequested = resolve;
   });
   await drainServers(servers, proxy, graceMs);
+  ticker?.stop();
   holder.close();
   health.close();
   await accessLog.close();
