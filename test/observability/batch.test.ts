@@ -97,11 +97,11 @@ test('R-LOG-4 R-LOG-5: a hanging collector blocks nobody; the buffer is bounded 
     name: 'http logger', batch_max_size: 1, log, maxBuffered: 20, maxConcurrent: 4, flushOnShutdown: false,
     send: createHttpSender(conf, c.handle),
   });
-  const t0 = performance.now();
+  // push() is synchronous and never waits for the collector: all 200 return
+  // in this turn, the first 20 queued, the rest dropped (no timing asserted:
+  // performance is measured in the benchmark, not in unit tests)
   let accepted = 0;
   for (let i = 0; i < 200; i++) if (bounded.push({ i })) accepted++;
-  const pushMs = performance.now() - t0;
-  assert.ok(pushMs < 50, `200 pushes took ${pushMs} ms`);
   assert.equal(accepted, 20);
   assert.ok(bounded.buffered <= 20);
   assert.equal(bounded.stats.dropped, 180);
