@@ -47,6 +47,18 @@ interface ReqState {
   tried: Set<number>;
   current: CompiledInstance;
   hashKey?: string;
+  /** R-PHC-1: `current` was picked for its open trial, not claimed yet (claimed right before it is sent) */
+  trial: string | undefined;
+  /** R-PHC-1: the trial this request holds until its attempt reports it (or gives it back) */
+  claimed: string | undefined;
+}
+
+/** what a pick reads and writes besides the context */
+interface PickState {
+  tried: Set<number>;
+  hashKey?: string;
+  quotaSkipped?: number;
+  trial: string | undefined;
 }
 
 // the request's engine state lives on the context under a private symbol
@@ -169,7 +181,7 @@ export class LlmEngine implements AttemptHost {
   }
 
   /** next instance per R-BAL-2 with R-FB-2; undefined when none can be picked */
-  private selectNext(ctx: RequestContext, st: { tried: Set<number>; hashKey?: string; quotaSkipped?: number }): Promise<CompiledInstance | undefined> | CompiledInstance | undefined {
+  private selectNext(ctx: RequestContext, st: PickState): Promise<CompiledInstance | undefined> | CompiledInstance | undefined {
     const rl = this.strategy.has('rate_limiting') ? ctx.instanceHasQuota : undefined;
     // without rate_limiting the pick is synchronous: no promise to await per request
     if (!rl) return this.pickUsable(ctx, st);
@@ -178,23 +190,30 @@ export class LlmEngine implements AttemptHost {
 
   /**
    * next picked instance that may be sent to: unhealthy (chash, R-BAL-30) and
-   * cooling (R-PHC-2) ones are skipped with their R-RTY-4 outcome; an open
-   * trial (R-PHC-1) is claimed
+   * cooling (R-PHC-2) ones are skipped with their R-RTY-4 outcome. An open
+   * trial (R-PHC-1) is picked but only noted in `st.trial`: proxy() claims it
+   * right before the attempt is sent, so a request refused before that (a bad
+   * body, a later plugin such as ai-rate-limiting) never holds it.
    */
-  private pickUsable(ctx: RequestContext, st: { tried: Set<number>; hashKey?: string }): CompiledInstance | undefined {
+  private pickUsable(ctx: RequestContext, st: PickState): CompiledInstance | undefined {
     const sel = this.selector!;
+    st.trial = undefined;
     for (let n = 0; n <= this.instances.length; n++) {
       const m = sel.pick(st.tried, st.hashKey);
       if (!m) return undefined;
       const s = sel.availability(m.index);
-      if (s === AVAILABLE || (s === TRIAL && this.health!.claimTrial(m.name))) return this.instances[m.index]!;
+      if (s === AVAILABLE) return this.instances[m.index]!;
+      if (s === TRIAL) {
+        st.trial = m.name;
+        return this.instances[m.index]!;
+      }
       st.tried.add(m.index);
       recordAttempt(ctx, m.name, s === COOLING ? 'cooling_down' : 'unhealthy', 0);
     }
     return undefined;
   }
 
-  private async selectNextWithQuota(ctx: RequestContext, st: { tried: Set<number>; hashKey?: string; quotaSkipped?: number }, rl: (instanceName: string, maxTokens?: number) => Promise<boolean>): Promise<CompiledInstance | undefined> {
+  private async selectNextWithQuota(ctx: RequestContext, st: PickState, rl: (instanceName: string, maxTokens?: number) => Promise<boolean>): Promise<CompiledInstance | undefined> {
     for (let n = 0; n <= this.instances.length; n++) {
       const inst = this.pickUsable(ctx, st);
       if (!inst) return undefined;
@@ -202,8 +221,6 @@ export class LlmEngine implements AttemptHost {
         st.tried.add(inst.index);
         st.quotaSkipped = (st.quotaSkipped ?? 0) + 1;
         recordAttempt(ctx, inst.name, 'rate_limited', 0);
-        // a trial claimed for it is given back
-        this.health?.observe(inst.name, 'ignored', 0);
         continue;
       }
       return inst;
@@ -240,11 +257,12 @@ export class LlmEngine implements AttemptHost {
     const tried = new Set<number>();
     let inst: CompiledInstance | undefined;
     let hashKey: string | undefined;
+    let trial: string | undefined;
     if (!this.selector) {
       inst = this.instances[0]!;
     } else {
       if (this.hashKey) hashKey = this.hashKey.compute(ctx);
-      const sel: { tried: Set<number>; hashKey?: string; quotaSkipped?: number } = { tried, hashKey };
+      const sel: PickState = { tried, hashKey, quotaSkipped: undefined, trial: undefined };
       const picked = this.selectNext(ctx, sel);
       inst = picked instanceof Promise ? await picked : picked;
       if (!inst) {
@@ -258,6 +276,7 @@ export class LlmEngine implements AttemptHost {
         }
         return textError(503, msg);
       }
+      trial = sel.trial;
     }
     // R-REQ-1
     const ctRaw = ctx.headers['content-type'];
@@ -288,7 +307,7 @@ export class LlmEngine implements AttemptHost {
     }
     const protocol = detectClientProtocol(ctx.uri, body);
     if (!protocol) return textError(400, 'no matching AI protocol for the request');
-    const st: ReqState = { engine: this, raw, body: body as Record<string, unknown>, protocol, tried, current: inst, hashKey };
+    const st: ReqState = { engine: this, raw, body: body as Record<string, unknown>, protocol, tried, current: inst, hashKey, trial, claimed: undefined };
     (ctx as WithState)[kState] = st;
     const llm = ctx.llm;
     const m = st.body.model;
@@ -305,10 +324,17 @@ export class LlmEngine implements AttemptHost {
     if (!st || st.engine !== this) return undefined;
     const multi = this.instances.length > 1;
     for (let n = 0; n < this.instances.length; n++) {
+      if (st.trial !== undefined && !(await this.claimPicked(ctx, st))) return n === 0 ? textError(503, exhaustedMessage(this.selector!.groupCount())) : pageError(502);
       const inst = st.current;
       this.setInstance(ctx, st, inst);
       // R-RTY-2: the last allowed attempt answers its failure as R-FB-7 does
-      const r = await this.attempt(ctx, st, inst, multi && n < this.maxRetries);
+      let r: AttemptResult;
+      try {
+        r = await this.attempt(ctx, st, inst, multi && n < this.maxRetries);
+      } finally {
+        // R-PHC-1: an attempt that ended before reporting gives its trial back at once
+        if (st.claimed !== undefined) this.giveBackTrial(st);
+      }
       if (r.kind === 'done') return undefined;
       if (r.kind === 'reply') return r.reply;
       // a failure covered by the strategy (R-FB-3/4): try another instance
@@ -320,6 +346,36 @@ export class LlmEngine implements AttemptHost {
       st.current = next;
     }
     return pageError(502);
+  }
+
+  /**
+   * R-PHC-1: claims the trial `st.current` was picked for; when another
+   * request took it meanwhile, picks again (false: nothing left to pick)
+   */
+  private async claimPicked(ctx: RequestContext, st: ReqState): Promise<boolean> {
+    for (let n = 0; n <= this.instances.length; n++) {
+      const name = st.trial;
+      if (name === undefined) return true;
+      st.trial = undefined;
+      if (this.health!.claimTrial(name)) {
+        st.claimed = name;
+        return true;
+      }
+      st.tried.add(st.current.index);
+      recordAttempt(ctx, name, 'unhealthy', 0);
+      const picked = this.selectNext(ctx, st);
+      const next = picked instanceof Promise ? await picked : picked;
+      if (!next) return false;
+      st.current = next;
+    }
+    return false;
+  }
+
+  /** R-PHC-1: the held trial is given back unused (the next request may take it) */
+  private giveBackTrial(st: ReqState): void {
+    const name = st.claimed!;
+    st.claimed = undefined;
+    this.health!.observe(name, 'ignored', 0);
   }
 
   /** the strategy covers a transport failure or upstream status (R-FB-3/4, R-RTY-1) */
@@ -364,7 +420,14 @@ export class LlmEngine implements AttemptHost {
       return this.transportFailure(500, may);
     }
     const headers = buildHeaders(ctx.headers, inst);
-    const payload = out === st.body ? st.raw : JSON.stringify(out);
+    let payload: typeof st.raw | string;
+    try {
+      payload = out === st.body ? st.raw : JSON.stringify(out);
+    } catch (e) {
+      // JSON.parse takes any depth, JSON.stringify overflows the stack on a few thousand levels
+      if (!(e instanceof RangeError)) throw e;
+      return { kind: 'reply', reply: jsonError(400, { message: 'could not parse JSON request body: nested too deeply' }) };
+    }
     if (inst.auth) {
       try {
         await inst.auth.authorize(headers, payload, target);
@@ -395,7 +458,11 @@ export class LlmEngine implements AttemptHost {
       if (call.peer !== undefined) attemptRec.addr = call.peer;
       if (recorded) return;
       recorded = true;
-      if (this.health) this.observe(inst.name, status, outcome, outcome === undefined ? call.headers : undefined);
+      if (this.health) {
+        // the trial's outcome is reported here: nothing to give back
+        if (st.claimed === inst.name) st.claimed = undefined;
+        this.observe(inst.name, status, outcome, outcome === undefined ? call.headers : undefined);
+      }
       // R-RTY-4
       recordAttempt(ctx, inst.name, outcome ?? (status >= 200 && status < 300 ? 'ok' : String(status)), Math.round(ms));
     };

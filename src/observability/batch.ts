@@ -20,6 +20,20 @@
 import type { Logger } from '../core/log.js';
 import { onShutdown } from '../core/lifecycle.js';
 
+export type DropReason = 'buffer_full' | 'retries_exhausted' | 'closed';
+
+interface DropCount { logger: string; reason: DropReason; n: number }
+
+/** entries dropped since start, per processor name and reason (apisix_log_entries_dropped_total) */
+export const droppedEntries = new Map<string, DropCount>();
+
+function dropCounter(logger: string, reason: DropReason): DropCount {
+  const key = `${logger}\0${reason}`;
+  let e = droppedEntries.get(key);
+  if (!e) droppedEntries.set(key, (e = { logger, reason, n: 0 }));
+  return e;
+}
+
 export interface BatchConfig {
   name?: string;
   batch_max_size?: number;
@@ -161,6 +175,8 @@ export class BatchProcessor<T> {
   private cutSoon = false;
   private unregister: (() => void) | undefined;
   private droppedSinceReport = 0;
+  /** this processor's entries in droppedEntries, found once */
+  private readonly dropCounts: Partial<Record<DropReason, DropCount>> = {};
   private errWindowStart = 0;
   private errInWindow = 0;
   private errSuppressed = 0;
@@ -190,11 +206,11 @@ export class BatchProcessor<T> {
   /** queue one entry; false when it was dropped (buffer full or closed) */
   push(entry: T): boolean {
     if (this.closed) {
-      this.drop(1, 'processor closed');
+      this.drop(1, 'processor closed', 'closed');
       return false;
     }
     if (this.buffered >= this.maxBuffered) {
-      this.drop(1, `buffer full (${this.maxBuffered} entries)`);
+      this.drop(1, `buffer full (${this.maxBuffered} entries)`, 'buffer_full');
       return false;
     }
     const now = Date.now();
@@ -305,7 +321,12 @@ export class BatchProcessor<T> {
     this.log.error(line);
   }
 
-  private drop(n: number, reason: string): void {
+  private countDropped(why: DropReason, n: number): void {
+    (this.dropCounts[why] ??= dropCounter(this.name, why)).n += n;
+  }
+
+  private drop(n: number, reason: string, why: DropReason): void {
+    this.countDropped(why, n);
     this.stats.dropped += n;
     this.droppedSinceReport += n;
     this.reportDrops(false, reason);
@@ -396,6 +417,7 @@ export class BatchProcessor<T> {
         } else {
           this.held -= b.entries.length;
           this.stats.failed += b.entries.length;
+          this.countDropped('retries_exhausted', b.entries.length);
           this.logError(`Batch Processor[${this.name}] exceeded the max_retry_count[${this.maxRetry}] dropping the entries`);
         }
         this.pump();

@@ -3,7 +3,8 @@
 // access log (requests received) and the export listener (R-PROM-1..6).
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { droppedEntries } from './batch.js';
 import { SeriesCounter, SeriesHistogram, type CounterChild, type HistogramChild } from './series.js';
 import type { Server, Socket } from 'node:net';
 import type { RequestContext } from '../core/types.js';
@@ -115,6 +116,16 @@ export class Metrics {
         this.set({ state: 'reading' }, 0);
         this.set({ state: 'writing' }, 0);
         this.set({ state: 'waiting' }, active);
+      },
+    });
+    new Counter({
+      name: `${p}log_entries_dropped_total`,
+      help: 'Log entries of http-logger and kafka-logger dropped: buffer full (collector too slow or down), retries exhausted, or sent after close',
+      labelNames: ['logger', 'reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const e of droppedEntries.values()) this.inc({ logger: e.logger, reason: e.reason }, e.n);
       },
     });
     const nodeInfo = new Gauge({

@@ -18,6 +18,11 @@ interface GroupView {
   unhealthy: ReadonlySet<string>;
   cooling: ReadonlyMap<string, number>;
   trial: Set<string>;
+  /**
+   * R-PHC-1: trials claimed here that the primary's pushes still offer: a push
+   * built before the primary handled the claim must not open them again
+   */
+  claimedHere: Set<string>;
   wary: ReadonlySet<string>;
   /** cool-downs started here, until the primary's state has them */
   localCool: Map<string, number>;
@@ -41,7 +46,7 @@ export interface RemoteHealth extends HealthService {
 }
 
 function emptyView(): GroupView {
-  return { version: 0, local: 0, unhealthy: EMPTY, cooling: NO_COOL, trial: new Set(), wary: EMPTY, localCool: new Map() };
+  return { version: 0, local: 0, unhealthy: EMPTY, cooling: NO_COOL, trial: new Set(), claimedHere: new Set(), wary: EMPTY, localCool: new Map() };
 }
 
 export function createRemoteHealth(send: (msg: ToPrimary) => void, _disabled: boolean): RemoteHealth {
@@ -94,6 +99,7 @@ export function createRemoteHealth(send: (msg: ToPrimary) => void, _disabled: bo
           if (v === undefined || !v.trial.has(name)) return false;
           v.trial.delete(name);
           v.local++;
+          v.claimedHere.add(name);
           claimed.add(name);
           send({ sy: 'health.claim', id, name });
           return true;
@@ -144,7 +150,14 @@ export function createRemoteHealth(send: (msg: ToPrimary) => void, _disabled: bo
         v.version = g.version;
         v.unhealthy = g.unhealthy.length ? new Set(g.unhealthy) : EMPTY;
         v.cooling = g.cooling && g.cooling.length ? new Map(g.cooling) : NO_COOL;
-        v.trial = new Set(g.trial ?? []);
+        const trial = new Set(g.trial ?? []);
+        // an offer of a trial claimed here is stale until a push no longer has it
+        // (that push was built after the primary handled the claim)
+        for (const name of v.claimedHere) {
+          if (trial.has(name)) trial.delete(name);
+          else v.claimedHere.delete(name);
+        }
+        v.trial = trial;
         v.wary = g.wary && g.wary.length ? new Set(g.wary) : EMPTY;
         for (const [name, until] of v.localCool) if (v.cooling.has(name) || until <= now) v.localCool.delete(name);
       }

@@ -3,34 +3,20 @@
 // upstream counts what reaches it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
-import { startGateway, type GatewayProcess } from '../helpers/gateway.js';
+import { startCatchAll, type CatchAll } from '../helpers/catch-all.js';
 
-let gw: GatewayProcess;
-let upstream: http.Server;
-const seen: string[] = [];
+let proxy: CatchAll;
+let seen: string[];
 let proxyPort = 0;
+let gw: CatchAll['gw'];
 
 before(async () => {
-  upstream = http.createServer((req, res) => {
-    seen.push(`${req.method} ${req.url}`);
-    req.resume();
-    req.on('end', () => res.end('ok'));
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  gw = await startGateway();
-  const up = `127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-  const r = await gw.admin('PUT', '/apisix/admin/routes/all', { uri: '/*', upstream: { nodes: { [up]: 1 } } });
-  assert.ok(r.status < 300, r.text);
-  proxyPort = Number(new URL(gw.proxyUrl).port);
+  proxy = await startCatchAll();
+  ({ seen, proxyPort, gw } = proxy);
 });
 
-after(async () => {
-  await gw?.stop();
-  await new Promise<void>((r) => upstream.close(() => r()));
-});
+after(() => proxy?.close());
 
 /** writes `raw` at once and reads until the gateway closes the connection */
 function exchange(raw: string): Promise<string> {

@@ -22,6 +22,10 @@ export interface EtcdProcess {
   /** start again after stop() on the same ports and data */
   start(): Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<void>;
+  /** send a signal and return (SIGSTOP / SIGCONT pause and resume etcd) */
+  signal(signal: NodeJS.Signals): void;
+  /** the running etcd's process id */
+  pid(): number | undefined;
   /** stop and remove the data directory */
   close(): Promise<void>;
   output(): string;
@@ -128,6 +132,8 @@ export async function startEtcd(opts: { timeoutMs?: number } = {}): Promise<Etcd
     running: () => proc !== undefined,
     start,
     stop,
+    signal: (sig) => void proc?.kill(sig),
+    pid: () => proc?.pid,
     async close() {
       await stop('SIGKILL');
       rmSync(dataDir, { recursive: true, force: true });

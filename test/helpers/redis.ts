@@ -73,6 +73,8 @@ export interface RedisOptions {
   cluster?: boolean;
   password?: string;
   timeoutMs?: number;
+  /** more redis-server arguments (`['--enable-debug-command', 'yes']` for DEBUG SLEEP) */
+  args?: string[];
 }
 
 export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> {
@@ -87,6 +89,7 @@ export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> 
   const launch = async () => {
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--protected-mode', 'no'];
     if (opts.password) args.push('--requirepass', opts.password);
+    if (opts.args) args.push(...opts.args);
     if (opts.cluster) args.push('--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1', '--cluster-config-file', `nodes-${port}-${Date.now()}.conf`);
     proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout!.on('data', (d) => { log += d; });

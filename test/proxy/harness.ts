@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { ChangeEvent, ConfigStore, StoredItem } from '../../src/store/types.js';
 import type { JsonObject, RequestContext } from '../../src/core/types.js';
 import type { Logger } from '../../src/core/log.js';
+import type { HealthService } from '../../src/core/health-types.js';
 import { RuntimeHolder } from '../../src/runtime/holder.js';
 import { createProxyHandler } from '../../src/proxy/server.js';
 import { createMemoryState } from '../../src/state/memory.js';
@@ -79,12 +80,13 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(seed: Record<string, JsonObject> = {}): Promise<Harness> {
+/** `health`: a real HealthService instead of the always-healthy one */
+export async function startHarness(seed: Record<string, JsonObject> = {}, opts: { health?: HealthService } = {}): Promise<Harness> {
   const store = new MemStore();
   for (const [k, v] of Object.entries(seed)) store.putSync(k, v);
   const log = captureLog();
   const state = createMemoryState();
-  const holder = new RuntimeHolder(store, { state, health: noHealth as any, transport: new GatewayTransport(), log });
+  const holder = new RuntimeHolder(store, { state, health: opts.health ?? (noHealth as any), transport: new GatewayTransport(), log });
   const logged: RequestContext[] = [];
   const proxy = createProxyHandler({ holder, accessLog: { write: (c) => void logged.push(c), close: async () => {} }, log });
   const server = http.createServer({ keepAliveTimeout: 5000 }, (req, res) => {
