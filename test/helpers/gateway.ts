@@ -1,8 +1,14 @@
 // Starts the real CLI (`node dist/src/cli/main.js start -c <file>`) as a child
 // process on free ports (port 0; the bound ports are read from its log lines)
 // and gives the test the addresses and the admin key.
+//
+// Secret scan (issue 16): once the process has exited, its stdout, stderr and
+// every file it wrote under its working directory (logs; not config.yaml nor
+// the store) are searched for the admin key and for any secret a test
+// registered with `registerSecret`; `stop()` and `kill()` then reject naming
+// the leak, so every test that starts a gateway checks its logs.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +17,55 @@ import YAML from 'yaml';
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
+
+const secrets = new Set<string>([ADMIN_KEY]);
+
+/** a distinctive secret (8+ characters) that no log of any gateway started here may contain */
+export function registerSecret(secret: string): void {
+  if (secret.length >= 8) secrets.add(secret);
+}
+
+/** files the gateway wrote under `dir`, but not its input or its store */
+function writtenFiles(dir: string, skip: Set<string>, depth = 0): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const files: string[] = [];
+  for (const name of names) {
+    const p = path.join(dir, name);
+    if (skip.has(p)) continue;
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      continue;
+    }
+    if (st.isDirectory() && depth < 3) files.push(...writtenFiles(p, skip, depth + 1));
+    else if (st.isFile() && st.size <= 8 * 1024 * 1024) files.push(p);
+  }
+  return files;
+}
+
+/** where a registered secret appears in the output or the logs, if anywhere */
+function findLeak(dir: string, configFile: string, out: string, err: string): string | undefined {
+  const skip = new Set([configFile, path.join(dir, 'data')]);
+  const sources: Array<[string, () => string]> = [['stdout', () => out], ['stderr', () => err]];
+  // logs only: files under logs/ or named *.log (inputs a test writes there may hold secrets on purpose)
+  for (const f of writtenFiles(dir, skip)) {
+    if (f.startsWith(path.join(dir, 'logs') + path.sep) || f.endsWith('.log')) sources.push([f, () => readFileSync(f, 'latin1')]);
+  }
+  for (const [where, read] of sources) {
+    const text = read();
+    for (const s of secrets) {
+      const at = text.indexOf(s);
+      if (at >= 0) return `a secret (${s.slice(0, 4)}…) appears in ${where}: ${JSON.stringify(text.slice(Math.max(0, at - 80), at + s.length + 40))}`;
+    }
+  }
+  return undefined;
+}
 
 export interface GatewayProcess {
   proc: ChildProcess;
@@ -90,6 +145,15 @@ export async function startGateway(opts: StartOptions = {}): Promise<GatewayProc
   proc.stdout!.setEncoding('utf8').on('data', (d) => (out += d));
   proc.stderr!.setEncoding('utf8').on('data', (d) => (err += d));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  // after the last output: 'close' (stdio ended), or a while after exit when a worker still holds the pipes
+  const closed = new Promise<void>((resolve) => proc.once('close', () => resolve()));
+  const scanned = exited
+    .then(() => Promise.race([closed, new Promise<void>((r) => setTimeout(r, 2000).unref())]))
+    .then(() => findLeak(dir, configFile, out, err));
+  const checked = async () => {
+    const leak = await scanned;
+    if (leak) throw new Error(`secret scan: ${leak}`);
+  };
 
   const addr = (name: string): string | undefined => {
     const m = new RegExp(`${name} listening on ([^\\s]+):(\\d+)\\n`).exec(err);
@@ -132,11 +196,14 @@ export async function startGateway(opts: StartOptions = {}): Promise<GatewayProc
     },
     async stop(signal = 'SIGTERM') {
       if (!done) proc.kill(signal);
-      return exited;
+      const code = await exited;
+      await checked();
+      return code;
     },
     async kill() {
       if (!done) proc.kill('SIGKILL');
       await exited;
+      await checked();
     },
   };
   return gw;
