@@ -158,13 +158,35 @@ function wrk(t: Target, seconds: number): { rps: number; count: number } {
   return { rps: ok / Number(m[3]), count: ok };
 }
 
-async function saturate(t: Target, seconds: number): Promise<{ rps: number; cpuUsPerReq: number }> {
+/** busy CPU seconds of the whole machine, all cores (/proc/stat; 0 where it does not exist) */
+function machineBusySeconds(): number {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal
+    return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) / 100; // clock ticks (USER_HZ 100, as cpuSeconds)
+  } catch {
+    return 0;
+  }
+}
+
+interface Saturation {
+  rps: number;
+  cpuUsPerReq: number;
+  /** during the measured run: cores busy in all, and the target's (gateway or floor) share, in cores */
+  coresBusy: number;
+  targetCores: number;
+}
+
+async function saturate(t: Target, seconds: number): Promise<Saturation> {
   const run = (s: number) => (WRK ? Promise.resolve(wrk(t, s)) : closedLoop(t, s));
   await run(2); // warm-up (JIT, pools)
   const c0 = t.pid !== undefined ? cpuSeconds(t.pid) : 0;
+  const m0 = machineBusySeconds();
+  const w0 = performance.now();
   const r = await run(seconds);
-  const cpu = t.pid !== undefined ? ((cpuSeconds(t.pid) - c0) / r.count) * 1e6 : NaN;
-  return { rps: r.rps, cpuUsPerReq: cpu };
+  const wall = (performance.now() - w0) / 1000;
+  const used = t.pid !== undefined ? cpuSeconds(t.pid) - c0 : NaN;
+  return { rps: r.rps, cpuUsPerReq: (used / r.count) * 1e6, coresBusy: (machineBusySeconds() - m0) / wall, targetCores: used / wall };
 }
 
 /** open loop at `rate` req/s: latency from each request's due time, ms */
@@ -268,7 +290,7 @@ async function main(): Promise<void> {
       freeze(sy, t !== sy);
     };
 
-    const sat: Record<string, { rps: number; cpuUsPerReq: number }> = {};
+    const sat: Record<string, Saturation> = {};
     for (const t of [fl, sy]) {
       only(t);
       sat[t.name] = await saturate(t, SECONDS);
@@ -295,13 +317,18 @@ async function main(): Promise<void> {
     const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
     const lines: string[] = [];
     lines.push(`switchyard bench: node ${process.version}, ${CPUS} CPUs (${os.cpus()[0]?.model ?? '?'}), route ${CHAIN}${WORKERS ? `, worker_processes ${WORKERS}` : ''}`);
-    lines.push(PIN ? 'gateway and floor pinned to core 1 (one at a time), mock + load + this process on core 0' : 'no pinning (taskset missing or one CPU): figures include the load generator sharing the cores');
+    const multi = WORKERS !== undefined && WORKERS !== '1';
+    lines.push(!PIN ? 'no pinning (taskset missing or one CPU): figures include the load generator sharing the cores'
+      : multi ? 'floor pinned to core 1; switchyard (primary and workers) allowed cores 0 and 1, sharing core 0 with mock + load + this process; one target at a time'
+        : 'gateway and floor pinned to core 1 (one at a time), mock + load + this process on core 0');
     lines.push(`saturation by ${WRK ? 'wrk -t1 -c64' : 'a closed loop in this process (install wrk for the real figure)'}, ${SECONDS} s after a 2 s warm-up`);
     lines.push('');
     lines.push('| figure | floor (node:http + undici) | switchyard | switchyard / floor |');
     lines.push('| --- | --- | --- | --- |');
     lines.push(`| max req/s | ${Math.round(sat.floor!.rps)} | ${Math.round(sat.switchyard!.rps)} | ${ratio(sat.switchyard!.rps, sat.floor!.rps)} |`);
-    lines.push(`| CPU per request | ${Math.round(sat.floor!.cpuUsPerReq)} µs | ${Math.round(sat.switchyard!.cpuUsPerReq)} µs | ${ratio(sat.switchyard!.cpuUsPerReq, sat.floor!.cpuUsPerReq)} |`);
+    lines.push(`| CPU per request${multi ? ' (summed over primary and workers)' : ''} | ${Math.round(sat.floor!.cpuUsPerReq)} µs | ${Math.round(sat.switchyard!.cpuUsPerReq)} µs | ${ratio(sat.switchyard!.cpuUsPerReq, sat.floor!.cpuUsPerReq)} |`);
+    const share = (x: Saturation) => `${x.targetCores.toFixed(2)} of ${x.coresBusy.toFixed(2)} busy cores (load + mock ${(x.coresBusy - x.targetCores).toFixed(2)})`;
+    lines.push(`| cores at saturation: target / all busy | ${share(sat.floor!)} | ${share(sat.switchyard!)} | |`);
     for (const rate of RATES) {
       const d = lat.direct![rate]!;
       for (const p of [50, 99]) {
