@@ -1,4 +1,5 @@
-// npm run soak -- [--minutes M] [--warmup S] [--rate R] [--cpu F] [--streams N] [--out FILE]
+// npm run soak -- [--minutes M] [--warmup S] [--rate R] [--cpu F] [--streams N]
+//                  [--write-every S] [--flap-every S] [--out FILE]
 //
 // Issue 16, item 4: the real CLI under mixed traffic for a long time, while
 // its memory, event loop, handles and timers are sampled.
@@ -24,6 +25,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
 import { startGateway, type GatewayProcess } from '../test/helpers/gateway.js';
@@ -37,7 +39,9 @@ export interface SoakOptions {
   /** share of one core the gateway should use when the rate is tuned */
   cpu: number;
   streams: number;
+  /** 0: no Admin API writes */
   writeEveryMs: number;
+  /** 0: no health flaps */
   flapEveryMs: number;
   flapDownMs: number;
   sampleEveryMs: number;
@@ -58,6 +62,12 @@ export interface Sample {
   reqPerS: number;
   /** p99 of the non-streamed request latency since the previous sample, ms */
   p99Ms: number;
+  /** longest event-loop delay of the gateway since the previous scrape, ms */
+  loopMaxMs: number;
+  /** share of the machine's CPU time stolen by the hypervisor since the previous sample */
+  steal: number;
+  /** p99 event-loop delay of this process (load generator and mocks) since the previous sample, ms */
+  loadLoopP99Ms: number;
   /** p99 event-loop delay of the gateway since the previous scrape beyond prom-client's 10 ms sampling period, ms */
   loopP99Ms: number;
   handles: number;
@@ -75,8 +85,10 @@ export interface SoakResult {
   /** health flaps injected, and the ones the gateway's checker reported (unhealthy, then healthy again) */
   flaps: number;
   flapsSeen: number;
-  /** requests the open loop could not send because 1,024 were already waiting */
+  /** requests the open loop could not send because 1,024 were already waiting (after the warm-up) */
   shed: number;
+  /** the same during the warm-up */
+  shedInWarmup: number;
   /** mean share of one core the gateway used after the warm-up */
   cpu: number;
   samples: Sample[];
@@ -147,6 +159,16 @@ function procStats(pid: number): { cpuS: number; rssMb: number; fds: number } {
     } catch { /* gone */ }
   }
   return { cpuS, rssMb: kb / 1024, fds };
+}
+
+/** share of all CPU time stolen by the hypervisor since the previous call (/proc/stat) */
+let lastCpu: { steal: number; total: number } | undefined;
+function stealShare(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const now = { steal: f[7] ?? 0, total: f.reduce((a, b) => a + b, 0) };
+  const prev = lastCpu;
+  lastCpu = now;
+  return prev && now.total > prev.total ? (now.steal - prev.steal) / (now.total - prev.total) : 0;
 }
 
 /** one value of a Prometheus text exposition (first matching line) */
@@ -222,6 +244,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   const gw = await startGateway({
     config: { nginx_config: { http: { enable_access_log: true, access_log: 'logs/access.log', access_log_format: LLM_FORMAT } } },
   });
+  // interrupted (Ctrl-C, kill): the gateway must not outlive the run
+  const onSignal = () => { gw.proc.kill('SIGKILL'); process.exit(130); };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   const pools: Pool[] = [];
   const timers: NodeJS.Timeout[] = [];
   let stopping = false;
@@ -333,7 +358,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     };
     let writeN = 0;
     let writing = false;
-    timers.push(setInterval(() => {
+    if (opts.writeEveryMs > 0) timers.push(setInterval(() => {
       if (writing) return; // one at a time; a slow one is seen in the figures, not piled up
       writing = true;
       write(writeN++).catch((err) => fail('write error', String(err))).finally(() => (writing = false));
@@ -343,7 +368,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     let flaps = 0;
     let flapsSeen = 0;
     let seenDown = false;
-    timers.push(setInterval(() => {
+    if (opts.flapEveryMs > 0) timers.push(setInterval(() => {
       flaps++;
       down = true;
       setTimeout(() => (down = false), opts.flapDownMs);
@@ -359,6 +384,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
 
     // samples
     const samples: Sample[] = [];
+    const ownLoop = monitorEventLoopDelay({ resolution: 1 });
+    ownLoop.enable();
     let prev = { at: performance.now(), cpuS: procStats(gw.proc.pid!).cpuS, answered: 0 };
     const sample = async (): Promise<Sample> => {
       const text = await (await fetch(`${gw.metricsUrl}/apisix/prometheus/metrics`)).text();
@@ -374,14 +401,19 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
         reqPerS: round((answered - prev.answered) / dt, 0),
         p99Ms: round(sorted[Math.floor(sorted.length * 0.99)] ?? 0, 2),
         loopP99Ms: round(Math.max(0, metric(text, 'apisix_nodejs_eventloop_lag_p99_seconds') * 1000 - LOOP_SAMPLING_MS), 2),
+        loopMaxMs: round(Math.max(0, metric(text, 'apisix_nodejs_eventloop_lag_max_seconds') * 1000 - LOOP_SAMPLING_MS), 1),
+        steal: round(stealShare(), 3),
+        loadLoopP99Ms: round(Math.max(0, ownLoop.percentile(99) / 1e6 - 1), 2),
         handles: metric(text, 'apisix_nodejs_active_handles_total'),
         timers: metric(text, 'apisix_nodejs_active_resources', 'type="Timeout"'),
         fds: st.fds,
       };
       lat = [];
+      ownLoop.reset();
       prev = { at: now, cpuS: st.cpuS, answered };
       return s;
     };
+    let shedAtWarmupEnd: number | undefined;
     const tuneUntil = opts.rate === undefined ? start + (opts.warmupSeconds * 1000 * 2) / 3 : 0;
     while (Date.now() < end) {
       await sleep(Math.min(opts.sampleEveryMs, Math.max(0, end - Date.now())));
@@ -390,9 +422,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       if (Date.now() < tuneUntil && s.cpu > 0.02) rate = Math.max(10, Math.round(rate * Math.sqrt(Math.min(4, Math.max(0.25, opts.cpu / s.cpu)))));
       if (!judging && Date.now() >= warmupEnd) judging = true;
       else if (judging) samples.push(s);
-      opts.progress?.(`  t=${s.t}s${judging ? '' : ' (warm-up)'} rate=${rate} cpu=${s.cpu} rss=${s.rssMb}MB heap=${s.heapUsedMb}MB p99=${s.p99Ms}ms loop-p99=${s.loopP99Ms}ms handles=${s.handles} timers=${s.timers} fds=${s.fds} shed=${shed}`);
+      if (judging && shedAtWarmupEnd === undefined) shedAtWarmupEnd = shed;
+      opts.progress?.(`  t=${s.t}s${judging ? '' : ' (warm-up)'} rate=${rate} answered=${s.reqPerS}/s cpu=${s.cpu} rss=${s.rssMb}MB heap=${s.heapUsedMb}MB p99=${s.p99Ms}ms loop-p99=${s.loopP99Ms}ms loop-max=${s.loopMaxMs}ms steal=${s.steal} load-loop-p99=${s.loadLoopP99Ms}ms handles=${s.handles} timers=${s.timers} fds=${s.fds} shed=${shed}`);
     }
     stopping = true;
+    ownLoop.disable();
     for (const t of timers) clearInterval(t);
     await Promise.all(streamers);
     while (waiting > 0) await sleep(20);
@@ -422,7 +456,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     if (flaps > 1 && flapsSeen < flaps - 1) failures.add('flaps not seen', `${flaps} injected, the checker reported ${flapsSeen} down and up again`);
     const { progress: _p, ...options } = opts;
     return {
-      options, rate, requests: sent, streams: streamsDone, writes, flaps, flapsSeen, shed,
+      options, rate, requests: sent, streams: streamsDone, writes, flaps, flapsSeen,
+      shed: shed - (shedAtWarmupEnd ?? shed), shedInWarmup: shedAtWarmupEnd ?? shed,
       cpu: round(samples.reduce((a, s) => a + s.cpu, 0) / Math.max(1, samples.length), 2),
       samples, rss, growth, judged, failures: failures.list(), ms: Date.now() - t0,
     };
@@ -430,6 +465,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     stopping = true;
     for (const t of timers) clearInterval(t);
     await Promise.allSettled(pools.map((p) => p.destroy()));
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     await gw.stop().catch(() => gw.kill());
     await Promise.allSettled(mocks.map((m) => m.close()));
   }
@@ -442,12 +478,12 @@ function arg(args: string[], name: string): string | undefined {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const num = (name: string, d: number | undefined) => {
+  const num = (name: string, d: number | undefined, zeroOk = false) => {
     const v = arg(args, name);
     if (v === undefined) return d;
     const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) {
-      process.stderr.write(`soak: --${name} must be a positive number, got "${v}"\n`);
+    if (!Number.isFinite(n) || n < 0 || (n === 0 && !zeroOk)) {
+      process.stderr.write(`soak: --${name} must be a ${zeroOk ? 'non-negative' : 'positive'} number, got "${v}"\n`);
       process.exit(2);
     }
     return n;
@@ -459,27 +495,31 @@ async function main(): Promise<void> {
     rate: num('rate', undefined),
     cpu: num('cpu', 0.7)!,
     streams: num('streams', 200)!,
-    writeEveryMs: 1000,
-    flapEveryMs: 10_000,
-    flapDownMs: 5_000,
+    writeEveryMs: (num('write-every', 1, true)!) * 1000,
+    flapEveryMs: (num('flap-every', 10, true)!) * 1000,
+    flapDownMs: 0,
     sampleEveryMs: 5_000,
     pin: true,
     progress: (l) => process.stdout.write(`${l}\n`),
   };
+  opts.flapDownMs = opts.flapEveryMs / 2; // down half of each period
   const out = arg(args, 'out') ?? 'soak-result.json';
-  process.stdout.write(`soak: ${minutes} min, warm-up ${opts.warmupSeconds} s, ${opts.rate ? `${opts.rate} req/s` : `rate tuned to ${opts.cpu} of a core`}, ${opts.streams} streams, a write every second, a flap every 10 s\n`);
+  process.stdout.write(`soak: ${minutes} min, warm-up ${opts.warmupSeconds} s, ${opts.rate ? `${opts.rate} req/s` : `rate tuned to ${opts.cpu} of a core`}, ${opts.streams} streams, ${opts.writeEveryMs ? `a write every ${opts.writeEveryMs / 1000} s` : 'no writes'}, ${opts.flapEveryMs ? `a flap every ${opts.flapEveryMs / 1000} s` : 'no flaps'}\n`);
   const r = await runSoak(opts);
   writeFileSync(out, JSON.stringify(r, null, 1));
   const line = (k: string, v: string) => process.stdout.write(`${k.padEnd(34)} ${v}\n`);
   line('rate held after warm-up', `${r.rate} req/s (gateway at ${r.cpu} of a core)`);
   line('requests / streams / writes', `${r.requests} / ${r.streams} / ${r.writes}`);
   line('flaps injected / seen by the checker', `${r.flaps} / ${r.flapsSeen}`);
-  line('shed by the load generator', String(r.shed));
+  line('shed by the load generator', `${r.shed} after the warm-up (${r.shedInWarmup} during it)`);
   line('RSS after warm-up min/median/max', `${r.rss.min} / ${r.rss.median} / ${r.rss.max} MB`);
   line('handles first/last minute', r.growth.handles.join(' → '));
   line('timers first/last minute', r.growth.timers.join(' → '));
   line('open files first/last minute', r.growth.fds.join(' → '));
   line('event-loop delay p99, median/max', `${median(r.samples.map((s) => s.loopP99Ms))} / ${Math.max(...r.samples.map((s) => s.loopP99Ms))} ms`);
+  line('event-loop delay max, median/max', `${median(r.samples.map((s) => s.loopMaxMs))} / ${Math.max(...r.samples.map((s) => s.loopMaxMs))} ms`);
+  line('load generator loop p99, median/max', `${median(r.samples.map((s) => s.loadLoopP99Ms))} / ${Math.max(...r.samples.map((s) => s.loadLoopP99Ms))} ms`);
+  line('CPU stolen by the hypervisor, max', `${Math.max(...r.samples.map((s) => s.steal))}`);
   line('request p99, median/max of samples', `${median(r.samples.map((s) => s.p99Ms))} / ${Math.max(...r.samples.map((s) => s.p99Ms))} ms`);
   line('memory and handles judged', r.judged ? 'yes' : 'no (under 5 minutes after the warm-up)');
   line('samples written to', out);

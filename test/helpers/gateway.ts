@@ -25,6 +25,23 @@ export function registerSecret(secret: string): void {
   if (secret.length >= 8) secrets.add(secret);
 }
 
+/** names of configuration fields that hold credentials (auth headers, consumer keys, passwords, tokens) */
+const CREDENTIAL_FIELD = /^(key|secret|password|token|api[-_]?key|x-api-key|authorization|access[-_]key(_id)?|secret[-_]access[-_]key|secret_key|client_secret|session_token)$/i;
+
+/**
+ * every credential a test writes through the Admin API becomes a secret the
+ * scan looks for, so the whole suite runs with distinctive secrets (issue 16)
+ */
+function registerCredentials(v: unknown, field = '', depth = 0): void {
+  if (depth > 12) return;
+  if (typeof v === 'string') {
+    if (!CREDENTIAL_FIELD.test(field)) return;
+    const bare = v.replace(/^(Bearer|Basic|Token)\s+/i, '');
+    if (bare.length >= 12 && !bare.includes('$')) registerSecret(bare);
+  } else if (Array.isArray(v)) for (const x of v) registerCredentials(x, field, depth + 1);
+  else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) registerCredentials(x, k, depth + 1);
+}
+
 /** files the gateway wrote under `dir`, but not its input or its store */
 function writtenFiles(dir: string, skip: Set<string>, depth = 0): string[] {
   let names: string[];
@@ -184,6 +201,9 @@ export async function startGateway(opts: StartOptions = {}): Promise<GatewayProc
     stdout: () => out,
     stderr: () => err,
     async admin(method, p, body, headers) {
+      if (body !== undefined && method !== 'GET') {
+        try { registerCredentials(typeof body === 'string' ? JSON.parse(body) : body); } catch { /* not JSON: a test of bad input */ }
+      }
       const res = await fetch(adminUrl + p, {
         method,
         headers: { 'X-API-KEY': ADMIN_KEY, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
