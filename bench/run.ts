@@ -20,9 +20,10 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import { startGateway, type GatewayProcess } from '../test/helpers/gateway.js';
+import { machineCpuTicks, processTree, treeStats } from '../test/helpers/proc.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const env = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) : d);
@@ -52,48 +53,14 @@ const CPUS = os.availableParallelism();
 const PIN = has('taskset') && CPUS >= 2;
 const WRK = has('wrk');
 
-/** the process and its descendants (cluster workers) */
-function tree(pid: number): number[] {
-  const out = [pid];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
-      if (out.includes(ppid) && !out.includes(Number(d))) out.push(Number(d));
-    } catch { /* gone */ }
-  }
-  return out;
-}
-
 function pin(pid: number, core: number | string): void {
   if (!PIN) return;
-  for (const p of tree(pid)) execFileSync('taskset', ['-a', '-pc', String(core), String(p)], { stdio: 'ignore' });
+  for (const p of processTree(pid)) execFileSync('taskset', ['-a', '-pc', String(core), String(p)], { stdio: 'ignore' });
 }
 
 /** CPU seconds (user + system) of a process tree, from /proc */
-function cpuSeconds(pid: number): number {
-  let s = 0;
-  for (const p of tree(pid)) {
-    try {
-      const f = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-      s += (Number(fields[11]) + Number(fields[12])) / 100;
-    } catch { /* gone */ }
-  }
-  return s;
-}
-
-function rssMb(pid: number): number {
-  let kb = 0;
-  for (const p of tree(pid)) {
-    try {
-      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
-      if (m) kb += Number(m[1]);
-    } catch { /* gone */ }
-  }
-  return Math.round(kb / 102.4) / 10;
-}
+const cpuSeconds = (pid: number): number => treeStats(pid).cpuS;
+const rssMb = (pid: number): number => Math.round(treeStats(pid).rssMb * 10) / 10;
 
 async function startChild(script: string, args: string[] = []): Promise<{ url: string; proc: ChildProcess }> {
   const proc = spawn(process.execPath, [path.join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -123,7 +90,7 @@ interface Target {
 
 function freeze(t: Target, on: boolean): void {
   if (t.pid === undefined) return;
-  for (const p of tree(t.pid)) {
+  for (const p of processTree(t.pid)) {
     try { process.kill(p, on ? 'SIGSTOP' : 'SIGCONT'); } catch { /* gone */ }
   }
 }
@@ -161,8 +128,7 @@ function wrk(t: Target, seconds: number): { rps: number; count: number } {
 /** busy CPU seconds of the whole machine, all cores (/proc/stat; 0 where it does not exist) */
 function machineBusySeconds(): number {
   try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal
+    const f = machineCpuTicks();
     return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) / 100; // clock ticks (USER_HZ 100, as cpuSeconds)
   } catch {
     return 0;
@@ -348,7 +314,7 @@ async function main(): Promise<void> {
     console.log(lines.join('\n'));
   } finally {
     if (floor) { try { process.kill(floor.proc.pid!, 'SIGCONT'); } catch { /* gone */ } floor.proc.kill('SIGTERM'); }
-    if (gw) { for (const p of tree(gw.proc.pid!)) { try { process.kill(p, 'SIGCONT'); } catch { /* gone */ } } await gw.stop(); }
+    if (gw) { for (const p of processTree(gw.proc.pid!)) { try { process.kill(p, 'SIGCONT'); } catch { /* gone */ } } await gw.stop(); }
     mock.proc.kill('SIGTERM');
   }
 }

@@ -23,12 +23,13 @@
 // The gateway runs pinned to core 1 and this process (load, mocks) to core 0
 // when taskset exists. test/reliability/soak.test.ts runs a short one.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
 import { startGateway, type GatewayProcess } from '../test/helpers/gateway.js';
+import { machineCpuTicks, processTree, treeStats } from '../test/helpers/proc.js';
 import { chatCompletion, sseChat, startMockLlm, type MockLlm, type MockRequest, type MockResponse } from '../test/helpers/mock-llm.js';
 
 export interface SoakOptions {
@@ -130,41 +131,10 @@ function hasTaskset(): boolean {
   }
 }
 
-/** the process and its descendants (cluster workers) */
-function tree(pid: number): number[] {
-  const out = [pid];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
-      if (out.includes(ppid) && !out.includes(Number(d))) out.push(Number(d));
-    } catch { /* gone */ }
-  }
-  return out;
-}
-
-function procStats(pid: number): { cpuS: number; rssMb: number; fds: number } {
-  let cpuS = 0;
-  let kb = 0;
-  let fds = 0;
-  for (const p of tree(pid)) {
-    try {
-      const f = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-      cpuS += (Number(fields[11]) + Number(fields[12])) / 100;
-      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
-      if (m) kb += Number(m[1]);
-      fds += readdirSync(`/proc/${p}/fd`).length;
-    } catch { /* gone */ }
-  }
-  return { cpuS, rssMb: kb / 1024, fds };
-}
-
 /** share of all CPU time stolen by the hypervisor since the previous call (/proc/stat) */
 let lastCpu: { steal: number; total: number } | undefined;
 function stealShare(): number {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const f = machineCpuTicks();
   const now = { steal: f[7] ?? 0, total: f.reduce((a, b) => a + b, 0) };
   const prev = lastCpu;
   lastCpu = now;
@@ -251,7 +221,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   const timers: NodeJS.Timeout[] = [];
   let stopping = false;
   try {
-    if (pinned) for (const p of tree(gw.proc.pid!)) execFileSync('taskset', ['-a', '-pc', '1', String(p)], { stdio: 'ignore' });
+    if (pinned) for (const p of processTree(gw.proc.pid!)) execFileSync('taskset', ['-a', '-pc', '1', String(p)], { stdio: 'ignore' });
     await configure(gw, mocks);
     const headers = { 'content-type': 'application/json', apikey: KEY };
     const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'system', content: 'You are a mathematician' }, { role: 'user', content: 'What is 1+1?' }] });
@@ -386,10 +356,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     const samples: Sample[] = [];
     const ownLoop = monitorEventLoopDelay({ resolution: 1 });
     ownLoop.enable();
-    let prev = { at: performance.now(), cpuS: procStats(gw.proc.pid!).cpuS, answered: 0 };
+    let prev = { at: performance.now(), cpuS: treeStats(gw.proc.pid!).cpuS, answered: 0 };
     const sample = async (): Promise<Sample> => {
       const text = await (await fetch(`${gw.metricsUrl}/apisix/prometheus/metrics`)).text();
-      const st = procStats(gw.proc.pid!);
+      const st = treeStats(gw.proc.pid!);
       const now = performance.now();
       const dt = (now - prev.at) / 1000;
       const sorted = lat.sort((a, b) => a - b);

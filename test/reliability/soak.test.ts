@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runSoak } from '../../scripts/soak.js';
 
-test('soak (bounded): mixed traffic, config writes and health flaps without a failure a client sees', async (t) => {
+test('R-GEN-10 R-FB-3 soak (bounded): mixed traffic, config writes and health flaps without a failure a client sees', async (t) => {
   const r = await runSoak({
     minutes: 0.5, warmupSeconds: 6, rate: 100, cpu: 0.7, streams: 20,
     writeEveryMs: 1000, flapEveryMs: 6000, flapDownMs: 3000, sampleEveryMs: 1000, pin: false,
