@@ -57,6 +57,11 @@ export interface Sample {
   t: number;
   rssMb: number;
   heapUsedMb: number;
+  /** V8's young generation (semi-spaces) and old generation, as reserved: a step in RSS shows in one of them */
+  heapTotalMb: number;
+  externalMb: number;
+  newSpaceMb: number;
+  oldSpaceMb: number;
   /** share of one core the gateway used since the previous sample */
   cpu: number;
   /** non-streamed requests answered per second since the previous sample */
@@ -367,6 +372,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
         t: round((Date.now() - start) / 1000, 0),
         rssMb: round(st.rssMb),
         heapUsedMb: round(metric(text, 'apisix_nodejs_heap_size_used_bytes') / 2 ** 20),
+        heapTotalMb: round(metric(text, 'apisix_nodejs_heap_size_total_bytes') / 2 ** 20),
+        externalMb: round(metric(text, 'apisix_nodejs_external_memory_bytes') / 2 ** 20),
+        newSpaceMb: round(metric(text, 'apisix_nodejs_heap_space_size_total_bytes', 'space="new"') / 2 ** 20),
+        oldSpaceMb: round(metric(text, 'apisix_nodejs_heap_space_size_total_bytes', 'space="old"') / 2 ** 20),
         cpu: round((st.cpuS - prev.cpuS) / dt, 2),
         reqPerS: round((answered - prev.answered) / dt, 0),
         p99Ms: round(sorted[Math.floor(sorted.length * 0.99)] ?? 0, 2),
@@ -393,7 +402,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       if (!judging && Date.now() >= warmupEnd) judging = true;
       else if (judging) samples.push(s);
       if (judging && shedAtWarmupEnd === undefined) shedAtWarmupEnd = shed;
-      opts.progress?.(`  t=${s.t}s${judging ? '' : ' (warm-up)'} rate=${rate} answered=${s.reqPerS}/s cpu=${s.cpu} rss=${s.rssMb}MB heap=${s.heapUsedMb}MB p99=${s.p99Ms}ms loop-p99=${s.loopP99Ms}ms loop-max=${s.loopMaxMs}ms steal=${s.steal} load-loop-p99=${s.loadLoopP99Ms}ms handles=${s.handles} timers=${s.timers} fds=${s.fds} shed=${shed}`);
+      opts.progress?.(`  t=${s.t}s${judging ? '' : ' (warm-up)'} rate=${rate} answered=${s.reqPerS}/s cpu=${s.cpu} rss=${s.rssMb}MB heap=${s.heapUsedMb}/${s.heapTotalMb}MB external=${s.externalMb}MB new=${s.newSpaceMb}MB old=${s.oldSpaceMb}MB p99=${s.p99Ms}ms loop-p99=${s.loopP99Ms}ms loop-max=${s.loopMaxMs}ms steal=${s.steal} load-loop-p99=${s.loadLoopP99Ms}ms handles=${s.handles} timers=${s.timers} fds=${s.fds} shed=${shed}`);
     }
     stopping = true;
     ownLoop.disable();

@@ -55,6 +55,7 @@ export async function runStart(argv: string[]): Promise<number> {
     process.stderr.write(`switchyard: failed to start: ${(err as Error).message}\n`);
     return 1;
   }
+  (await import('../core/v8-tuning.js')).endStartupTuning();
   log.info(`switchyard started with ${config.file}`);
 
   const sig = signalled ?? (await new Promise<NodeJS.Signals>((resolve) => (onSignal = resolve)));

@@ -12,6 +12,7 @@ import { RuntimeHolder } from '../runtime/holder.js';
 import { createProxyHandler } from '../proxy/server.js';
 import { TrafficTally, startTrafficTicker } from '../observability/traffic-summary.js';
 import { listen } from '../proxy/http-listener.js';
+import { endStartupTuning } from '../core/v8-tuning.js';
 import { ProxyContext } from '../proxy/context.js';
 import { createAccessLog } from '../observability/access-log.js';
 import { forwardLineSinks } from '../observability/line-sink.js';
@@ -138,6 +139,7 @@ export async function runWorker(): Promise<number> {
       return 1;
     }
   }
+  endStartupTuning();
   send({ sy: 'ready', addresses });
 
   const graceMs = await new Promise<number>((resolve) => {
