@@ -33,10 +33,10 @@
 // compiling the configuration keeps almost everything it allocates, so a
 // start alone grew them to the maximum, 32 MB of young generation that an
 // idle gateway never needs (about 16 MB of RSS at start), and so did the
-// first configuration writes and requests. Growth
-// is held off until the allocation rate asks for it: more than 10 scavenges
-// of the 1 MB semi-space in one second (10 MB/s, a few hundred requests a
-// second); from then on V8 sizes the young generation as usual.
+// first configuration writes and requests. Growth is held off until the
+// allocation rate asks for it: more than 10 scavenges of the 1 MB semi-space
+// in one second (10 MB/s, a few hundred requests a second); from then on V8
+// sizes the young generation as usual.
 import v8 from 'node:v8';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 
@@ -48,10 +48,15 @@ const SCAVENGES_PER_SECOND_TO_GROW = 10;
 export function applyV8Tuning(env: NodeJS.ProcessEnv = process.env): void {
   v8.setFlagsFromString('--semi-space-growth-factor=1');
   if (env.SWITCHYARD_V8_PRETENURING !== '1') v8.setFlagsFromString('--no-allocation-site-pretenuring');
+  const growing = heapGrowingPercent(env);
+  if (growing > 0) v8.setFlagsFromString(`--heap-growing-percent=${growing}`);
+}
+
+/** SWITCHYARD_V8_HEAP_GROWING_PERCENT: a whole number >= 0 (0: V8's own factor), else the default */
+export function heapGrowingPercent(env: NodeJS.ProcessEnv): number {
   const raw = env.SWITCHYARD_V8_HEAP_GROWING_PERCENT;
   const n = raw === undefined || raw.trim() === '' ? NaN : Number(raw);
-  const growing = Number.isInteger(n) && n >= 0 ? n : DEFAULT_HEAP_GROWING_PERCENT;
-  if (growing > 0) v8.setFlagsFromString(`--heap-growing-percent=${growing}`);
+  return Number.isInteger(n) && n >= 0 ? n : DEFAULT_HEAP_GROWING_PERCENT;
 }
 
 /** once the gateway is ready to serve: the young generation may grow again as soon as traffic needs it */

@@ -2,13 +2,16 @@
 // keeps a small young generation (a start alone used to grow it to the
 // maximum, 32 MB, about 16 MB of RSS an idle gateway never needs: issue 11's
 // RSS at start), and the young generation still grows once traffic needs it,
-// so a busy gateway is not held to 1 MB semi-spaces.
+// so a busy gateway is not held to 1 MB semi-spaces. (The spec has no R- id
+// for memory; the goals are issue 11's. The old-generation cap is judged by
+// the soak's RSS property, `npm run soak`, docs/reliability.md.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, type GatewayProcess } from '../helpers/gateway.js';
 import { startMockLlm, chatCompletion } from '../helpers/mock-llm.js';
 import { until } from '../helpers/wait.js';
 import { find, parseProm } from '../observability/prom-text.js';
+import { heapGrowingPercent } from '../../src/core/v8-tuning.js';
 
 const MB = 2 ** 20;
 
@@ -49,4 +52,12 @@ test('the young generation stays small through the start and grows with traffic'
     return grown > 4 * MB;
   }, 60_000, 'the young generation to grow under traffic', 0);
   assert.ok(grown > atStart, `grew from ${atStart / MB} to ${grown / MB} MB`);
+});
+
+test('SWITCHYARD_V8_HEAP_GROWING_PERCENT: a whole number >= 0 is taken (0 = V8\'s factor), anything else keeps 30', () => {
+  assert.equal(heapGrowingPercent({}), 30);
+  assert.equal(heapGrowingPercent({ SWITCHYARD_V8_HEAP_GROWING_PERCENT: '' }), 30);
+  assert.equal(heapGrowingPercent({ SWITCHYARD_V8_HEAP_GROWING_PERCENT: '0' }), 0);
+  assert.equal(heapGrowingPercent({ SWITCHYARD_V8_HEAP_GROWING_PERCENT: '60' }), 60);
+  for (const bad of ['abc', '-5', '2.5', ' ']) assert.equal(heapGrowingPercent({ SWITCHYARD_V8_HEAP_GROWING_PERCENT: bad }), 30, bad);
 });
