@@ -34,8 +34,9 @@ test('the young generation stays small through the start and grows with traffic'
   });
   assert.equal(put.status, 201, put.text);
 
+  // 4 MB on a quiet machine (semi-spaces of 1 MB); 4.25 MB seen on a busy one. Without the hold it was 16-32 MB.
   const atStart = await newSpaceBytes(gw);
-  assert.ok(atStart <= 4 * MB, `young generation after the start: ${atStart / MB} MB (V8 grew it to 32 MB during a start before)`);
+  assert.ok(atStart <= 8 * MB, `young generation after the start: ${atStart / MB} MB (V8 grew it to 32 MB during a start before)`);
 
   // requests with 64 KB bodies allocate well over 10 MB/s: V8 may grow the young generation again
   const body = JSON.stringify({ model: 'x', messages: [{ role: 'user', content: 'y'.repeat(64 * 1024) }] });
@@ -49,7 +50,7 @@ test('the young generation stays small through the start and grows with traffic'
     await Promise.all(Array.from({ length: 32 }, send));
     mock.requests.length = 0;
     grown = await newSpaceBytes(gw);
-    return grown > 4 * MB;
+    return grown > 8 * MB;
   }, 60_000, 'the young generation to grow under traffic', 0);
   assert.ok(grown > atStart, `grew from ${atStart / MB} to ${grown / MB} MB`);
 });
