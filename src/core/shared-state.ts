@@ -65,4 +65,18 @@ export interface SharedState {
    * reach them after the client's next request did (R-WRK-2)
    */
   readonly remote?: boolean;
+  /**
+   * The same quota operations without a promise, offered only by a store
+   * in this process (src/state/memory.ts, one worker): ai-rate-limiting
+   * takes them on the request path, where the promises, async frames and
+   * microtask hops of the asynchronous ones cost more than the counter update.
+   */
+  readonly now?: SyncQuotaOps;
+}
+
+/** reserve / settle / charge answered at once (see SharedState.now) */
+export interface SyncQuotaOps {
+  reserve(key: string, amount: number, limit: number, minRoom?: number): Admission;
+  settle(key: string, id: string, amount: number, cost: number, windowSec: number): void;
+  charge(key: string, amount: number, windowSec: number): WindowCounter;
 }

@@ -163,6 +163,8 @@ export interface RequestContext {
    * BODY_TOO_LARGE_CODE (src/core/errors.ts)
    */
   body(limit?: number): Promise<Buffer>;
+  /** the whole body once body() has read it; undefined before (or when reading it failed) */
+  readonly bodyRead?: Buffer;
   /** the body parsed as JSON once (undefined when not parsed yet) */
   parsedBody?: unknown;
 

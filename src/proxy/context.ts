@@ -8,22 +8,19 @@ import type {
   CompiledPlugin, ConsumerInfo, ContextRuntime, LlmPricing, LlmState, OutgoingHeaders, Reply, RequestContext, ResponseSource, UpstreamAttempt, UsageFields,
 } from '../core/types.js';
 import type { Logger } from '../core/log.js';
-import { pageError, BODY_TOO_LARGE_CODE } from '../core/errors.js';
+import { pageError } from '../core/errors.js';
 import { replyParts } from '../core/respond.js';
 import { SERVER_HEADER } from '../core/version.js';
 import { matchedHostPattern, normalizePath, type HostMatcher } from '../runtime/router.js';
-import { Deadline } from '../core/deadlines.js';
+import { BodyReader, BODY_TIMEOUT_CODE } from './body-reader.js';
 import { cacheCreationTokens, cacheReadTokens, endUserId, reasoningTokens, toolCount } from '../core/usage-details.js';
 import { llmCostText } from '../core/llm-cost.js';
 import { isKnownVariable, formatAttempts } from '../core/vars.js';
 
-const callOwner = (f: () => void): void => f();
-
 /** nginx's client_body_timeout: the longest wait between two reads of the request body */
 export const DEFAULT_CLIENT_BODY_TIMEOUT_MS = 60_000;
 
-/** `code` of the error body() rejects with when the client stalled */
-export const BODY_TIMEOUT_CODE = 'ECLIENTBODYTIMEOUT';
+export { BODY_TIMEOUT_CODE };
 
 /** the 408 of a body read timeout (R-GEN-3); the connection is closed after it, as nginx does */
 const BODY_TIMEOUT_REPLY = pageError(408, { Connection: 'close' });
@@ -551,6 +548,10 @@ export class ProxyContext implements RequestContext {
     this._status = v;
   }
 
+  get bodyRead(): Buffer | undefined {
+    return this._bodyBuf;
+  }
+
   /** whether the request body was buffered through body() */
   get bodyBuffered(): boolean {
     return this._body !== undefined;
@@ -587,82 +588,30 @@ export class ProxyContext implements RequestContext {
   }
 
   body(limit?: number): Promise<Buffer> {
-    if (!this._body) {
-      this._body = new Promise<Buffer>((resolve, reject) => {
-        const req = this.req;
-        if (req.readableEnded) {
-          // already consumed (streamed upstream) or empty
-          this._bodyLength = 0;
-          resolve(Buffer.alloc(0));
-          return;
-        }
-        const chunks: Buffer[] = [];
-        let len = 0;
-        let settled = false;
-        // nginx's client_body_timeout: measured between two reads, not for the whole
-        // body, so a large body that keeps arriving never times out (R-GEN-17)
-        const ms = this.bodyTimeoutMs;
-        let deadline: Deadline<() => void> | undefined;
-        const onTimeout = () => {
-          deadline = undefined;
-          if (settled) return;
-          settled = true;
-          this.log.warn(`client timed out (${ms} ms) while sending the request body: ${this.method} ${this.uri}`);
-          chunks.length = 0;
-          const res = this.res;
-          if (!res.headersSent && !this.aborted) {
-            this.responseSource = 'apisix';
-            this.sendReply(BODY_TIMEOUT_REPLY);
-          } else if (!res.writableEnded) res.destroy();
-          reject(Object.assign(new Error('client timed out while sending the request body'), { code: BODY_TIMEOUT_CODE }));
-        };
-        // when the parser already has the whole body (body() called after the
-        // request was read) there is no client to wait for: no timer
-        if (ms > 0 && !req.complete) deadline = new Deadline(ms, callOwner, onTimeout).start();
-        const clear = () => {
-          deadline?.cancel();
-          deadline = undefined;
-        };
-        req.on('data', (c: Buffer) => {
-          if (settled) return;
-          len += c.length;
-          if (limit !== undefined && len > limit) {
-            // R-CAP-1: stop reading; the reply closes the connection
-            settled = true;
-            clear();
-            chunks.length = 0;
-            req.pause();
-            reject(Object.assign(new Error('request body too large'), { code: BODY_TOO_LARGE_CODE }));
-            return;
-          }
-          chunks.push(c);
-          deadline?.touch();
-        });
-        req.once('end', () => {
-          clear();
-          if (settled) return;
-          settled = true;
-          this._bodyLength = len;
-          this._bodyBuf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, len);
-          resolve(this._bodyBuf);
-        });
-        req.once('error', (e) => {
-          clear();
-          if (settled) return;
-          settled = true;
-          reject(e);
-        });
-        req.once('close', () => {
-          clear();
-          if (settled) return;
-          settled = true;
-          reject(new Error('client closed the connection while sending the body'));
-        });
-      });
-      // a rejection nobody awaits must not become an unhandled rejection
-      this._body.catch(() => {});
+    if (this._body) return this._body;
+    const req = this.req;
+    if (req.readableEnded) {
+      // already consumed (streamed upstream) or empty
+      this._bodyLength = 0;
+      return (this._body = Promise.resolve(Buffer.alloc(0)));
     }
-    return this._body;
+    return (this._body = new BodyReader(req, limit, this.bodyTimeoutMs, this).promise);
+  }
+
+  /** BodyOwner: the whole body was read */
+  bodyDone(body: Buffer): void {
+    this._bodyLength = body.length;
+    this._bodyBuf = body;
+  }
+
+  /** BodyOwner: the client stalled while sending the body (nginx's client_body_timeout) */
+  bodyStalled(ms: number): void {
+    this.log.warn(`client timed out (${ms} ms) while sending the request body: ${this.method} ${this.uri}`);
+    const res = this.res;
+    if (!res.headersSent && !this.aborted) {
+      this.responseSource = 'apisix';
+      this.sendReply(BODY_TIMEOUT_REPLY);
+    } else if (!res.writableEnded) res.destroy();
   }
 
   // -- the response writer (RequestContext): the only place bytes reach the client

@@ -1,8 +1,9 @@
 // In-process SharedState: fixed-window counters (R-RL-11) with in-flight
-// reservations (R-QTA-1), and small values with a TTL. Expiry is lazy (checked on every read); a sweep timer removes
-// entries nobody reads any more. The timer is unref'd so it never keeps the
-// process alive.
-import type { Admission, SharedState, WindowCounter } from './types.js';
+// reservations (R-QTA-1), and small values with a TTL. The quota operations
+// are also offered without a promise (`now`, see SharedState.now). Expiry is
+// lazy (checked on every read); a sweep timer removes entries nobody reads
+// any more. The timer is unref'd so it never keeps the process alive.
+import type { Admission, SharedState, SyncQuotaOps, WindowCounter } from './types.js';
 
 interface Window {
   used: number;
@@ -71,14 +72,8 @@ export function createMemoryState(opts: MemoryStateOptions = {}): MemoryState {
   const timer = setInterval(sweep, opts.sweepMs ?? 30_000);
   timer.unref();
 
-  return {
-    async peek(key: string): Promise<WindowCounter> {
-      const t = now();
-      const w = liveWindow(key, t);
-      if (!w) return { used: 0 };
-      return counter(w, t);
-    },
-    async reserve(key: string, amount: number, limit: number, minRoom?: number): Promise<Admission> {
+  const now_: SyncQuotaOps = {
+    reserve(key: string, amount: number, limit: number, minRoom?: number): Admission {
       const t = now();
       let w = liveWindow(key, t);
       const used = w ? w.used : 0;
@@ -100,7 +95,7 @@ export function createMemoryState(opts: MemoryStateOptions = {}): MemoryState {
       }
       return a;
     },
-    async settle(key: string, _id: string, amount: number, cost: number, windowSec: number): Promise<void> {
+    settle(key: string, _id: string, amount: number, cost: number, windowSec: number): void {
       const t = now();
       let w = liveWindow(key, t);
       if (w) w.reserved = Math.max(0, w.reserved - amount);
@@ -115,7 +110,7 @@ export function createMemoryState(opts: MemoryStateOptions = {}): MemoryState {
         windows.delete(key);
       }
     },
-    async charge(key: string, amount: number, windowSec: number): Promise<WindowCounter> {
+    charge(key: string, amount: number, windowSec: number): WindowCounter {
       const t = now();
       let w = liveWindow(key, t);
       if (!w) {
@@ -125,6 +120,25 @@ export function createMemoryState(opts: MemoryStateOptions = {}): MemoryState {
       if (w.endsAt === 0) w.endsAt = t + Math.max(1, windowSec) * 1000;
       w.used += amount;
       return counter(w, t);
+    },
+  };
+
+  return {
+    now: now_,
+    async peek(key: string): Promise<WindowCounter> {
+      const t = now();
+      const w = liveWindow(key, t);
+      if (!w) return { used: 0 };
+      return counter(w, t);
+    },
+    async reserve(key: string, amount: number, limit: number, minRoom?: number): Promise<Admission> {
+      return now_.reserve(key, amount, limit, minRoom);
+    },
+    async settle(key: string, id: string, amount: number, cost: number, windowSec: number): Promise<void> {
+      now_.settle(key, id, amount, cost, windowSec);
+    },
+    async charge(key: string, amount: number, windowSec: number): Promise<WindowCounter> {
+      return now_.charge(key, amount, windowSec);
     },
     async setValue(key: string, value: string, ttlSec?: number): Promise<void> {
       values.set(key, { value, expiresAt: ttlSec !== undefined && ttlSec > 0 ? now() + ttlSec * 1000 : undefined });

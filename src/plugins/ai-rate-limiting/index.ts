@@ -3,7 +3,7 @@
 // rate-limit-aware selection through ctx.instanceHasQuota, R-FB-2), charged
 // after the response (log phase).
 import type { PluginDef, RequestContext, Reply, CompileEnv, LlmState } from '../../core/types.js';
-import type { Admission, SharedState } from '../../state/types.js';
+import type { Admission, SharedState, SyncQuotaOps } from '../../state/types.js';
 import { countPromptTokens } from '../../llm/tokens.js';
 import type { Logger } from '../../core/log.js';
 import { jsonError, pageError } from '../../core/errors.js';
@@ -84,7 +84,45 @@ export interface CompiledRateLimit {
   readonly needsPrompt: boolean;
   /** R-QTA-3: what ai-proxy-multi answers when every instance is out of quota */
   readonly rejectionInfo: { code: number; msg?: string };
+  /** per instance name: its counter key and quota header names, built on first use (see namesOf) */
+  readonly names: Map<string, InstanceNames>;
   release?: () => void;
+}
+
+/** R-RL-13 header names of one quota */
+interface HeaderNames {
+  limit: string;
+  remaining: string;
+  reset: string;
+}
+
+interface InstanceNames {
+  key: string;
+  /** undefined: no quota headers (show_limit_quota_header false, or a name that is no header token) */
+  headers?: HeaderNames;
+}
+
+/** instance names come from the configuration, so the memo stays small; the cap only guards against a runaway */
+const MAX_MEMO_NAMES = 1024;
+
+/**
+ * The counter key and header names of instance `name`, built once per
+ * compiled configuration rather than concatenated on every request (a fresh
+ * key string is also hashed again by every Map lookup of the counter).
+ */
+function namesOf(c: CompiledRateLimit, name: string): InstanceNames {
+  let n = c.names.get(name);
+  if (n === undefined) {
+    if (c.names.size >= MAX_MEMO_NAMES) c.names.clear();
+    n = {
+      key: instanceKey(c, name),
+      headers: c.showHeaders && isHeaderToken(name)
+        ? { limit: `X-AI-RateLimit-Limit-${name}`, remaining: `X-AI-RateLimit-Remaining-${name}`, reset: `X-AI-RateLimit-Reset-${name}` }
+        : undefined,
+    };
+    c.names.set(name, n);
+  }
+  return n;
 }
 
 /** cost_expr names the R-QTA-2 estimate fills from the prompt count */
@@ -191,6 +229,7 @@ export function compileRateLimit(conf: AiRateLimitingConf, env: Pick<CompileEnv,
     log: env.log,
     needsPrompt,
     rejectionInfo: { code: conf.rejected_code ?? 503, msg: conf.rejected_msg },
+    names: new Map(),
     release,
   };
 }
@@ -204,9 +243,13 @@ export type CheckResult =
   /** the check itself failed: a reply to send (R-RL-15 500 page, R-RL-30 failed to limit count) */
   | { kind: 'error'; reply: Reply; storeFailure: boolean };
 
+const ALLOW: CheckResult = Object.freeze({ kind: 'allow' });
+const UNLIMITED: CheckResult = Object.freeze({ kind: 'allow', unlimited: true });
+const REJECT: CheckResult = Object.freeze({ kind: 'reject' });
+
 const FAILED_TO_LIMIT = (): Reply => jsonError(500, { error_msg: 'failed to limit count' });
 
-function setHeaders(ctx: RequestContext, names: { limit: string; remaining: string; reset: string }, limit: number, remaining: number, reset: number): void {
+function setHeaders(ctx: RequestContext, names: HeaderNames, limit: number, remaining: number, reset: number): void {
   const h = ctx.extraResponseHeaders;
   h[names.limit] = String(limit);
   h[names.remaining] = String(Math.max(0, remaining));
@@ -288,7 +331,21 @@ export function estimateCost(c: Pick<CompiledRateLimit, 'strategy' | 'costExpr'>
   return v >= 1 ? Math.ceil(v) : 1;
 }
 
-async function requestBody(ctx: RequestContext): Promise<{ body?: Record<string, unknown>; bytes: number }> {
+interface ReqBody {
+  body?: Record<string, unknown>;
+  bytes: number;
+}
+
+const asObject = (b: unknown): Record<string, unknown> | undefined => (b && typeof b === 'object' && !Array.isArray(b) ? b as Record<string, unknown> : undefined);
+
+/** the body when the AI plugin's access phase already read and parsed it (it runs first): no promise needed */
+function bodyNow(ctx: RequestContext): ReqBody | undefined {
+  const raw = ctx.bodyRead;
+  if (raw === undefined || (raw.length > 0 && ctx.parsedBody === undefined)) return undefined;
+  return { body: asObject(ctx.parsedBody), bytes: raw.length };
+}
+
+async function requestBody(ctx: RequestContext): Promise<ReqBody> {
   let b = ctx.parsedBody;
   let bytes = 0;
   try {
@@ -301,12 +358,15 @@ async function requestBody(ctx: RequestContext): Promise<{ body?: Record<string,
       } catch { /* the AI plugin answers 400 */ }
     }
   } catch { /* no body: the estimate uses the completion bound */ }
-  return { body: b && typeof b === 'object' && !Array.isArray(b) ? b as Record<string, unknown> : undefined, bytes };
+  return { body: asObject(b), bytes };
 }
 
 /** the cheap upper bound (R-QTA-2 with P ≤ body bytes: a token is at least one byte) */
 async function cheapEstimate(c: CompiledRateLimit, ctx: RequestContext, rq: ReqQuota, instMax: number | undefined): Promise<number> {
-  const { body, bytes } = await requestBody(ctx);
+  return cheapFrom(c, rq, await requestBody(ctx), instMax);
+}
+
+function cheapFrom(c: CompiledRateLimit, rq: ReqQuota, { body, bytes }: ReqBody, instMax: number | undefined): number {
   const comp = completionBound(body, instMax);
   const est = c.needsPrompt ? estimateCost(c, Math.max(1, bytes), comp) : estimateCost(c, 1, comp);
   rq.cheap = est;
@@ -335,7 +395,7 @@ async function exactEstimate(c: CompiledRateLimit, ctx: RequestContext, rq: ReqQ
  * Reserve on one counter (R-QTA-1). Returns the admission (undefined when
  * the store failed) and the reservation held.
  */
-async function reserveOn(c: CompiledRateLimit, ctx: RequestContext, rq: ReqQuota, key: string, limit: number, instMax: number | undefined): Promise<{ a: Admission; held?: Held } | undefined> {
+async function reserveOn(c: CompiledRateLimit, ctx: RequestContext, rq: ReqQuota, key: string, limit: number, instMax: number | undefined): Promise<Reserved | undefined> {
   try {
     let a: Admission;
     let amount: number;
@@ -350,11 +410,38 @@ async function reserveOn(c: CompiledRateLimit, ctx: RequestContext, rq: ReqQuota
         a = await c.state.reserve(key, amount, limit);
       }
     }
-    return { a, held: a.admitted && a.id !== undefined ? { key, id: a.id, amount, window: 0 } : undefined };
+    return reserved(a, key, amount);
   } catch {
     // logged once per burst by the state
     return undefined;
   }
+}
+
+interface Reserved {
+  a: Admission;
+  held?: Held;
+}
+
+function reserved(a: Admission, key: string, amount: number): Reserved {
+  return { a, held: a.admitted && a.id !== undefined ? { key, id: a.id, amount, window: 0 } : undefined };
+}
+
+/**
+ * reserveOn() on a store in this process with the body already read, at
+ * once; undefined when only the asynchronous path can answer (the body is
+ * not read yet, or the counter is too close to its limit for the cheap
+ * bound and the prompt must be counted, R-QTA-2)
+ */
+function reserveNow(c: CompiledRateLimit, ctx: RequestContext, rq: ReqQuota, key: string, limit: number, instMax: number | undefined, ops: SyncQuotaOps): Reserved | undefined {
+  let amount = rq.exact ?? rq.cheap;
+  if (amount === undefined) {
+    const b = bodyNow(ctx);
+    if (b === undefined) return undefined;
+    amount = cheapFrom(c, rq, b, instMax);
+  }
+  if (rq.exact !== undefined || !c.needsPrompt) return reserved(ops.reserve(key, amount, limit), key, amount);
+  const a = ops.reserve(key, amount, limit, amount * CHEAP_ROOM_FACTOR);
+  return a.tooClose ? undefined : reserved(a, key, amount);
 }
 
 function releaseHeld(c: CompiledRateLimit, h: Held | undefined): void {
@@ -368,9 +455,9 @@ function releaseHeld(c: CompiledRateLimit, h: Held | undefined): void {
  * Sets that instance's quota headers (R-RL-13): remaining = limit − used −
  * what the others in flight hold, before this request's own reservation.
  */
-export async function checkInstance(c: CompiledRateLimit, ctx: RequestContext, name: string, instMax?: number): Promise<CheckResult> {
+export function checkInstance(c: CompiledRateLimit, ctx: RequestContext, name: string, instMax?: number): CheckResult | Promise<CheckResult> {
   const q = quotaFor(c, name);
-  if (!q) return { kind: 'allow', unlimited: true };
+  if (!q) return UNLIMITED;
   const limit = resolveNum(q.limit, ctx);
   const window = resolveNum(q.window, ctx);
   if (limit === undefined || window === undefined || window <= 0) {
@@ -378,10 +465,18 @@ export async function checkInstance(c: CompiledRateLimit, ctx: RequestContext, n
     return { kind: 'error', reply: pageError(500), storeFailure: false };
   }
   const rq = reqQuota(c, ctx);
-  if (rq.instName === name && rq.inst) return { kind: 'allow' };
-  const r = await reserveOn(c, ctx, rq, instanceKey(c, name), limit, instMax);
+  if (rq.instName === name && rq.inst) return ALLOW;
+  const names = namesOf(c, name);
+  const ops = c.state.now;
+  const now = ops !== undefined ? reserveNow(c, ctx, rq, names.key, limit, instMax, ops) : undefined;
+  if (now !== undefined) return admitInstance(c, ctx, rq, name, names, limit, window, now);
+  return reserveOn(c, ctx, rq, names.key, limit, instMax).then((r) => admitInstance(c, ctx, rq, name, names, limit, window, r));
+}
+
+/** checkInstance() once the reservation is made (`r` undefined: the store failed) */
+function admitInstance(c: CompiledRateLimit, ctx: RequestContext, rq: ReqQuota, name: string, names: InstanceNames, limit: number, window: number, r: Reserved | undefined): CheckResult {
   if (!r) {
-    if (c.allowDegradation) return { kind: 'allow' };
+    if (c.allowDegradation) return ALLOW;
     return { kind: 'error', reply: FAILED_TO_LIMIT(), storeFailure: true };
   }
   const { a, held } = r;
@@ -393,15 +488,11 @@ export async function checkInstance(c: CompiledRateLimit, ctx: RequestContext, n
     rq.inst = held;
     rq.instName = name;
   }
-  const remaining = limit - a.used - (a.reserved ?? 0);
-  if (c.showHeaders && isHeaderToken(name)) {
-    setHeaders(ctx, {
-      limit: `X-AI-RateLimit-Limit-${name}`,
-      remaining: `X-AI-RateLimit-Remaining-${name}`,
-      reset: `X-AI-RateLimit-Reset-${name}`,
-    }, limit, a.admitted ? remaining : 0, a.resetIn ?? Math.ceil(window));
+  if (names.headers !== undefined) {
+    const remaining = limit - a.used - (a.reserved ?? 0);
+    setHeaders(ctx, names.headers, limit, a.admitted ? remaining : 0, a.resetIn ?? Math.ceil(window));
   }
-  return a.admitted ? { kind: 'allow' } : { kind: 'reject' };
+  return a.admitted ? ALLOW : REJECT;
 }
 
 /** R-RL-20: resolve the rules that apply to this request (keys rendered, numbers resolved) */
@@ -458,6 +549,16 @@ export async function checkRules(c: CompiledRateLimit, ctx: RequestContext): Pro
   return { kind: 'allow' };
 }
 
+/** the access phase's answer to a check */
+function afterCheck(c: CompiledRateLimit, ctx: RequestContext, r: CheckResult): Reply | undefined {
+  if (r.kind === 'allow') {
+    if (c.state.remote === true && (ctx as WithQuota)[kQuota]?.c === c) settleBeforeEnd(c, ctx);
+    return undefined;
+  }
+  ctx.llm.rateLimitRejected = true;
+  return r.kind === 'error' ? r.reply : rejection(c);
+}
+
 function rejection(c: CompiledRateLimit): Reply {
   return c.rejectedMsg !== undefined ? jsonError(c.rejectedCode, { error_msg: c.rejectedMsg }) : pageError(c.rejectedCode);
 }
@@ -488,11 +589,11 @@ export function costOf(c: Pick<CompiledRateLimit, 'strategy' | 'costExpr'>, llm:
  * counter charged without a reservation (fallback to an instance that was
  * not checked) is charged as before.
  */
-async function settleRequest(c: CompiledRateLimit, ctx: RequestContext): Promise<void> {
+function settleRequest(c: CompiledRateLimit, ctx: RequestContext): Promise<void> | undefined {
   const rq = (ctx as WithQuota)[kQuota];
   const mine = rq !== undefined && rq.c === c ? rq : undefined;
   if (mine) {
-    if (mine.settled) return;
+    if (mine.settled) return undefined;
     mine.settled = true;
   }
   const name = ctx.llm.instanceName;
@@ -503,33 +604,45 @@ async function settleRequest(c: CompiledRateLimit, ctx: RequestContext): Promise
     if (r.error !== undefined) ctx.log.error(r.error);
     else if (r.cost && r.cost > 0) cost = r.cost;
   }
-  const ops: Promise<unknown>[] = [];
-  const settle = (h: Held, amount: number) => ops.push(c.state.settle(h.key, h.id, h.amount, amount, h.window));
+  // a store in this process answers at once (SharedState.now): no promise to wait for
+  const store: QuotaWriter = c.state.now ?? c.state;
+  const out: unknown[] = [];
   if (c.rules) {
     if (mine?.ruleHeld && mine.ruleHeld.length > 0) {
-      for (const h of mine.ruleHeld) settle(h, cost);
+      for (const h of mine.ruleHeld) out.push(store.settle(h.key, h.id, h.amount, cost, h.window));
     } else if (cost > 0 && name && !rejected) {
       const rules = mine?.rules ?? resolveRules(c, ctx);
-      for (const r of rules) ops.push(c.state.charge(ruleKey(c, r), cost, Math.ceil(r.window)));
+      for (const r of rules) out.push(store.charge(ruleKey(c, r), cost, Math.ceil(r.window)));
     }
   } else {
     const h = mine?.inst;
     if (h && mine!.instName === name) {
-      settle(h, cost);
+      out.push(store.settle(h.key, h.id, h.amount, cost, h.window));
     } else {
-      if (h) settle(h, 0);
+      if (h) out.push(store.settle(h.key, h.id, h.amount, 0, h.window));
       if (cost > 0 && name && !rejected) {
         const q = quotaFor(c, name);
         const window = q ? resolveNum(q.window, ctx) : undefined;
-        if (window !== undefined && window > 0) ops.push(c.state.charge(instanceKey(c, name), cost, Math.ceil(window)));
+        if (window !== undefined && window > 0) out.push(store.charge(namesOf(c, name).key, cost, Math.ceil(window)));
       }
     }
   }
-  if (ops.length === 1) {
-    await ops[0]!.catch(() => { /* logged once per burst by the state */ });
-  } else if (ops.length > 1) {
-    await Promise.allSettled(ops);
-  }
+  if (store !== c.state || out.length === 0) return undefined;
+  // failures are logged once per burst by the state
+  if (out.length === 1) return (out[0] as Promise<unknown>).then(noop, noop);
+  return Promise.allSettled(out).then(noop);
+}
+
+/** what settleRequest() writes with: the store's asynchronous operations or their immediate form */
+interface QuotaWriter {
+  settle(key: string, id: string, amount: number, cost: number, windowSec: number): unknown;
+  charge(key: string, amount: number, windowSec: number): unknown;
+}
+
+const noop = (): void => {};
+
+function chargeFailed(ctx: RequestContext, err: unknown): void {
+  ctx.log.error(`ai-rate-limiting: failed to charge: ${(err as Error).message}`);
 }
 
 /**
@@ -555,7 +668,7 @@ function settleIfKnown(c: CompiledRateLimit, ctx: RequestContext, llm: LlmState)
   // a successful answer without usage is estimated after it ended (R-USG-2):
   // settled then; anything else (errors, rejections) settles now
   if (llm.rawUsage === undefined && ctx.status >= 200 && ctx.status < 300) return undefined;
-  return settleRequest(c, ctx).catch((err) => ctx.log.error(`ai-rate-limiting: failed to charge: ${(err as Error).message}`));
+  return settleRequest(c, ctx)?.catch((err) => chargeFailed(ctx, err));
 }
 
 export const aiRateLimiting: PluginDef<CompiledRateLimit> = {
@@ -609,23 +722,19 @@ export const aiRateLimiting: PluginDef<CompiledRateLimit> = {
     };
   },
 
-  async access(ctx, c) {
+  access(ctx, c) {
     const name = ctx.llm.instanceName;
     if (!name) return; // R-RL-6, R-PIPE-11
-    const r = c.rules ? await checkRules(c, ctx) : await checkInstance(c, ctx, name, ctx.llm.instanceMaxTokens);
-    if (r.kind === 'allow') {
-      if (c.state.remote === true && (ctx as WithQuota)[kQuota]?.c === c) settleBeforeEnd(c, ctx);
-      return;
-    }
-    ctx.llm.rateLimitRejected = true;
-    return r.kind === 'error' ? r.reply : rejection(c);
+    const r = c.rules ? checkRules(c, ctx) : checkInstance(c, ctx, name, ctx.llm.instanceMaxTokens);
+    return r instanceof Promise ? r.then((x) => afterCheck(c, ctx, x)) : afterCheck(c, ctx, r);
   },
 
-  async log(ctx, c) {
+  log(ctx, c) {
     try {
-      await settleRequest(c, ctx);
+      const p = settleRequest(c, ctx);
+      return p === undefined ? undefined : p.catch((err) => chargeFailed(ctx, err));
     } catch (err) {
-      ctx.log.error(`ai-rate-limiting: failed to charge: ${(err as Error).message}`);
+      chargeFailed(ctx, err);
     }
   },
 };
