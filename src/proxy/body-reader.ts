@@ -44,6 +44,8 @@ export class BodyReader {
   private readonly chunks: Buffer[] = [];
   private len = 0;
   private deadline?: Deadline<BodyReader>;
+  /** the declared Content-Length (-1: none, chunked) */
+  private readonly declared: number;
 
   /**
    * `limit` (R-CAP-1): a body growing past it is not read further (rejects
@@ -59,6 +61,8 @@ export class BodyReader {
     // a rejection nobody awaits must not become an unhandled rejection
     this.promise.catch(() => {});
     req[kReader] = this;
+    const cl = req.headers['content-length'];
+    this.declared = cl === undefined || req.headers['transfer-encoding'] !== undefined ? -1 : Number(cl);
     // when the parser already has the whole body (body() called after the
     // request was read) there is no client to wait for: no timer
     if (timeoutMs > 0 && !req.complete) this.deadline = new Deadline<BodyReader>(timeoutMs, onStall, this).start();
@@ -89,6 +93,9 @@ export class BodyReader {
       return;
     }
     this.chunks.push(c);
+    // the last byte the framing declares is the end of this body: resolving
+    // now spares waiting for 'end', which the stream emits a tick later
+    if (this.len === this.declared) return this.end();
     this.deadline?.touch();
   }
 
