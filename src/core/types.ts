@@ -132,6 +132,9 @@ export interface ContextRuntime {
 /** R-PROM-3 `response_source` */
 export type ResponseSource = 'upstream' | 'apisix' | 'nginx';
 
+/** what the proxy context calls when the client goes away (one per request, see ProxyContext.setAbortCallback) */
+export type AbortListener = (() => void) | { clientAborted(): void };
+
 /**
  * The request context. One per proxy request; plugins share state only through it.
  * Implemented in src/proxy/context.ts.

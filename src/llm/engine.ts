@@ -9,7 +9,8 @@
 //   and parses the body once (R-REQ-1/2), fills ctx.llm (R-VAR-2).
 // proxy(ctx):  runs attempts until one response is relayed (R-FB-3..10).
 // Logger fields (R-APM-20, R-LOG-20/21) are built by the loggers from ctx.llm.
-import type { RequestContext, Reply, CompileEnv } from '../core/types.js';
+import type { RequestContext, Reply, CompileEnv, AbortListener } from '../core/types.js';
+import type { Converter } from './converters/index.js';
 import { jsonError, pageError, textError } from '../core/errors.js';
 import { detectClientProtocol, type LlmProtocol } from './protocols/index.js';
 import { compileInstance, instanceProtocol, resolveTarget, type CompiledInstance } from './instance.js';
@@ -44,7 +45,8 @@ interface ReqState {
   raw: Buffer;
   body: Record<string, unknown>;
   protocol: LlmProtocol;
-  tried: Set<number>;
+  /** instances already tried or skipped (created on the first one: most requests need none) */
+  tried?: Set<number>;
   current: CompiledInstance;
   hashKey?: string;
   /** R-PHC-1: `current` was picked for its open trial, not claimed yet (claimed right before it is sent) */
@@ -55,10 +57,16 @@ interface ReqState {
 
 /** what a pick reads and writes besides the context */
 interface PickState {
-  tried: Set<number>;
+  tried?: Set<number>;
   hashKey?: string;
   quotaSkipped?: number;
   trial: string | undefined;
+}
+
+const NONE_TRIED: ReadonlySet<number> = new Set();
+
+function markTried(st: { tried?: Set<number> }, index: number): void {
+  (st.tried ??= new Set()).add(index);
 }
 
 // the request's engine state lives on the context under a private symbol
@@ -66,7 +74,7 @@ interface PickState {
 const kState = Symbol('switchyard.llmEngineState');
 type WithState = RequestContext & { [kState]?: ReqState };
 /** ProxyContext's single abort callback (src/proxy/context.ts) */
-type AbortHookable = RequestContext & { setAbortCallback?: (cb: (() => void) | undefined) => void };
+type AbortHookable = RequestContext & { setAbortCallback?: (cb: AbortListener | undefined) => void };
 
 /** R-CAP-1 (the connection is closed: the rest of the body is never read) */
 const BODY_TOO_LARGE: Reply = Object.freeze(jsonError(413, { error_msg: 'request body too large' }, { connection: 'close' }));
@@ -199,7 +207,7 @@ export class LlmEngine implements AttemptHost {
     const sel = this.selector!;
     st.trial = undefined;
     for (let n = 0; n <= this.instances.length; n++) {
-      const m = sel.pick(st.tried, st.hashKey);
+      const m = sel.pick(st.tried ?? NONE_TRIED, st.hashKey);
       if (!m) return undefined;
       const s = sel.availability(m.index);
       if (s === AVAILABLE) return this.instances[m.index]!;
@@ -207,7 +215,7 @@ export class LlmEngine implements AttemptHost {
         st.trial = m.name;
         return this.instances[m.index]!;
       }
-      st.tried.add(m.index);
+      markTried(st, m.index);
       recordAttempt(ctx, m.name, s === COOLING ? 'cooling_down' : 'unhealthy', 0);
     }
     return undefined;
@@ -218,7 +226,7 @@ export class LlmEngine implements AttemptHost {
       const inst = this.pickUsable(ctx, st);
       if (!inst) return undefined;
       if (!(await rl(inst.name, inst.optionsMaxTokens))) {
-        st.tried.add(inst.index);
+        markTried(st, inst.index);
         st.quotaSkipped = (st.quotaSkipped ?? 0) + 1;
         recordAttempt(ctx, inst.name, 'rate_limited', 0);
         continue;
@@ -254,7 +262,7 @@ export class LlmEngine implements AttemptHost {
 
   async access(ctx: RequestContext): Promise<Reply | undefined> {
     if (ctx.method === 'GET' && isModelListRequest(ctx)) return this.modelList;
-    const tried = new Set<number>();
+    let tried: Set<number> | undefined;
     let inst: CompiledInstance | undefined;
     let hashKey: string | undefined;
     let trial: string | undefined;
@@ -262,7 +270,7 @@ export class LlmEngine implements AttemptHost {
       inst = this.instances[0]!;
     } else {
       if (this.hashKey) hashKey = this.hashKey.compute(ctx);
-      const sel: PickState = { tried, hashKey, quotaSkipped: undefined, trial: undefined };
+      const sel: PickState = { tried: undefined, hashKey, quotaSkipped: undefined, trial: undefined };
       const picked = this.selectNext(ctx, sel);
       inst = picked instanceof Promise ? await picked : picked;
       if (!inst) {
@@ -277,6 +285,7 @@ export class LlmEngine implements AttemptHost {
         return textError(503, msg);
       }
       trial = sel.trial;
+      tried = sel.tried;
     }
     // R-REQ-1
     const ctRaw = ctx.headers['content-type'];
@@ -338,7 +347,7 @@ export class LlmEngine implements AttemptHost {
       if (r.kind === 'done') return undefined;
       if (r.kind === 'reply') return r.reply;
       // a failure covered by the strategy (R-FB-3/4): try another instance
-      st.tried.add(inst.index);
+      markTried(st, inst.index);
       if (!multi) return r.fallback;
       const picked = this.selectNext(ctx, st);
       const next = picked instanceof Promise ? await picked : picked;
@@ -361,7 +370,7 @@ export class LlmEngine implements AttemptHost {
         st.claimed = name;
         return true;
       }
-      st.tried.add(st.current.index);
+      markTried(st, st.current.index);
       recordAttempt(ctx, name, 'unhealthy', 0);
       const picked = this.selectNext(ctx, st);
       const next = picked instanceof Promise ? await picked : picked;
@@ -444,31 +453,10 @@ export class LlmEngine implements AttemptHost {
 
     const res = ctx.res;
     if (res.destroyed) return DONE;
-    const t0 = performance.now();
-    const attemptRec = { addr: target.addrKey, status: 0, time: 0 };
-    ctx.upstreamAttempts.push(attemptRec);
-    // R-PROM-5: one in-flight attempt in apisix_llm_active_connections until it ends
-    const releaseActive = trackLlmAttempt(ctx, { node: inst.name });
-    let recorded = false;
-    const finishRec = (status: number, outcome?: AttemptOutcome) => {
-      releaseActive();
-      attemptRec.status = status;
-      const ms = performance.now() - t0;
-      attemptRec.time = Math.round(ms) / 1000;
-      if (call.peer !== undefined) attemptRec.addr = call.peer;
-      if (recorded) return;
-      recorded = true;
-      if (this.health) {
-        // the trial's outcome is reported here: nothing to give back
-        if (st.claimed === inst.name) st.claimed = undefined;
-        this.observe(inst.name, status, outcome, outcome === undefined ? call.headers : undefined);
-      }
-      // R-RTY-4
-      recordAttempt(ctx, inst.name, outcome ?? (status >= 200 && status < 300 ? 'ok' : String(status)), Math.round(ms));
-    };
     const streamed = llm.requestType === 'ai_stream';
     const bodyTimeout = streamed && this.streamIdleMs !== undefined ? this.streamIdleMs : inst.timeout;
-    const call = new UpstreamCall(this.transport, {
+    const run = new AttemptRun(this, ctx, st, inst, ip.target, ip.converter, may, bodyTimeout, target.addrKey);
+    const call = run.call = new UpstreamCall(this.transport, {
       origin: target.origin,
       path: target.pathWithQuery,
       method: 'POST',
@@ -479,54 +467,59 @@ export class LlmEngine implements AttemptHost {
       bodyTimeout,
     }, target.named ? this.net : undefined);
     // R-STR-1: cancelled at the head of a buffered answer, at the first chunk of a stream
-    const ttft = inst.ttftMs !== undefined ? new Deadline(inst.ttftMs, ttftExpired, call).start() : undefined;
+    const ttft = run.ttft = inst.ttftMs !== undefined ? new Deadline(inst.ttftMs, ttftExpired, call).start() : undefined;
     // R-RSP-16: the client going away aborts the upstream request. The proxy
-    // server's context already watches the response's 'close' (markAborted);
-    // its abort callback saves a second listener per request.
-    let clientGone = false;
-    const onClose = () => {
-      if (res.writableFinished) return;
-      clientGone = true;
-      call.abort(new Error('client closed the connection'));
-    };
+    // server's context already watches the response's 'close' (markAborted)
+    // and calls the attempt it is given; that saves a listener per request.
     const abortHook = (ctx as AbortHookable).setAbortCallback;
-    if (abortHook) abortHook.call(ctx, onClose);
-    else res.on('close', onClose);
+    const onClose = abortHook ? undefined : () => run.clientAborted();
+    if (abortHook) abortHook.call(ctx, run);
+    else res.on('close', onClose!);
     try {
       try {
         await call.head;
       } catch (e) {
-        if (clientGone) {
-          finishRec(499);
+        if (run.clientGone) {
+          run.finishRec(499);
           return DONE;
         }
         const c = classifyError(e);
-        finishRec(c.kind === 'timeout' ? 504 : 502, failureOutcome(c.kind, e));
+        run.finishRec(c.kind === 'timeout' ? 504 : 502, failureOutcome(c.kind, e));
         ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: upstream request failed: ${c.message}`);
-        return this.transportFailure(c.status, may, t0);
+        return this.transportFailure(c.status, may, run.t0);
       }
       const status = call.status;
-      if (this.answerFallsBack(status, may, t0)) {
-        finishRec(status);
+      if (this.answerFallsBack(status, may, run.t0)) {
+        run.finishRec(status);
         call.dump();
         return { kind: 'failed', status, fallback: pageError(502) };
       }
       const ctHeader = call.headers['content-type'];
-      const contentType = Array.isArray(ctHeader) ? ctHeader[0] : ctHeader;
-      const io: Io = {
-        host: this, ctx, inst, client: st.protocol, target: ip.target, converter: ip.converter,
-        status, contentType, call, t0, finishRec, isGone: () => clientGone, mayFallBack: may,
-        idleMs: bodyTimeout, ttft,
-      };
-      if (isEventStream(contentType)) return await relayStream(io);
+      run.status = status;
+      run.contentType = Array.isArray(ctHeader) ? ctHeader[0] : ctHeader;
+      if (isEventStream(run.contentType)) return await relayStream(run);
       ttft?.cancel();
-      return await relayBody(io);
+      return await relayBody(run);
     } finally {
       ttft?.cancel();
       if (abortHook) abortHook.call(ctx, undefined);
-      else res.off('close', onClose);
-      releaseActive();
+      else res.off('close', onClose!);
+      run.releaseActive();
     }
+  }
+
+  /**
+   * AttemptRun: the attempt ended with `status` (R-PHC-1/2 passive health,
+   * R-RTY-4 trail). Called once per attempt.
+   */
+  reportAttempt(ctx: RequestContext, st: ReqState, inst: CompiledInstance, status: number, outcome: AttemptOutcome | undefined, headers: UpstreamCall['headers'], ms: number): void {
+    if (this.health) {
+      // the trial's outcome is reported here: nothing to give back
+      if (st.claimed === inst.name) st.claimed = undefined;
+      this.observe(inst.name, status, outcome, outcome === undefined ? headers : undefined);
+    }
+    // R-RTY-4
+    recordAttempt(ctx, inst.name, outcome ?? (status >= 200 && status < 300 ? 'ok' : String(status)), Math.round(ms));
   }
 
   transportFailure(status: 500 | 504, may: boolean, t0?: number): AttemptResult {
@@ -534,5 +527,66 @@ export class LlmEngine implements AttemptHost {
       return { kind: 'failed', status, fallback: pageError(502) };
     }
     return { kind: 'reply', reply: pageError(status) };
+  }
+}
+
+/**
+ * One attempt in flight, and what the relay reads of it (Io): one object
+ * with methods instead of a closure per callback, since every proxied
+ * request makes at least one attempt.
+ */
+class AttemptRun implements Io {
+  readonly t0 = performance.now();
+  /** R-VAR-4: this attempt's entry in $upstream_addr / $upstream_status / $upstream_response_time */
+  private readonly rec: { addr: string; status: number; time: number };
+  /** R-PROM-5: the attempt's place in apisix_llm_active_connections; once is enough */
+  readonly releaseActive: () => void;
+  private recorded = false;
+  clientGone = false;
+  call!: UpstreamCall;
+  ttft?: Deadline<UpstreamCall>;
+  status = 0;
+  contentType: string | undefined = undefined;
+  readonly client: LlmProtocol;
+
+  constructor(
+    readonly host: LlmEngine,
+    readonly ctx: RequestContext,
+    private readonly st: ReqState,
+    readonly inst: CompiledInstance,
+    readonly target: LlmProtocol,
+    readonly converter: Converter | undefined,
+    readonly mayFallBack: boolean,
+    readonly idleMs: number,
+    addr: string,
+  ) {
+    this.client = st.protocol;
+    this.rec = { addr, status: 0, time: 0 };
+    ctx.upstreamAttempts.push(this.rec);
+    this.releaseActive = trackLlmAttempt(ctx, { node: inst.name });
+  }
+
+  finishRec(status: number, outcome?: AttemptOutcome): void {
+    this.releaseActive();
+    const rec = this.rec;
+    rec.status = status;
+    const ms = performance.now() - this.t0;
+    rec.time = Math.round(ms) / 1000;
+    const call = this.call;
+    if (call.peer !== undefined) rec.addr = call.peer;
+    if (this.recorded) return;
+    this.recorded = true;
+    this.host.reportAttempt(this.ctx, this.st, this.inst, status, outcome, call.headers, ms);
+  }
+
+  isGone(): boolean {
+    return this.clientGone;
+  }
+
+  /** the context's abort callback: the client closed the connection before the answer was complete */
+  clientAborted(): void {
+    if (this.ctx.res.writableFinished) return;
+    this.clientGone = true;
+    this.call.abort(new Error('client closed the connection'));
   }
 }

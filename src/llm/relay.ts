@@ -85,8 +85,10 @@ export interface Io {
   contentType: string | undefined;
   call: UpstreamCall;
   t0: number;
-  finishRec: (status: number, outcome?: AttemptOutcome) => void;
-  isGone: () => boolean;
+  /** the attempt ended with `status`: its R-VAR-4 record, passive health and R-RTY-4 trail (the first call counts) */
+  finishRec(status: number, outcome?: AttemptOutcome): void;
+  /** the client went away */
+  isGone(): boolean;
   /** a further attempt is allowed (R-RTY-2) */
   mayFallBack: boolean;
   /** ms of silence after which undici fails the body read (R-STR-3, R-REQ-10) */
@@ -131,7 +133,7 @@ export function isEventStream(contentType: string | undefined): boolean {
 
 /** R-RSP-2..5: read the whole body, then relay it unchanged (or converted) */
 export function relayBody(io: Io): Promise<AttemptResult> {
-  const { host, ctx, inst, target, converter, status, contentType, call, t0, finishRec } = io;
+  const { host, ctx, inst, target, converter, status, contentType, call, t0 } = io;
   return new Promise<AttemptResult>((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -158,18 +160,18 @@ export function relayBody(io: Io): Promise<AttemptResult> {
     });
     function onError(e: unknown): void {
       if (io.isGone()) {
-        finishRec(499);
+        io.finishRec(499);
         return resolve(DONE);
       }
       const c = classifyError(e);
-      finishRec(c.kind === 'timeout' ? 504 : 502, failureOutcome(c.kind, e));
+      io.finishRec(c.kind === 'timeout' ? 504 : 502, failureOutcome(c.kind, e));
       ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: reading upstream response failed: ${c.message}`);
       resolve(failedBeforeSending(host, e, c.status, io.mayFallBack, t0));
     }
     function onEnd(): void {
       const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
       const ms = Math.round(performance.now() - t0);
-      finishRec(status);
+      io.finishRec(status);
       const llm = ctx.llm;
       llm.timeToFirstTokenMs = ms;
       llm.upstreamResponseTimeMs = ms;
@@ -235,7 +237,7 @@ export function relayBody(io: Io): Promise<AttemptResult> {
 
 /** R-RSP-10..16: relay chunks as they arrive, parse SSE alongside */
 export function relayStream(io: Io): Promise<AttemptResult> {
-  const { host, ctx, inst, target, status, contentType, call, t0, finishRec } = io;
+  const { host, ctx, inst, target, status, contentType, call, t0 } = io;
   const res = ctx.res;
   const llm = ctx.llm;
   const acc = newUsage();
@@ -377,13 +379,13 @@ export function relayStream(io: Io): Promise<AttemptResult> {
           // R-STR-2: a 2xx SSE body that ends inside an event was cut short,
           // and an SSE client drops that partial event without a word
           if (kept !== undefined && !aws && !endsEvent(lastOut)) {
-            finishRec(502);
+            io.finishRec(502);
             ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: the upstream stream ended inside an event`);
             endWithErrorEvent('malformed_stream', undefined);
             return done(DONE);
           }
         }
-        finishRec(status);
+        io.finishRec(status);
         if (converter) {
           const tail = converter.end();
           if (typeof tail !== 'string') {
@@ -405,11 +407,11 @@ export function relayStream(io: Io): Promise<AttemptResult> {
       error: (e) => {
         llm.upstreamResponseTimeMs = Math.round(performance.now() - t0);
         if (io.isGone()) {
-          finishRec(status);
+          io.finishRec(status);
           return done(DONE);
         }
         const c = classifyError(e);
-        finishRec(c.kind === 'timeout' ? 504 : 502, broken !== undefined ? '502' : failureOutcome(c.kind, e));
+        io.finishRec(c.kind === 'timeout' ? 504 : 502, broken !== undefined ? '502' : failureOutcome(c.kind, e));
         if (!headWritten) {
           ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: reading upstream stream failed: ${c.message}`);
           return done(failedBeforeSending(host, e, c.status, io.mayFallBack, t0));

@@ -5,7 +5,7 @@ import { hostname as osHostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
 import type {
-  CompiledPlugin, ConsumerInfo, ContextRuntime, LlmPricing, LlmState, OutgoingHeaders, Reply, RequestContext, ResponseSource, UpstreamAttempt, UsageFields,
+  AbortListener, CompiledPlugin, ConsumerInfo, ContextRuntime, LlmPricing, LlmState, OutgoingHeaders, Reply, RequestContext, ResponseSource, UpstreamAttempt, UsageFields,
 } from '../core/types.js';
 import type { Logger } from '../core/log.js';
 import { pageError } from '../core/errors.js';
@@ -411,7 +411,7 @@ export class ProxyContext implements RequestContext {
   private _extra?: Record<string, string>;
   private _logFields?: Record<string, unknown>;
   private _abort?: AbortController;
-  private _onAbort?: () => void;
+  private _onAbort?: AbortListener;
   private _vars?: Map<string, string | number | undefined>;
   private _body?: Promise<Buffer>;
   private _status = 0;
@@ -526,11 +526,12 @@ export class ProxyContext implements RequestContext {
     this._abort?.abort();
     const cb = this._onAbort;
     this._onAbort = undefined;
-    cb?.();
+    if (typeof cb === 'function') cb();
+    else cb?.clientAborted();
   }
 
-  /** one cheap abort callback (the plain proxy uses it instead of an AbortSignal) */
-  setAbortCallback(cb: (() => void) | undefined): void {
+  /** one cheap abort callback (the proxies use it instead of an AbortSignal) */
+  setAbortCallback(cb: AbortListener | undefined): void {
     this._onAbort = cb;
   }
 
