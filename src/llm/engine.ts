@@ -24,7 +24,7 @@ import type { TransportHandle, UpstreamTransport } from '../core/transport-types
 import { GatewayTransport } from '../transport/index.js';
 import { buildBody, buildHeaders } from './request.js';
 import { DONE, isEventStream, relayBody, relayStream, failureOutcome, recordAttempt, type AttemptHost, type AttemptOutcome, type AttemptResult, type Io } from './relay.js';
-import { trackLlmAttempt } from '../observability/metrics.js';
+import { trackLlmAttempt, type ActiveAttempts } from '../observability/metrics.js';
 import { Deadline } from '../core/deadlines.js';
 import { BODY_TOO_LARGE_CODE } from '../core/errors.js';
 import { AttemptAbort } from './attempt-abort.js';
@@ -539,8 +539,8 @@ class AttemptRun implements Io {
   readonly t0 = performance.now();
   /** R-VAR-4: this attempt's entry in $upstream_addr / $upstream_status / $upstream_response_time */
   private readonly rec: { addr: string; status: number; time: number };
-  /** R-PROM-5: the attempt's place in apisix_llm_active_connections; once is enough */
-  readonly releaseActive: () => void;
+  /** R-PROM-5: the attempt's place in apisix_llm_active_connections, until it is released */
+  private active: ActiveAttempts | undefined;
   private recorded = false;
   clientGone = false;
   call!: UpstreamCall;
@@ -563,7 +563,16 @@ class AttemptRun implements Io {
     this.client = st.protocol;
     this.rec = { addr, status: 0, time: 0 };
     ctx.upstreamAttempts.push(this.rec);
-    this.releaseActive = trackLlmAttempt(ctx, { node: inst.name });
+    this.active = trackLlmAttempt(ctx, inst.name);
+  }
+
+  /** once is enough: the attempt ended, or its finally block runs */
+  releaseActive(): void {
+    const a = this.active;
+    if (a !== undefined) {
+      a.n--;
+      this.active = undefined;
+    }
   }
 
   finishRec(status: number, outcome?: AttemptOutcome): void {

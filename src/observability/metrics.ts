@@ -57,6 +57,7 @@ export class Metrics {
   readonly llmAttempts: SeriesCounter;
   /** the children one request updates, per label set (see recordRequest) */
   readonly requestSeries = new Map<string, RequestSeries>();
+  lastRequestSeries?: LastRequestSeries;
   readonly llmActive: Gauge<(typeof ACTIVE_LABELS)[number]>;
   /**
    * In-flight LLM attempts per label set (R-PROM-5), copied into `llmActive`
@@ -64,7 +65,9 @@ export class Metrics {
    * prom-client's label validation and hashing twice per attempt: the
    * decrement reuses the entry found by the increment.
    */
-  readonly activeSeries = new Map<string, { labels: Labels<typeof ACTIVE_LABELS>; n: number }>();
+  readonly activeSeries = new Map<string, ActiveAttempts>();
+  /** the entry of the previous attempt (see trackLlmAttempt) */
+  lastActive?: ActiveAttempts;
 
   constructor(readonly conf: Required<Pick<MetricsConfig, 'metric_prefix'>> & MetricsConfig) {
     const p = (this.prefix = conf.metric_prefix);
@@ -273,6 +276,24 @@ export interface RequestSeries {
   llm?: { latency: HistogramChild; prompt: CounterChild; completion: CounterChild };
   /** http_status children by code, response_source, matched_uri, matched_host */
   readonly status: Map<string, CounterChild>;
+  /** the key of `common` in Metrics.requestSeries */
+  readonly key: string;
+  /** the status child of the previous request of this series (most requests repeat it) */
+  lastStatus?: { code: number; source: string; uri: string; host: string; child: CounterChild };
+  /** the R-RTY-4 child of the previous attempt of this series */
+  lastAttempt?: { instance: string; outcome: string; child: CounterChild };
+}
+
+/**
+ * The series of the previous request, with the label values it was found
+ * by. Consecutive requests nearly always carry the same labels (one route,
+ * one consumer, one instance), so comparing seven strings replaces building
+ * a seven-part key and hashing it, per request.
+ */
+interface LastRequestSeries {
+  route: string; service: string; consumer: string; node: string;
+  request_type: string; request_llm_model: string; llm_model: string;
+  series: RequestSeries;
 }
 
 function requestSeries(m: Metrics, key: string, common: CommonLabels): RequestSeries {
@@ -286,6 +307,7 @@ function requestSeries(m: Metrics, key: string, common: CommonLabels): RequestSe
     ingress: m.bandwidth.child('ingress\0' + key, typed('ingress')),
     egress: m.bandwidth.child('egress\0' + key, typed('egress')),
     status: new Map(),
+    key,
   };
   m.requestSeries.set(key, s);
   return s;
@@ -301,6 +323,12 @@ function llmSeries(m: Metrics, key: string, s: RequestSeries): NonNullable<Reque
   });
 }
 
+/** R-PROM-5: the attempts in flight for one label set; the attempt decrements `n` once when it ends */
+export interface ActiveAttempts {
+  readonly labels: Labels<typeof ACTIVE_LABELS>;
+  n: number;
+}
+
 /** R-PROM-2/3/4: record one finished request (the `prometheus` plugin's log phase) */
 export function recordRequest(ctx: RequestContext, opts: { preferName?: boolean } = {}): void {
   const m = metrics();
@@ -313,21 +341,38 @@ export function recordRequest(ctx: RequestContext, opts: { preferName?: boolean 
   const request_type = llm.requestType;
   const request_llm_model = str(llm.requestModel);
   const llm_model = str(llm.model);
-  const key = route + '\0' + service + '\0' + consumer + '\0' + node + '\0' + request_type + '\0' + request_llm_model + '\0' + llm_model;
-  let s = m.requestSeries.get(key);
-  if (s === undefined) s = requestSeries(m, key, { route, service, consumer, node, request_type, request_llm_model, llm_model });
+  const last = m.lastRequestSeries;
+  let s: RequestSeries;
+  if (
+    last !== undefined && last.route === route && last.service === service && last.consumer === consumer && last.node === node &&
+    last.request_type === request_type && last.request_llm_model === request_llm_model && last.llm_model === llm_model
+  ) {
+    s = last.series;
+  } else {
+    const key = route + '\0' + service + '\0' + consumer + '\0' + node + '\0' + request_type + '\0' + request_llm_model + '\0' + llm_model;
+    s = m.requestSeries.get(key) ?? requestSeries(m, key, { route, service, consumer, node, request_type, request_llm_model, llm_model });
+    m.lastRequestSeries = { route, service, consumer, node, request_type, request_llm_model, llm_model, series: s };
+  }
+  const key = s.key;
 
-  const code = String(ctx.status);
+  const status = ctx.status;
   const matched_uri = str(safeVar(ctx, 'matched_uri'));
   const matched_host = str(safeVar(ctx, 'matched_host'));
   const response_source = responseSource(ctx);
-  const statusKey = code + '\0' + response_source + '\0' + matched_uri + '\0' + matched_host;
-  let st = s.status.get(statusKey);
-  if (st === undefined) {
-    st = m.httpStatus.child(statusKey + '\0' + key, () => ({ code, route, matched_uri, matched_host, service, consumer, node, request_type, request_llm_model, llm_model, response_source }));
-    s.status.set(statusKey, st);
+  const ls = s.lastStatus;
+  if (ls !== undefined && ls.code === status && ls.source === response_source && ls.uri === matched_uri && ls.host === matched_host) {
+    ls.child.value++;
+  } else {
+    const code = String(status);
+    const statusKey = code + '\0' + response_source + '\0' + matched_uri + '\0' + matched_host;
+    let st = s.status.get(statusKey);
+    if (st === undefined) {
+      st = m.httpStatus.child(statusKey + '\0' + key, () => ({ code, route, matched_uri, matched_host, service, consumer, node, request_type, request_llm_model, llm_model, response_source }));
+      s.status.set(statusKey, st);
+    }
+    s.lastStatus = { code: status, source: response_source, uri: matched_uri, host: matched_host, child: st };
+    st.value++;
   }
-  st.value++;
 
   const latency = Math.max(0, performance.now() - ctx.startTime);
   const upstream = upstreamLatencyMs(ctx);
@@ -363,7 +408,14 @@ export function recordRequest(ctx: RequestContext, opts: { preferName?: boolean 
         const a = at[i]!;
         const instance = a.instance;
         const outcome = a.outcome;
-        m.llmAttempts.child(route + '\0' + instance + '\0' + outcome, () => ({ route_id: route, instance, outcome })).value++;
+        const la = s.lastAttempt;
+        if (la !== undefined && la.instance === instance && la.outcome === outcome) {
+          la.child.value++;
+          continue;
+        }
+        const child = m.llmAttempts.child(route + '\0' + instance + '\0' + outcome, () => ({ route_id: route, instance, outcome }));
+        s.lastAttempt = { instance, outcome, child };
+        child.value++;
       }
     }
   }
@@ -371,13 +423,13 @@ export function recordRequest(ctx: RequestContext, opts: { preferName?: boolean 
 
 /**
  * R-PROM-5: call when an attempt to an LLM instance starts (after
- * `ctx.llm.instanceName` and `ctx.llm.model` were set for it); call the
- * returned function when that attempt ends (response complete, failure,
- * client abort). The decrement uses the labels of the increment; calling it
- * more than once has no further effect.
+ * `ctx.llm.model` was set for it), with the instance's name as `node`.
+ * When that attempt ends (response complete, failure, client abort),
+ * decrement the returned entry's `n`, once: the decrement uses the labels
+ * of the increment.
  */
-export function trackLlmAttempt(ctx: RequestContext, at: { node?: string; model?: string } = {}): () => void {
-  const series = metrics().activeSeries;
+export function trackLlmAttempt(ctx: RequestContext, node: string): ActiveAttempts {
+  const m = metrics();
   const route = str(ctx.routeName);
   const route_id = str(ctx.routeId);
   const matched_uri = str(safeVar(ctx, 'matched_uri'));
@@ -385,28 +437,29 @@ export function trackLlmAttempt(ctx: RequestContext, at: { node?: string; model?
   const service = str(ctx.serviceName);
   const service_id = str(ctx.serviceId);
   const consumer = str(ctx.consumer?.username);
-  const node = str(at.node ?? ctx.llm.instanceName);
   const request_type = ctx.llm.requestType === 'traditional_http' ? 'ai_chat' : ctx.llm.requestType;
   const request_llm_model = str(ctx.llm.requestModel);
-  const llm_model = str(at.model ?? ctx.llm.model);
-  const key = route + '\0' + route_id + '\0' + matched_uri + '\0' + matched_host + '\0' + service + '\0' + service_id + '\0' +
-    consumer + '\0' + node + '\0' + request_type + '\0' + request_llm_model + '\0' + llm_model;
-  let entry = series.get(key);
-  if (entry === undefined) {
-    entry = {
-      labels: { route, route_id, matched_uri, matched_host, service, service_id, consumer, node, request_type, request_llm_model, llm_model },
-      n: 0,
-    };
-    series.set(key, entry);
+  const llm_model = str(ctx.llm.model);
+  const l = m.lastActive?.labels;
+  let entry: ActiveAttempts;
+  if (
+    l !== undefined && l.route === route && l.route_id === route_id && l.matched_uri === matched_uri && l.matched_host === matched_host &&
+    l.service === service && l.service_id === service_id && l.consumer === consumer && l.node === node &&
+    l.request_type === request_type && l.request_llm_model === request_llm_model && l.llm_model === llm_model
+  ) {
+    entry = m.lastActive!;
+  } else {
+    const key = route + '\0' + route_id + '\0' + matched_uri + '\0' + matched_host + '\0' + service + '\0' + service_id + '\0' +
+      consumer + '\0' + node + '\0' + request_type + '\0' + request_llm_model + '\0' + llm_model;
+    let e = m.activeSeries.get(key);
+    if (e === undefined) {
+      e = { labels: { route, route_id, matched_uri, matched_host, service, service_id, consumer, node, request_type, request_llm_model, llm_model }, n: 0 };
+      m.activeSeries.set(key, e);
+    }
+    entry = m.lastActive = e;
   }
-  const e = entry;
-  e.n++;
-  let done = false;
-  return () => {
-    if (done) return;
-    done = true;
-    e.n--;
-  };
+  entry.n++;
+  return entry;
 }
 
 /** called by the access log once per proxy request: `http_requests_total`, connections */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ProxyContext } from '../../src/proxy/context.js';
-import { configureMetrics, recordRequest, trackLlmAttempt, setHealthSource } from '../../src/observability/metrics.js';
+import { configureMetrics, recordRequest, trackLlmAttempt, setHealthSource, type ActiveAttempts } from '../../src/observability/metrics.js';
 import { createMetricsHandler } from '../../src/observability/metrics-server.js';
 import type { RequestContext } from '../../src/core/types.js';
 import { find, parseProm } from './prom-text.js';
@@ -25,7 +25,7 @@ async function serve(handler: http.RequestListener): Promise<{ url: string; clos
 test('R-PROM-1 R-PROM-5: metric_prefix, export_uri, and the active LLM connections gauge across attempts', async (t) => {
   const prom = { export_uri: '/m', export_addr: { ip: '127.0.0.1', port: 0 }, metric_prefix: 'sy_', enable_export_server: true };
   const exporter = await serve(createMetricsHandler(prom, { health: { report: () => [{ name: '/apisix/routes/1#x', nodes: [{ ip: '10.0.0.1', port: 443, status: 'healthy' }, { ip: '10.0.0.2', port: 443, status: 'unhealthy' }] }] } }));
-  const releases: Array<() => void> = [];
+  const releases: ActiveAttempts[] = [];
   let started = 0;
   const proxy = await serve((req, res) => {
     const ctx = new ProxyContext(req, res, quiet) as unknown as RequestContext;
@@ -36,11 +36,10 @@ test('R-PROM-1 R-PROM-5: metric_prefix, export_uri, and the active LLM connectio
     // first attempt on instance a (fails), fallback to b
     ctx.llm.instanceName = 'a';
     ctx.llm.model = 'gpt-4';
-    const first = trackLlmAttempt(ctx);
-    first();
-    first(); // a second call has no effect
+    const first = trackLlmAttempt(ctx, 'a');
+    first.n--;
     ctx.llm.instanceName = 'b';
-    releases.push(trackLlmAttempt(ctx));
+    releases.push(trackLlmAttempt(ctx, 'b'));
     started++;
     res.end('ok');
   });
@@ -58,7 +57,8 @@ test('R-PROM-1 R-PROM-5: metric_prefix, export_uri, and the active LLM connectio
   assert.equal(find(s, 'sy_llm_active_connections', { node: 'b', route: 'r1', route_id: '1', request_type: 'ai_chat', request_llm_model: 'gpt-3', llm_model: 'gpt-4' })[0]?.value, 3);
   assert.equal(find(s, 'sy_llm_active_connections', { node: 'a' })[0]?.value, 0);
   assert.equal(find(s, 'apisix_llm_active_connections').length, 0, 'every name carries metric_prefix');
-  for (const f of releases) f();
+  assert.equal(new Set(releases).size, 1, 'one entry per label set');
+  for (const e of releases) e.n--;
   s = await scrape();
   assert.equal(find(s, 'sy_llm_active_connections', { node: 'b' })[0]?.value, 0);
   assert.equal(find(s, 'sy_node_info')[0]?.value, 1);
@@ -120,4 +120,40 @@ test('R-PROM-2 R-PROM-3: prefer_name labels routes and services by name; respons
   assert.deepEqual(rows, ['200:upstream', '401:apisix', '502:nginx']);
   assert.equal(find(s, 'apisix_http_latency_count', { type: 'upstream', route: 'r-name' }).reduce((n, x) => n + x.value, 0), 2);
   assert.equal(find(s, 'apisix_http_status', { route: 'r-id' }).length, 0);
+});
+
+test('R-PROM-2 R-PROM-3 R-RTY-4: requests whose labels change, repeat and come back are each counted in their own series', async (t) => {
+  let recorded = 0;
+  const m = configureMetrics({});
+  t.after(() => configureMetrics({}));
+  // route, consumer, status, attempt outcome: repeats, switches and returns to earlier label sets
+  const seq: Array<[string, string, number, string]> = [
+    ['a', 'u1', 200, 'ok'], ['a', 'u1', 200, 'ok'], ['b', 'u1', 200, 'ok'], ['a', 'u1', 429, '429'],
+    ['a', 'u2', 200, 'ok'], ['a', 'u1', 200, 'ok'], ['b', 'u1', 200, 'ok'], ['a', 'u1', 429, '429'],
+  ];
+  let i = 0;
+  const proxy = await serve((req, res) => {
+    const ctx = new ProxyContext(req, res, quiet) as unknown as RequestContext;
+    const [route, user, status, outcome] = seq[i++]!;
+    ctx.routeId = route;
+    ctx.consumer = { username: user } as RequestContext['consumer'];
+    ctx.llm.requestType = 'ai_chat';
+    ctx.llm.instanceName = 'i1';
+    ctx.llm.attempts = [{ instance: 'i1', outcome, ms: 1 }];
+    ctx.upstreamAttempts.push({ addr: '10.0.0.1:80', status, time: 0.001 });
+    ctx.writeHead(status, {});
+    res.end('x', () => { recordRequest(ctx); recorded++; });
+  });
+  t.after(() => proxy.close());
+  for (let k = 0; k < seq.length; k++) await (await fetch(proxy.url)).text();
+  await until(() => recorded === seq.length, 3000, 'every request recorded');
+  const s = parseProm(await m.registry.metrics());
+  // the registry is shared with the tests above: only this test's routes
+  const ours = (x: { labels: Record<string, string> }) => ['a', 'b'].includes(x.labels.route ?? x.labels.route_id ?? '');
+  const status = find(s, 'apisix_http_status').filter(ours).map((x) => `${x.labels.route}/${x.labels.consumer}/${x.labels.code}=${x.value}`).sort();
+  assert.deepEqual(status, ['a/u1/200=3', 'a/u1/429=2', 'a/u2/200=1', 'b/u1/200=2']);
+  const attempts = find(s, 'apisix_llm_attempts_total').filter(ours).map((x) => `${x.labels.route_id}/${x.labels.outcome}=${x.value}`).sort();
+  assert.deepEqual(attempts, ['a/429=2', 'a/ok=4', 'b/ok=2']);
+  const latency = find(s, 'apisix_http_latency_count', { type: 'request' }).filter(ours).map((x) => `${x.labels.route}/${x.labels.consumer}=${x.value}`).sort();
+  assert.deepEqual(latency, ['a/u1=5', 'a/u2=1', 'b/u1=2']);
 });
