@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import { plugins } from '../../src/plugins/registry.js';
 import type { PluginDef, RequestContext } from '../../src/core/types.js';
-import { timeLocal, timeIso8601 } from '../../src/proxy/context.js';
+import { timeLocal, timeIso8601, secondsFromMs } from '../../src/proxy/context.js';
+import fc from 'fast-check';
 import { startHarness, startUpstream, req } from './harness.js';
 
 let captured: RequestContext | undefined;
@@ -167,4 +168,15 @@ test('R-VAR-3 time formats', () => {
   const d = new Date(2025, 2, 21, 4, 28, 3);
   assert.match(timeLocal(d), /^21\/Mar\/2025:04:28:03 [+-]\d{4}$/);
   assert.match(timeIso8601(d), /^2025-03-21T04:28:03[+-]\d{2}:\d{2}$/);
+});
+
+test('R-VAR-3: $request_time is seconds with three decimals, as toFixed(3) writes them', () => {
+  assert.equal(secondsFromMs(0), '0.000');
+  assert.equal(secondsFromMs(7.4), '0.007');
+  assert.equal(secondsFromMs(999.6), '1.000');
+  assert.equal(secondsFromMs(61_234), '61.234');
+  // away from the half-millisecond ties, where toFixed reads the binary value
+  fc.assert(fc.property(fc.integer({ min: 0, max: 1e9 }), fc.double({ min: 0, max: 0.49, noNaN: true }), (ms, frac) => {
+    assert.equal(secondsFromMs(ms + frac), ((ms + frac) / 1000).toFixed(3));
+  }), { numRuns: 2000 });
 });
