@@ -43,6 +43,7 @@ import path from 'node:path';
 import { CLI, REPO_ROOT, startGateway } from '../helpers/gateway.js';
 import { until } from '../helpers/wait.js';
 import { startTourMocks } from '../../scripts/mock.js';
+import { freePort } from '../helpers/ports.js';
 
 /** ports the docs use besides the gateway's and the mocks' (echo servers, loggers, probes) */
 const DOC_PORTS = [9000, 3000, 8001, 8002, 8080];
@@ -79,12 +80,21 @@ export function parseBlocks(page: string, md: string): Block[] {
 
 const isExample = (b: Block) => EXAMPLE_LANGS.has(b.lang) && b.marker?.kind !== 'output' && (COMMAND.test(b.text) || /&\s*$/.test(b.text.trimEnd()));
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
+
+/** the gateway of one page on free ports, with the documented ports mapped to them */
+async function startOnFreePorts(mocks: { port: number }[]) {
+  const ports = { proxy: await freePort(), admin: await freePort(), control: await freePort(), metrics: await freePort() };
+  const portMap = new Map<number, number>([[9080, ports.proxy], [9180, ports.admin], [9090, ports.control], [9091, ports.metrics], [1980, mocks[0]!.port], [1981, mocks[1]!.port]]);
+  for (const p of DOC_PORTS) portMap.set(p, await freePort());
+  const gatewayPorts = new Set([ports.proxy, ports.admin, ports.control, ports.metrics]);
+  const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-docs-'));
+  const config = {
+    apisix: { node_listen: [{ ip: '127.0.0.1', port: ports.proxy }], control: { ip: '127.0.0.1', port: ports.control } },
+    deployment: { admin: { admin_listen: { ip: '127.0.0.1', port: ports.admin }, admin_key: [{ name: 'admin', key: '', role: 'admin' }] } },
+    plugin_attr: { prometheus: { export_addr: { ip: '127.0.0.1', port: ports.metrics } } },
+  };
+  const gw = await startGateway({ dir, config });
+  return { dir, gw, portMap, gatewayPorts };
 }
 
 const accepts = (port: number) => new Promise<boolean>((resolve) => {
@@ -182,20 +192,22 @@ for (const page of pages) {
     const runnable = examples.filter((b) => b.marker?.kind !== 'skip');
     if (runnable.length === 0) return;
 
-    const ports = { proxy: await freePort(), admin: await freePort(), control: await freePort(), metrics: await freePort() };
     const mocks = await startTourMocks([0, 0]);
-    const portMap = new Map<number, number>([[9080, ports.proxy], [9180, ports.admin], [9090, ports.control], [9091, ports.metrics], [1980, mocks[0]!.port], [1981, mocks[1]!.port]]);
-    for (const p of DOC_PORTS) portMap.set(p, await freePort());
-    const gatewayPorts = new Set([ports.proxy, ports.admin, ports.control, ports.metrics]);
+    t.after(() => Promise.all(mocks.map((m) => m.close())));
+    // the free ports are found by binding port 0 and closing it, so a test running
+    // beside this one can take one of them before the gateway binds it: then start
+    // again on fresh ports (the gateway says EADDRINUSE and exits)
+    let started: Awaited<ReturnType<typeof startOnFreePorts>> | undefined;
+    for (let tries = 1; !started; tries++) {
+      try {
+        started = await startOnFreePorts(mocks);
+      } catch (err) {
+        if (tries >= 3 || !/EADDRINUSE/.test(String(err))) throw err;
+      }
+    }
+    const { dir, gw, portMap, gatewayPorts } = started;
     const subst = (s: string) => s.replace(/\b(\d{4})\b/g, (all, p) => String(portMap.get(Number(p)) ?? all));
 
-    const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-docs-'));
-    const config = {
-      apisix: { node_listen: [{ ip: '127.0.0.1', port: ports.proxy }], control: { ip: '127.0.0.1', port: ports.control } },
-      deployment: { admin: { admin_listen: { ip: '127.0.0.1', port: ports.admin }, admin_key: [{ name: 'admin', key: '', role: 'admin' }] } },
-      plugin_attr: { prometheus: { export_addr: { ip: '127.0.0.1', port: ports.metrics } } },
-    };
-    const gw = await startGateway({ dir, config });
     // `switchyard sync` / `dump` read ./conf/config.yaml, as next to the shipped one
     mkdirSync(path.join(dir, 'conf'));
     copyFileSync(gw.configFile, path.join(dir, 'conf/config.yaml'));
@@ -203,7 +215,6 @@ for (const page of pages) {
     t.after(async () => {
       for (const pid of pids) { try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ } }
       await gw.kill();
-      await Promise.all(mocks.map((m) => m.close()));
     });
     const adminKey = JSON.parse(readFileSync(path.join(dir, 'data/admin_keys.json'), 'utf8')).admin as string;
     assert.match(adminKey, /^\w{16,}$/);

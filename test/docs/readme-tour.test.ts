@@ -8,25 +8,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { CLI, REPO_ROOT } from '../helpers/gateway.js';
 import { until } from '../helpers/wait.js';
+import { freePort } from '../helpers/ports.js';
 
 const MOCK = path.join(REPO_ROOT, 'dist/scripts/mock.js');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** the tour section's fenced shell blocks, unindented */
 function tourBlocks(readme: string): string[] {

@@ -7,6 +7,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { freePort } from './ports.js';
+export { freePort };
 
 export function redisBinary(): string | undefined {
   for (const p of ['/usr/bin/redis-server', '/usr/local/bin/redis-server']) if (existsSync(p)) return p;
@@ -20,16 +22,6 @@ export function redisBinary(): string | undefined {
 
 export const REDIS_SKIP = 'redis-server binary not found (install the redis-server package; .ci/run does)';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** one RESP command over a fresh socket; resolves to the raw reply text */
 export function redisCommand(port: number, args: string[], timeoutMs = 1000): Promise<string> {

@@ -12,6 +12,7 @@ import type { PluginDef, RequestContext } from '../../src/core/types.js';
 import { jsonError } from '../../src/core/errors.js';
 import { startHarness, startUpstream, req } from './harness.js';
 import { until } from '../helpers/wait.js';
+import { freePort } from '../helpers/ports.js';
 
 // test-only plugins, registered in the registry map so the compiler finds them
 const trace: string[] = [];
@@ -342,13 +343,6 @@ test('R-RSP-16 client leaving before the response: status 499, log phase runs', 
   }
 });
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 export type { RequestContext };
 
