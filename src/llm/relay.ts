@@ -133,106 +133,119 @@ export function isEventStream(contentType: string | undefined): boolean {
 
 /** R-RSP-2..5: read the whole body, then relay it unchanged (or converted) */
 export function relayBody(io: Io): Promise<AttemptResult> {
-  const { host, ctx, inst, target, converter, status, contentType, call, t0 } = io;
-  return new Promise<AttemptResult>((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const max = host.maxResponseBytes;
-    call.pipe({
-      data(c) {
-        if (size < 0) return;
-        size += c.length;
-        if (max !== undefined && size > max) {
-          // R-CAP-3: read no further (size < 0 marks the aborted read)
-          size = -1;
-          chunks.length = 0;
-          call.abort(tooLarge(io));
-          return;
-        }
-        chunks.push(c);
-      },
-      error: onError,
-      end: () => {
-        // the abort came after undici had the whole body
-        if (size < 0) return onError(tooLarge(io));
-        onEnd();
-      },
-    });
-    function onError(e: unknown): void {
-      if (io.isGone()) {
-        io.finishRec(499);
-        return resolve(DONE);
-      }
-      const c = classifyError(e);
-      io.finishRec(c.kind === 'timeout' ? 504 : 502, failureOutcome(c.kind, e));
-      ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: reading upstream response failed: ${c.message}`);
-      resolve(failedBeforeSending(host, e, c.status, io.mayFallBack, t0));
+  return new Promise<AttemptResult>((resolve) => io.call.pipe(new BodyRead(io, resolve)));
+}
+
+/**
+ * The sink of one buffered answer: collects its chunks, then relays it. A
+ * class rather than a handler literal and closures, since one is made per
+ * request.
+ */
+class BodyRead implements ResponseSink {
+  private readonly chunks: Buffer[] = [];
+  /** bytes read; -1 once max_response_bytes stopped the read */
+  private size = 0;
+
+  constructor(private readonly io: Io, private readonly resolve: (r: AttemptResult | PromiseLike<AttemptResult>) => void) {}
+
+  data(c: Buffer): void {
+    if (this.size < 0) return;
+    this.size += c.length;
+    const max = this.io.host.maxResponseBytes;
+    if (max !== undefined && this.size > max) {
+      // R-CAP-3: read no further
+      this.size = -1;
+      this.chunks.length = 0;
+      this.io.call.abort(tooLarge(this.io));
+      return;
     }
-    function onEnd(): void {
-      const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      const ms = Math.round(performance.now() - t0);
-      io.finishRec(status);
-      const llm = ctx.llm;
-      llm.timeToFirstTokenMs = ms;
-      llm.upstreamResponseTimeMs = ms;
-      const res = ctx.res;
-      const converting = converter !== undefined && status >= 200 && status < 300;
-      const lazy = llm as LlmState & { deferUsage?: (compute: () => UsageFields, computeText?: () => string | undefined) => void };
-      if (lazy.deferUsage !== undefined && !converting) {
-        // relayed unchanged: the usage is only needed when something reads
-        // it (loggers, metrics, ai-rate-limiting), so parse the body then
-        lazy.deferUsage(() => usageOfBody(target, buf), () => usageOfBody(target, buf, true).responseText);
-        if (!res.headersSent && !res.destroyed) {
-          ctx.status = status;
-          ctx.writeHead(status, responseHeaders(contentType, buf.length));
-          ctx.end(buf);
-        }
-        // R-USG-2: an answer without usage is estimated (a byte search; a
-        // usage member present is parsed only when read)
-        if (status >= 200 && status < 300 && target.answerText !== undefined && lacksUsage(buf)) {
-          void applyBodyEstimate(ctx, ctx.parsedBody, target, buf).then(() => resolve(DONE), () => resolve(DONE));
-          return;
-        }
-        return resolve(DONE);
-      }
-      const acc = newUsage();
-      let parsed: any;
-      if (firstNonSpace(buf) === 0x7b /* { */) {
-        try { parsed = JSON.parse(buf.toString('utf8')); } catch { parsed = undefined; }
-      }
-      let outBuf = buf;
-      let outType = contentType;
-      if (parsed !== undefined) {
-        target.extractUsage(parsed, acc);
-        if (converting) {
-          const conv = converter!.response(parsed, llm.model);
-          if (!conv.ok) {
-            publishUsage(ctx, acc, false);
-            return resolve({ kind: 'reply', reply: conv.reply });
-          }
-          outBuf = Buffer.from(JSON.stringify(conv.body));
-          outType = 'application/json';
-          if (converter!.usageFromClientBody) {
-            const acc2 = newUsage();
-            io.client.extractUsage(conv.body, acc2);
-            acc.prompt = acc2.prompt; acc.completion = 0; acc.total = acc2.total; acc.raw = acc2.raw; acc.seen = acc2.seen;
-          }
-        }
-      }
-      publishUsage(ctx, acc, false);
-      if (!res.headersSent && !res.destroyed) {
-        ctx.status = status;
-        ctx.writeHead(status, responseHeaders(outType, outBuf.length));
-        ctx.end(outBuf);
-      }
-      // R-USG-2: no usage in the answer: estimate it
-      if (!acc.seen && parsed !== undefined && status >= 200 && status < 300 && target.answerText !== undefined) {
-        void applyBodyEstimate(ctx, ctx.parsedBody, target, buf).then(() => resolve(DONE), () => resolve(DONE));
-        return;
-      }
-      resolve(DONE);
+    this.chunks.push(c);
+  }
+
+  end(): void {
+    // the abort came after undici had the whole body
+    if (this.size < 0) return this.error(tooLarge(this.io));
+    const chunks = this.chunks;
+    this.resolve(relayWhole(this.io, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.size)));
+  }
+
+  error(e: unknown): void {
+    const io = this.io;
+    if (io.isGone()) {
+      io.finishRec(499);
+      return this.resolve(DONE);
     }
-  });
+    const c = classifyError(e);
+    io.finishRec(c.kind === 'timeout' ? 504 : 502, failureOutcome(c.kind, e));
+    io.ctx.log.error(`${io.host.opts.plugin}: instance ${io.inst.name}: reading upstream response failed: ${c.message}`);
+    this.resolve(failedBeforeSending(io.host, e, c.status, io.mayFallBack, io.t0));
+  }
+}
+
+const resolveDone = (): AttemptResult => DONE;
+
+/** the whole answer `buf` read: relay it unchanged or converted, and publish (or defer) its usage */
+function relayWhole(io: Io, buf: Buffer): AttemptResult | Promise<AttemptResult> {
+  const { ctx, target, converter, status, contentType, t0 } = io;
+  const ms = Math.round(performance.now() - t0);
+  io.finishRec(status);
+  const llm = ctx.llm;
+  llm.timeToFirstTokenMs = ms;
+  llm.upstreamResponseTimeMs = ms;
+  const res = ctx.res;
+  const converting = converter !== undefined && status >= 200 && status < 300;
+  const lazy = llm as LlmState & { deferUsage?: (compute: () => UsageFields, computeText?: () => string | undefined) => void };
+  if (lazy.deferUsage !== undefined && !converting) {
+    // relayed unchanged: the usage is only needed when something reads
+    // it (loggers, metrics, ai-rate-limiting), so parse the body then
+    lazy.deferUsage(() => usageOfBody(target, buf), () => usageOfBody(target, buf, true).responseText);
+    if (!res.headersSent && !res.destroyed) {
+      ctx.status = status;
+      ctx.writeHead(status, responseHeaders(contentType, buf.length));
+      ctx.end(buf);
+    }
+    // R-USG-2: an answer without usage is estimated (a byte search; a
+    // usage member present is parsed only when read)
+    if (status >= 200 && status < 300 && target.answerText !== undefined && lacksUsage(buf)) {
+      return applyBodyEstimate(ctx, ctx.parsedBody, target, buf).then(resolveDone, resolveDone);
+    }
+    return DONE;
+  }
+  const acc = newUsage();
+  let parsed: any;
+  if (firstNonSpace(buf) === 0x7b /* { */) {
+    try { parsed = JSON.parse(buf.toString('utf8')); } catch { parsed = undefined; }
+  }
+  let outBuf = buf;
+  let outType = contentType;
+  if (parsed !== undefined) {
+    target.extractUsage(parsed, acc);
+    if (converting) {
+      const conv = converter!.response(parsed, llm.model);
+      if (!conv.ok) {
+        publishUsage(ctx, acc, false);
+        return { kind: 'reply', reply: conv.reply };
+      }
+      outBuf = Buffer.from(JSON.stringify(conv.body));
+      outType = 'application/json';
+      if (converter!.usageFromClientBody) {
+        const acc2 = newUsage();
+        io.client.extractUsage(conv.body, acc2);
+        acc.prompt = acc2.prompt; acc.completion = 0; acc.total = acc2.total; acc.raw = acc2.raw; acc.seen = acc2.seen;
+      }
+    }
+  }
+  publishUsage(ctx, acc, false);
+  if (!res.headersSent && !res.destroyed) {
+    ctx.status = status;
+    ctx.writeHead(status, responseHeaders(outType, outBuf.length));
+    ctx.end(outBuf);
+  }
+  // R-USG-2: no usage in the answer: estimate it
+  if (!acc.seen && parsed !== undefined && status >= 200 && status < 300 && target.answerText !== undefined) {
+    return applyBodyEstimate(ctx, ctx.parsedBody, target, buf).then(resolveDone, resolveDone);
+  }
+  return DONE;
 }
 
 /** R-RSP-10..16: relay chunks as they arrive, parse SSE alongside */
