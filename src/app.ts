@@ -10,6 +10,7 @@ import { ensureKeyring } from './config/keyring.js';
 import { encryptFieldsOf } from './plugins/registry.js';
 import { createMemoryState } from './state/memory.js';
 import { GatewayTransport } from './transport/index.js';
+import { GcpTokenCache } from './llm/providers/gcp-token.js';
 import { createHealthService } from './llm/health/index.js';
 import { RuntimeHolder } from './runtime/holder.js';
 import { createProxyHandler } from './proxy/server.js';
@@ -103,7 +104,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   const state = createMemoryState();
   const health = createHealthService({ state, disabled: config.apisix.disable_upstream_healthcheck, log });
   const transport = new GatewayTransport();
-  const holder = new RuntimeHolder(store, { state, health, transport, log });
+  const gcpTokens = new GcpTokenCache(transport);
+  const holder = new RuntimeHolder(store, { state, health, transport, gcpTokens, log });
   const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor });
   // the dashboard's last requests (R-UI-1): a preallocated ring the proxy writes one slot of per request
   const recent = new RecentRequests();
@@ -133,6 +135,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     for (const s of servers) s.server.close();
     holder.close();
     health.close();
+    gcpTokens.close();
     await transport.close();
     await store.close();
     throw err;
@@ -153,6 +156,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       health.close();
       await accessLog.close();
       await runShutdownHooks();
+      gcpTokens.close();
       await transport.close();
       await state.close();
       await store.close();

@@ -261,6 +261,19 @@ export type PhaseResult = void | Reply | undefined;
 export type PhaseHandler<C> = (ctx: RequestContext, conf: C) => PhaseResult | Promise<PhaseResult>;
 
 /** What a plugin gets when its configuration is compiled (once per configuration change). */
+/** `auth.gcp` of an AI instance (R-PRV-12) */
+export interface GcpAuthConf {
+  service_account_json?: string;
+  max_ttl?: number;
+  expire_early_secs?: number;
+}
+
+/** where GCP access tokens come from: a cache the running gateway owns (src/llm/providers/gcp-token.ts) */
+export interface AccessTokenSource {
+  /** a token for `conf`, cached per `cacheKey`; rejects with the reason */
+  token(cacheKey: string, conf: GcpAuthConf): Promise<string>;
+}
+
 export interface CompileEnv {
   /** key of the resource holding the configuration, e.g. `/apisix/routes/1` */
   parentKey: string;
@@ -270,6 +283,8 @@ export interface CompileEnv {
   health: HealthService;
   /** the gateway's upstream HTTP layer: every plugin that calls out dispatches through it */
   transport: UpstreamTransport;
+  /** R-PRV-12: the gateway's GCP access tokens */
+  gcpTokens: AccessTokenSource;
   log: Logger;
 }
 

@@ -22,6 +22,7 @@ import { retryAfterMs } from './health/conf.js';
 import { classifyError, llmTransportSettings, UpstreamCall, type TransportConf } from './transport.js';
 import type { TransportHandle, UpstreamTransport } from '../core/transport-types.js';
 import { GatewayTransport } from '../transport/index.js';
+import { GcpTokenCache } from './providers/gcp-token.js';
 import { buildBody, buildHeaders } from './request.js';
 import { DONE, isEventStream, relayBody, relayStream, failureOutcome, recordAttempt, type AttemptHost, type AttemptOutcome, type AttemptResult, type Io } from './relay.js';
 import { trackLlmAttempt, type ActiveAttempts } from '../observability/metrics.js';
@@ -121,6 +122,8 @@ export class LlmEngine implements AttemptHost {
   private readonly net: UpstreamTransport;
   /** a transport of its own when compiled without a gateway (unit tests), closed in destroy() */
   private readonly ownNet?: GatewayTransport;
+  /** a GCP token cache of its own when compiled without a gateway (unit tests), closed in destroy() */
+  private readonly ownTokens?: GcpTokenCache;
   private readonly transport: TransportHandle;
   /** R-MDL-1 */
   private readonly modelList: Reply;
@@ -148,7 +151,8 @@ export class LlmEngine implements AttemptHost {
     else this.net = this.ownNet = new GatewayTransport();
     const transport = (this.transport = this.net.acquire(llmTransportSettings(t)));
     try {
-      this.instances = (conf.instances as any[]).map((inst, i) => compileInstance(inst, i, t, base));
+      const tokens = env?.gcpTokens ?? (this.ownTokens = new GcpTokenCache(this.net));
+      this.instances = (conf.instances as any[]).map((inst, i) => compileInstance(inst, i, t, base, tokens));
     } catch (e) {
       transport.release();
       throw e;
@@ -185,6 +189,7 @@ export class LlmEngine implements AttemptHost {
     if (this.destroyed) return;
     this.destroyed = true;
     this.transport.release();
+    this.ownTokens?.close();
     this.ownNet?.close().catch(() => {});
   }
 

@@ -6,7 +6,7 @@ import { getConverter, type Converter } from './converters/index.js';
 import type { TransportConf } from './transport.js';
 import { isIP } from 'node:net';
 import { isSecretRef, resolveSecret } from '../core/secrets.js';
-import type { LlmPricing } from '../core/types.js';
+import type { AccessTokenSource, LlmPricing } from '../core/types.js';
 import { compilePricing } from './pricing.js';
 import { compileOverride, type CompiledOverride } from './body-override.js';
 
@@ -103,7 +103,7 @@ export function parseEndpoint(url: string): Endpoint | undefined {
   };
 }
 
-export function compileInstance(inst: any, index: number, t: TransportConf, cacheKeyBase: string): CompiledInstance {
+export function compileInstance(inst: any, index: number, t: TransportConf, cacheKeyBase: string, tokens: AccessTokenSource): CompiledInstance {
   const provider = getProvider(inst.provider);
   const authHeaders: [string, string][] = Object.entries((inst.auth?.header ?? {}) as Record<string, string>).map(([k, v]) => [k.toLowerCase(), v]);
   const authQuery: [string, string][] = Object.entries((inst.auth?.query ?? {}) as Record<string, string>);
@@ -128,7 +128,7 @@ export function compileInstance(inst: any, index: number, t: TransportConf, cach
     authQuery,
     hasSecretRefs,
     hasQueryRefs: authQuery.some(([, v]) => isSecretRef(v)),
-    auth: compileAuth(provider, inst.auth, `${cacheKeyBase}#${inst.name}`, inst.provider_conf),
+    auth: compileAuth(provider, inst.auth, `${cacheKeyBase}#${inst.name}`, tokens, inst.provider_conf),
     rawAuth: inst.auth,
     checks: inst.checks,
     timeout: t.timeout,

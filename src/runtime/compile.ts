@@ -28,6 +28,7 @@ export interface RuntimeEnv {
   state: CompileEnv['state'];
   health: CompileEnv['health'];
   transport: CompileEnv['transport'];
+  gcpTokens: CompileEnv['gcpTokens'];
   log: Logger;
 }
 
@@ -189,6 +190,7 @@ class Compiler {
         state: this.env.state,
         health: this.env.health,
         transport: this.env.transport,
+        gcpTokens: this.env.gcpTokens,
         log: this.env.log,
       };
       let value: unknown;

@@ -8,6 +8,7 @@
 import type http from 'node:http';
 import type { GatewayConfig, ListenAddr } from '../config/types.js';
 import { GatewayTransport } from '../transport/index.js';
+import { GcpTokenCache } from '../llm/providers/gcp-token.js';
 import { RuntimeHolder } from '../runtime/holder.js';
 import { createProxyHandler } from '../proxy/server.js';
 import { TrafficTally, startTrafficTicker } from '../observability/traffic-summary.js';
@@ -80,7 +81,8 @@ export async function runWorker(): Promise<number> {
   const prom = config.plugin_attr.prometheus;
   configureMetrics({ metric_prefix: prom.metric_prefix, default_buckets: prom.default_buckets, llm_latency_buckets: prom.llm_latency_buckets });
   const transport = new GatewayTransport();
-  const holder = new RuntimeHolder(store, { state, health, transport, log });
+  const gcpTokens = new GcpTokenCache(transport);
+  const holder = new RuntimeHolder(store, { state, health, transport, gcpTokens, log });
   const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor });
   const traffic = init.trafficSummary ? new TrafficTally() : undefined;
   const proxy = createProxyHandler({ holder, accessLog, log, maxPostArgsBytes: (config.apisix.max_post_args_readable_size ?? 64) * 1024 * 1024, traffic });
@@ -135,6 +137,7 @@ export async function runWorker(): Promise<number> {
       send({ sy: 'fail', error: listenError(addr, err as NodeJS.ErrnoException) });
       for (const s of servers) s.close();
       holder.close();
+      gcpTokens.close();
       await transport.close();
       return 1;
     }
@@ -152,6 +155,7 @@ export async function runWorker(): Promise<number> {
   health.close();
   await accessLog.close();
   await runShutdownHooks();
+  gcpTokens.close();
   await transport.close();
   await state.close();
   caller.fail('the worker is stopping');

@@ -11,6 +11,7 @@ import { SERVER_HEADER } from '../../src/core/version.js';
 import type { HealthService } from '../../src/llm/health/types.js';
 import type { UpstreamTransport } from '../../src/core/transport-types.js';
 import { GatewayTransport } from '../../src/transport/index.js';
+import { GcpTokenCache } from '../../src/llm/providers/gcp-token.js';
 
 export interface Harness {
   url: string;
@@ -54,8 +55,10 @@ export async function startHarness(def: PluginDef, conf: unknown, opts: HarnessO
     state: {} as any,
     health: opts.health ?? { register: () => ({ isHealthy: () => true, isCooling: () => false, trialOpen: () => false, claimTrial: () => false, observe() {}, version: 0, destroy() {} }), report: () => [], close() {} },
     transport: opts.transport ?? (ownTransport = new GatewayTransport()),
+    gcpTokens: undefined as unknown as GcpTokenCache,
     log: noopLog,
   };
+  const gcpTokens = (env.gcpTokens = new GcpTokenCache(env.transport));
   const compiled = def.compile ? def.compile(value, env) : value;
   const contexts: RequestContext[] = [];
   let loggedCount = 0;
@@ -148,6 +151,7 @@ export async function startHarness(def: PluginDef, conf: unknown, opts: HarnessO
       def.destroy?.(compiled);
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
+      gcpTokens.close();
       await ownTransport?.close();
     },
   };

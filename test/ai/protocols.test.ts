@@ -8,7 +8,6 @@ import { startMockLlm, sseChat, type MockLlm } from '../helpers/mock-llm.js';
 import { startHarness, postJson, type Harness } from './harness.js';
 import { aiProxyMulti } from '../../src/plugins/ai-proxy-multi/index.js';
 import { aiProxy } from '../../src/plugins/ai-proxy/index.js';
-import { clearGcpTokenCache } from '../../src/llm/providers/gcp-token.js';
 
 const CHAT = { messages: [{ role: 'user', content: 'What is 1+1?' }] };
 
@@ -24,7 +23,6 @@ async function harness(t: any, def: any, conf: unknown, opts?: any): Promise<Har
 }
 
 test('R-PRV-12 R-PRV-10 R-PRV-4 R-REQ-7: vertex-ai embeddings with a GCP service-account token; token failure -> 500 JSON', async (t) => {
-  clearGcpTokenCache();
   const m = await mock(t);
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const sa = JSON.stringify({ client_email: 'sa@p.iam.gserviceaccount.com', private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }), token_uri: `${m.url}/token` });
@@ -55,7 +53,6 @@ test('R-PRV-12 R-PRV-10 R-PRV-4 R-REQ-7: vertex-ai embeddings with a GCP service
   const bad = await postJson(h.url + '/embeddings', { input: 5 });
   assert.equal(bad.status, 400);
   // token endpoint failure
-  clearGcpTokenCache();
   m.route('/token', { status: 500, body: 'nope' });
   const h2 = await harness(t, aiProxy, { provider: 'vertex-ai', auth: { gcp: { service_account_json: sa } }, override: { endpoint: `${m.url}/chat` } });
   const r2 = await postJson(h2.url + '/anything', CHAT);

@@ -5,9 +5,11 @@ import { buildBody, buildHeaders } from '../../src/llm/request.js';
 import { detectProtocol } from '../../src/llm/protocols/index.js';
 import { compileInstance, resolveTarget, parseEndpoint } from '../../src/llm/instance.js';
 import { getProvider, targetProtocol } from '../../src/llm/providers/index.js';
+import { GcpTokenCache } from '../../src/llm/providers/gcp-token.js';
 
+const TOKENS = new GcpTokenCache();
 const T = { timeout: 1000, keepalive: true, keepalive_timeout: 60000, keepalive_pool: 30, ssl_verify: true };
-const inst = (o: any) => compileInstance({ name: 'x', weight: 1, auth: {}, ...o }, 0, T, 'k');
+const inst = (o: any) => compileInstance({ name: 'x', weight: 1, auth: {}, ...o }, 0, T, 'k', TOKENS);
 
 test('R-REQ-2: protocol detection', () => {
   assert.equal(detectProtocol('/v1/messages', { messages: [] }), 'anthropic-messages');

@@ -31,6 +31,7 @@ function compile(conf: AiRateLimitingConf, env: Env, parentKey = '/apisix/routes
     state: env.state,
     health: undefined as any,
     transport: undefined as any,
+    gcpTokens: undefined as any,
     log: env.log,
   });
 }

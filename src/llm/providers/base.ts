@@ -1,6 +1,7 @@
 // Mechanics shared by the providers (after APISIX's ai-providers/base.lua):
 // protocol capability (R-REQ-3), the default authentication.
 import type { ProviderAuth, ProviderConf, ProviderDef } from './types.js';
+import type { AccessTokenSource } from '../../core/types.js';
 import type { Protocol } from '../protocols/types.js';
 import { convertersFrom } from '../converters/index.js';
 import { GcpAuth } from './gcp-auth.js';
@@ -18,7 +19,7 @@ export function targetProtocol(p: ProviderDef, client: Protocol): { target: Prot
 }
 
 /** the instance's upstream authentication: the provider's own, else GCP when `auth.gcp` is set */
-export function compileAuth(p: ProviderDef, auth: any, cacheKey: string, providerConf?: ProviderConf): ProviderAuth | undefined {
+export function compileAuth(p: ProviderDef, auth: any, cacheKey: string, tokens: AccessTokenSource, providerConf?: ProviderConf): ProviderAuth | undefined {
   if (p.compileAuth) return p.compileAuth(auth, cacheKey, providerConf);
-  return auth?.gcp ? new GcpAuth(auth.gcp, cacheKey) : undefined;
+  return auth?.gcp ? new GcpAuth(auth.gcp, cacheKey, tokens) : undefined;
 }

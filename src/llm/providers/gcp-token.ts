@@ -1,18 +1,18 @@
 // GCP service-account access tokens (R-PRV-12): an RS256 JWT assertion is
 // exchanged at the account's token_uri for an access token, which is cached
 // per cache key for `expires_in` minus `expire_early_secs`, capped at
-// `max_ttl`. Concurrent requests for the same key share one exchange.
+// `max_ttl`. Concurrent requests for the same key share one exchange. The
+// cache is an object the running gateway owns (CompileEnv.gcpTokens), so two
+// gateways in one process (tests, workers) never share tokens.
 import type { KeyLike } from 'jose';
+import { request, type Dispatcher } from 'undici';
+import type { AccessTokenSource, GcpAuthConf } from '../../core/types.js';
+import type { TransportHandle, UpstreamTransport } from '../../core/transport-types.js';
 
 /** jose is loaded with the first GCP token, not at start (RSS) */
 const loadJose = () => import('jose');
-import { request } from 'undici';
 
-export interface GcpAuthConf {
-  service_account_json?: string;
-  max_ttl?: number;
-  expire_early_secs?: number;
-}
+export type { GcpAuthConf };
 
 export const DEFAULT_TOKEN_URI = 'https://oauth2.googleapis.com/token';
 export const DEFAULT_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
@@ -23,17 +23,6 @@ const MAX_CACHE_ENTRIES = 1000;
 interface CachedToken {
   token: string;
   expiresAt: number;
-}
-
-const cache = new Map<string, CachedToken>();
-const inflight = new Map<string, Promise<string>>();
-const keys = new Map<string, Promise<KeyLike>>();
-
-/** forget every cached token (tests) */
-export function clearGcpTokenCache(): void {
-  cache.clear();
-  inflight.clear();
-  keys.clear();
 }
 
 /** R-PRV-12 cache lifetime in seconds */
@@ -75,7 +64,7 @@ function serviceAccount(conf: GcpAuthConf): ServiceAccount {
   };
 }
 
-function signingKey(pem: string): Promise<KeyLike> {
+function signingKey(keys: Map<string, Promise<KeyLike>>, pem: string): Promise<KeyLike> {
   let k = keys.get(pem);
   if (!k) {
     k = loadJose().then((jose) => jose.importPKCS8(pem, 'RS256')).catch((err: Error) => {
@@ -88,8 +77,8 @@ function signingKey(pem: string): Promise<KeyLike> {
 }
 
 /** the signed JWT assertion (claims iss, aud, scope, iat, exp = iat + 3600) */
-export async function gcpAssertion(sa: ServiceAccount, nowSec = Math.floor(Date.now() / 1000)): Promise<string> {
-  const key = await signingKey(sa.private_key);
+async function gcpAssertion(keys: Map<string, Promise<KeyLike>>, sa: ServiceAccount, nowSec = Math.floor(Date.now() / 1000)): Promise<string> {
+  const key = await signingKey(keys, sa.private_key);
   const header: { alg: 'RS256'; typ: 'JWT'; kid?: string } = { alg: 'RS256', typ: 'JWT' };
   if (sa.private_key_id) header.kid = sa.private_key_id;
   const { SignJWT } = await loadJose();
@@ -102,61 +91,103 @@ export async function gcpAssertion(sa: ServiceAccount, nowSec = Math.floor(Date.
     .sign(key);
 }
 
-async function fetchToken(cacheKey: string, conf: GcpAuthConf): Promise<string> {
-  const sa = serviceAccount(conf);
-  const assertion = await gcpAssertion(sa);
-  const form = `grant_type=${encodeURIComponent(JWT_BEARER)}&assertion=${encodeURIComponent(assertion)}`;
-  let res;
-  try {
-    res = await request(sa.token_uri, {
-      method: 'POST',
+/** the token endpoint is called through the gateway's transport, with these settings */
+const TOKEN_TRANSPORT = {
+  connectTimeout: TOKEN_TIMEOUT_MS,
+  headersTimeout: TOKEN_TIMEOUT_MS,
+  bodyTimeout: TOKEN_TIMEOUT_MS,
+  keepAliveTimeout: 60_000,
+  keepAliveMaxTimeout: 600_000,
+  tlsVerify: true,
+};
+
+/** R-PRV-12: the access tokens of the gateway's GCP service accounts */
+export class GcpTokenCache implements AccessTokenSource {
+  private readonly cache = new Map<string, CachedToken>();
+  private readonly inflight = new Map<string, Promise<string>>();
+  private readonly keys = new Map<string, Promise<KeyLike>>();
+  private handle?: TransportHandle;
+
+  /** without a transport (unit tests) undici's global dispatcher is used */
+  constructor(private readonly transport?: UpstreamTransport) {}
+
+  /**
+   * An access token for `conf`, cached per `cacheKey` (instance name + plugin
+   * configuration). Rejects with an Error whose message is the reason.
+   */
+  token(cacheKey: string, conf: GcpAuthConf): Promise<string> {
+    const hit = this.cache.get(cacheKey);
+    if (hit) {
+      if (hit.expiresAt > Date.now()) return Promise.resolve(hit.token);
+      this.cache.delete(cacheKey);
+    }
+    let p = this.inflight.get(cacheKey);
+    if (!p) {
+      p = this.fetchToken(cacheKey, conf).finally(() => this.inflight.delete(cacheKey));
+      this.inflight.set(cacheKey, p);
+    }
+    return p;
+  }
+
+  /** the gateway stops: the transport handle is given back */
+  close(): void {
+    this.handle?.release();
+    this.handle = undefined;
+    this.cache.clear();
+  }
+
+  private async post(url: string, form: string): Promise<Dispatcher.ResponseData> {
+    const opts = {
+      method: 'POST' as const,
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
       body: form,
       headersTimeout: TOKEN_TIMEOUT_MS,
       bodyTimeout: TOKEN_TIMEOUT_MS,
-    });
-  } catch (err) {
-    throw new Error(`token request to ${sa.token_uri} failed: ${(err as Error).message}`);
-  }
-  const text = await res.body.text();
-  if (res.statusCode !== 200) {
-    throw new Error(`token endpoint ${sa.token_uri} answered ${res.statusCode}: ${text.slice(0, 200)}`);
-  }
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new Error(`token endpoint ${sa.token_uri} answered invalid JSON`);
-  }
-  if (!json || typeof json.access_token !== 'string' || !json.access_token) {
-    throw new Error('failed to get google oauth token: no access_token in the token response');
-  }
-  const ttl = tokenTtl(typeof json.expires_in === 'number' ? json.expires_in : Number(json.expires_in) || undefined, conf);
-  if (ttl > 0) {
-    if (cache.size >= MAX_CACHE_ENTRIES) {
-      const now = Date.now();
-      for (const [k, v] of cache) if (v.expiresAt <= now) cache.delete(k);
-      if (cache.size >= MAX_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+    };
+    if (!this.transport) return request(url, opts);
+    const h = (this.handle ??= this.transport.acquire(TOKEN_TRANSPORT));
+    const u = new URL(url);
+    const dispatcher = h.begin();
+    try {
+      return await dispatcher.request({ ...opts, origin: u.origin, path: u.pathname + u.search });
+    } finally {
+      h.end();
     }
-    cache.set(cacheKey, { token: json.access_token, expiresAt: Date.now() + ttl * 1000 });
   }
-  return json.access_token;
-}
 
-/**
- * An access token for `conf`, cached per `cacheKey` (instance name + plugin
- * configuration). Rejects with an Error whose message is the reason.
- */
-export async function getGcpAccessToken(cacheKey: string, conf: GcpAuthConf): Promise<string> {
-  const hit = cache.get(cacheKey);
-  if (hit) {
-    if (hit.expiresAt > Date.now()) return hit.token;
-    cache.delete(cacheKey);
+  private async fetchToken(cacheKey: string, conf: GcpAuthConf): Promise<string> {
+    const sa = serviceAccount(conf);
+    const assertion = await gcpAssertion(this.keys, sa);
+    const form = `grant_type=${encodeURIComponent(JWT_BEARER)}&assertion=${encodeURIComponent(assertion)}`;
+    let res;
+    try {
+      res = await this.post(sa.token_uri, form);
+    } catch (err) {
+      throw new Error(`token request to ${sa.token_uri} failed: ${(err as Error).message}`);
+    }
+    const text = await res.body.text();
+    if (res.statusCode !== 200) {
+      throw new Error(`token endpoint ${sa.token_uri} answered ${res.statusCode}: ${text.slice(0, 200)}`);
+    }
+    let json: any;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new Error(`token endpoint ${sa.token_uri} answered invalid JSON`);
+    }
+    if (!json || typeof json.access_token !== 'string' || !json.access_token) {
+      throw new Error('failed to get google oauth token: no access_token in the token response');
+    }
+    const ttl = tokenTtl(typeof json.expires_in === 'number' ? json.expires_in : Number(json.expires_in) || undefined, conf);
+    if (ttl > 0) {
+      const cache = this.cache;
+      if (cache.size >= MAX_CACHE_ENTRIES) {
+        const now = Date.now();
+        for (const [k, v] of cache) if (v.expiresAt <= now) cache.delete(k);
+        if (cache.size >= MAX_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(cacheKey, { token: json.access_token, expiresAt: Date.now() + ttl * 1000 });
+    }
+    return json.access_token;
   }
-  let p = inflight.get(cacheKey);
-  if (!p) {
-    p = fetchToken(cacheKey, conf).finally(() => inflight.delete(cacheKey));
-    inflight.set(cacheKey, p);
-  }
-  return p;
 }
