@@ -10,6 +10,7 @@ import { ensureKeyring } from './config/keyring.js';
 import { encryptFieldsOf } from './plugins/registry.js';
 import { createMemoryState } from './state/memory.js';
 import { GatewayTransport } from './transport/index.js';
+import { RedisPool } from './state/redis.js';
 import { GcpTokenCache } from './llm/providers/gcp-token.js';
 import { createHealthService } from './llm/health/index.js';
 import { RuntimeHolder } from './runtime/holder.js';
@@ -105,7 +106,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   const health = createHealthService({ state, disabled: config.apisix.disable_upstream_healthcheck, log });
   const transport = new GatewayTransport();
   const gcpTokens = new GcpTokenCache(transport);
-  const holder = new RuntimeHolder(store, { state, health, transport, gcpTokens, log });
+  const redis = new RedisPool();
+  const holder = new RuntimeHolder(store, { state, health, transport, gcpTokens, redis, log });
   const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor });
   // the dashboard's last requests (R-UI-1): a preallocated ring the proxy writes one slot of per request
   const recent = new RecentRequests();
@@ -136,6 +138,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     holder.close();
     health.close();
     gcpTokens.close();
+    await redis.close();
     await transport.close();
     await store.close();
     throw err;
@@ -156,6 +159,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       health.close();
       await accessLog.close();
       await runShutdownHooks();
+      await redis.close();
       gcpTokens.close();
       await transport.close();
       await state.close();

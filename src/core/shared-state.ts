@@ -8,6 +8,7 @@
 // settle, charge): each is one message, so the counters of `policy: local`
 // can live in one process that the workers reach over IPC, and with Redis
 // each is one atomic script.
+import type { Logger } from './log.js';
 
 export interface WindowCounter {
   /** tokens charged in the current window (0 when no window is running) */
@@ -79,4 +80,39 @@ export interface SyncQuotaOps {
   reserve(key: string, amount: number, limit: number, minRoom?: number): Admission;
   settle(key: string, id: string, amount: number, cost: number, windowSec: number): void;
   charge(key: string, amount: number, windowSec: number): WindowCounter;
+}
+
+export interface RedisSettings {
+  policy: 'redis' | 'redis-cluster';
+  /** redis */
+  host?: string;
+  port?: number;
+  username?: string;
+  password?: string;
+  database?: number;
+  ssl?: boolean;
+  sslVerify?: boolean;
+  /** redis-cluster: `host:port` strings */
+  clusterNodes?: string[];
+  clusterName?: string;
+  /** ms, bounds connect and every command */
+  timeoutMs: number;
+  /** ms (TCP keepalive probe delay) */
+  keepaliveTimeoutMs?: number;
+  /** accepted for APISIX compatibility: ioredis multiplexes one connection per client */
+  keepalivePool?: number;
+}
+
+export interface RedisStateOptions {
+  log: Logger;
+  /** who uses the state, for log lines (default `shared state`) */
+  label?: string;
+  /** prefix of every key (default `switchyard:`) */
+  keyPrefix?: string;
+}
+
+/** Redis clients shared by the configurations that name the same settings; the running gateway owns one (src/state/redis.ts) */
+export interface SharedStatePool {
+  /** a shared client for `settings`; `release()` when the configuration is gone */
+  acquire(settings: RedisSettings, opts: RedisStateOptions): { state: SharedState; release(): void };
 }

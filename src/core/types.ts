@@ -2,7 +2,7 @@
 // compiler) and the request path (proxy, plugins, llm). Every module that
 // crosses a folder boundary goes through these types.
 import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
-import type { SharedState } from './shared-state.js';
+import type { SharedState, SharedStatePool } from './shared-state.js';
 import type { HealthService } from './health-types.js';
 import type { Logger } from './log.js';
 import type { UpstreamTransport } from './transport-types.js';
@@ -285,6 +285,8 @@ export interface CompileEnv {
   transport: UpstreamTransport;
   /** R-PRV-12: the gateway's GCP access tokens */
   gcpTokens: AccessTokenSource;
+  /** R-RL-30: the gateway's Redis clients, shared by the configurations that name the same server */
+  redis: SharedStatePool;
   log: Logger;
 }
 

@@ -29,6 +29,7 @@ export interface RuntimeEnv {
   health: CompileEnv['health'];
   transport: CompileEnv['transport'];
   gcpTokens: CompileEnv['gcpTokens'];
+  redis: CompileEnv['redis'];
   log: Logger;
 }
 
@@ -191,6 +192,7 @@ class Compiler {
         health: this.env.health,
         transport: this.env.transport,
         gcpTokens: this.env.gcpTokens,
+        redis: this.env.redis,
         log: this.env.log,
       };
       let value: unknown;

@@ -26,38 +26,11 @@ import { randomBytes } from 'node:crypto';
 /** ioredis is loaded when the first Redis-backed state is created, not at start (RSS) */
 const loadIoredis = (): typeof import('ioredis') => createRequire(import.meta.url)('ioredis');
 import type { Admission, SharedState, WindowCounter } from './types.js';
+import type { RedisSettings, RedisStateOptions, SharedStatePool } from '../core/shared-state.js';
 import type { Logger } from '../core/log.js';
-import { onShutdown } from '../core/lifecycle.js';
 import { withTimeout } from '../core/timeout.js';
 
-export interface RedisSettings {
-  policy: 'redis' | 'redis-cluster';
-  /** redis */
-  host?: string;
-  port?: number;
-  username?: string;
-  password?: string;
-  database?: number;
-  ssl?: boolean;
-  sslVerify?: boolean;
-  /** redis-cluster: `host:port` strings */
-  clusterNodes?: string[];
-  clusterName?: string;
-  /** ms, bounds connect and every command */
-  timeoutMs: number;
-  /** ms (TCP keepalive probe delay) */
-  keepaliveTimeoutMs?: number;
-  /** accepted for APISIX compatibility: ioredis multiplexes one connection per client */
-  keepalivePool?: number;
-}
-
-export interface RedisStateOptions {
-  log: Logger;
-  /** who uses the state, for log lines (default `shared state`) */
-  label?: string;
-  /** prefix of every key (default `switchyard:`) */
-  keyPrefix?: string;
-}
+export type { RedisSettings, RedisStateOptions };
 
 export interface RedisState extends SharedState {
   /** `host:port` or the cluster's name, for log lines */
@@ -380,8 +353,6 @@ interface Entry {
   refs: number;
   idleTimer?: NodeJS.Timeout;
 }
-const pool = new Map<string, Entry>();
-let unhook: (() => void) | undefined;
 
 /** the cache key: every setting that changes the connection */
 export function settingsKey(s: RedisSettings): string {
@@ -393,54 +364,62 @@ export function settingsKey(s: RedisSettings): string {
 }
 
 /**
- * A shared client for `settings`. Call `release()` when the user goes away
- * (plugin destroy); an unused client is closed after a short grace period
- * so that a configuration reload does not reconnect.
+ * The Redis clients of one running gateway, one per distinct settings,
+ * shared by every configuration that names them (CompileEnv.redis); closed
+ * when the gateway stops.
  */
-export function acquireRedisState(settings: RedisSettings, opts: RedisStateOptions): { state: RedisState; release(): void } {
-  const key = settingsKey(settings);
-  let e = pool.get(key);
-  if (!e) {
-    e = { state: createRedisState(settings, opts), refs: 0 };
-    pool.set(key, e);
-  }
-  if (e.idleTimer) {
-    clearTimeout(e.idleTimer);
-    e.idleTimer = undefined;
-  }
-  e.refs++;
-  if (!unhook) unhook = onShutdown(closeAllRedisStates);
-  const entry = e;
-  let released = false;
-  return {
-    state: entry.state,
-    release() {
-      if (released) return;
-      released = true;
-      entry.refs--;
-      if (entry.refs > 0) return;
-      entry.idleTimer = setTimeout(() => {
-        if (entry.refs > 0 || pool.get(key) !== entry) return;
-        pool.delete(key);
-        void entry.state.close();
-      }, 5_000);
-      entry.idleTimer.unref();
-    },
-  };
-}
+export class RedisPool implements SharedStatePool {
+  private readonly pool = new Map<string, Entry>();
 
-/** number of shared clients (tests) */
-export function redisPoolSize(): number {
-  return pool.size;
-}
+  /**
+   * A shared client for `settings`. Call `release()` when the user goes away
+   * (plugin destroy); an unused client is closed after a short grace period
+   * so that a configuration reload does not reconnect.
+   */
+  acquire(settings: RedisSettings, opts: RedisStateOptions): { state: RedisState; release(): void } {
+    const pool = this.pool;
+    const key = settingsKey(settings);
+    let e = pool.get(key);
+    if (!e) {
+      e = { state: createRedisState(settings, opts), refs: 0 };
+      pool.set(key, e);
+    }
+    if (e.idleTimer) {
+      clearTimeout(e.idleTimer);
+      e.idleTimer = undefined;
+    }
+    e.refs++;
+    const entry = e;
+    let released = false;
+    return {
+      state: entry.state,
+      release() {
+        if (released) return;
+        released = true;
+        entry.refs--;
+        if (entry.refs > 0) return;
+        entry.idleTimer = setTimeout(() => {
+          if (entry.refs > 0 || pool.get(key) !== entry) return;
+          pool.delete(key);
+          void entry.state.close();
+        }, 5_000);
+        entry.idleTimer.unref();
+      },
+    };
+  }
 
-export async function closeAllRedisStates(): Promise<void> {
-  const entries = [...pool.values()];
-  pool.clear();
-  unhook?.();
-  unhook = undefined;
-  await Promise.allSettled(entries.map(async (e) => {
-    if (e.idleTimer) clearTimeout(e.idleTimer);
-    await e.state.close();
-  }));
+  /** number of shared clients */
+  get size(): number {
+    return this.pool.size;
+  }
+
+  /** close every client (the gateway stops) */
+  async close(): Promise<void> {
+    const entries = [...this.pool.values()];
+    this.pool.clear();
+    await Promise.allSettled(entries.map(async (e) => {
+      if (e.idleTimer) clearTimeout(e.idleTimer);
+      await e.state.close();
+    }));
+  }
 }

@@ -8,6 +8,7 @@
 import type http from 'node:http';
 import type { GatewayConfig, ListenAddr } from '../config/types.js';
 import { GatewayTransport } from '../transport/index.js';
+import { RedisPool } from '../state/redis.js';
 import { GcpTokenCache } from '../llm/providers/gcp-token.js';
 import { RuntimeHolder } from '../runtime/holder.js';
 import { createProxyHandler } from '../proxy/server.js';
@@ -82,7 +83,8 @@ export async function runWorker(): Promise<number> {
   configureMetrics({ metric_prefix: prom.metric_prefix, default_buckets: prom.default_buckets, llm_latency_buckets: prom.llm_latency_buckets });
   const transport = new GatewayTransport();
   const gcpTokens = new GcpTokenCache(transport);
-  const holder = new RuntimeHolder(store, { state, health, transport, gcpTokens, log });
+  const redis = new RedisPool();
+  const holder = new RuntimeHolder(store, { state, health, transport, gcpTokens, redis, log });
   const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor });
   const traffic = init.trafficSummary ? new TrafficTally() : undefined;
   const proxy = createProxyHandler({ holder, accessLog, log, maxPostArgsBytes: (config.apisix.max_post_args_readable_size ?? 64) * 1024 * 1024, traffic });
@@ -138,6 +140,7 @@ export async function runWorker(): Promise<number> {
       for (const s of servers) s.close();
       holder.close();
       gcpTokens.close();
+      await redis.close();
       await transport.close();
       return 1;
     }
@@ -155,6 +158,7 @@ export async function runWorker(): Promise<number> {
   health.close();
   await accessLog.close();
   await runShutdownHooks();
+  await redis.close();
   gcpTokens.close();
   await transport.close();
   await state.close();

@@ -12,6 +12,7 @@ import type { HealthService } from '../../src/llm/health/types.js';
 import type { UpstreamTransport } from '../../src/core/transport-types.js';
 import { GatewayTransport } from '../../src/transport/index.js';
 import { GcpTokenCache } from '../../src/llm/providers/gcp-token.js';
+import { RedisPool } from '../../src/state/redis.js';
 
 export interface Harness {
   url: string;
@@ -56,6 +57,7 @@ export async function startHarness(def: PluginDef, conf: unknown, opts: HarnessO
     health: opts.health ?? { register: () => ({ isHealthy: () => true, isCooling: () => false, trialOpen: () => false, claimTrial: () => false, observe() {}, version: 0, destroy() {} }), report: () => [], close() {} },
     transport: opts.transport ?? (ownTransport = new GatewayTransport()),
     gcpTokens: undefined as unknown as GcpTokenCache,
+    redis: new RedisPool(),
     log: noopLog,
   };
   const gcpTokens = (env.gcpTokens = new GcpTokenCache(env.transport));

@@ -13,6 +13,7 @@ import { GatewayTransport } from '../../src/transport/index.js';
 import { SERVER_HEADER } from '../../src/core/version.js';
 import { memLog } from '../helpers/wait.js';
 import { GcpTokenCache } from '../../src/llm/providers/gcp-token.js';
+import { RedisPool } from '../../src/state/redis.js';
 
 export class MemStore implements ConfigStore {
   items = new Map<string, StoredItem>();
@@ -87,7 +88,7 @@ export async function startHarness(seed: Record<string, JsonObject> = {}, opts: 
   for (const [k, v] of Object.entries(seed)) store.putSync(k, v);
   const log = captureLog();
   const state = createMemoryState();
-  const holder = new RuntimeHolder(store, { state, health: opts.health ?? (noHealth as any), transport: new GatewayTransport(), gcpTokens: new GcpTokenCache(), log });
+  const holder = new RuntimeHolder(store, { state, health: opts.health ?? (noHealth as any), transport: new GatewayTransport(), gcpTokens: new GcpTokenCache(), redis: new RedisPool(), log });
   const logged: RequestContext[] = [];
   const proxy = createProxyHandler({ holder, accessLog: { write: (c) => void logged.push(c), close: async () => {} }, log });
   const server = http.createServer({ keepAliveTimeout: 5000 }, (req, res) => {

@@ -8,13 +8,16 @@ import { createMemoryState } from '../../src/state/memory.js';
 import type { SharedState } from '../../src/state/types.js';
 import type { RequestContext, Reply, LlmState } from '../../src/core/types.js';
 import { memLog } from '../helpers/wait.js';
-import { closeAllRedisStates } from '../../src/state/redis.js';
+import { RedisPool } from '../../src/state/redis.js';
 import { startRedis, redisBinary, REDIS_SKIP } from '../helpers/redis.js';
 
 interface Env {
   state: SharedState;
   log: ReturnType<typeof memLog>;
 }
+
+/** the Redis clients of the tests with policy redis, as a gateway owns them */
+const redisPool = new RedisPool();
 
 function newEnv(): Env {
   return { state: createMemoryState(), log: memLog() };
@@ -32,6 +35,7 @@ function compile(conf: AiRateLimitingConf, env: Env, parentKey = '/apisix/routes
     health: undefined as any,
     transport: undefined as any,
     gcpTokens: undefined as any,
+    redis: redisPool,
     log: env.log,
   });
 }
@@ -327,7 +331,7 @@ test('R-RL-11 window edge: a 1 s window ends, counts reset, the next charge open
 describe('R-RL-30 redis policy in the plugin', { skip: redisBinary() ? false : REDIS_SKIP }, () => {
   test('R-RL-30 shared quota across two compiled copies (two nodes); redis down → allow_degradation decides, one log line, no hang', async (t) => {
     const redis = await startRedis();
-    t.after(async () => { await closeAllRedisStates(); await redis.stop(); });
+    t.after(async () => { await redisPool.close(); await redis.stop(); });
     const base = { limit: 30, time_window: 60, policy: 'redis' as const, redis_host: '127.0.0.1', redis_port: redis.port, redis_timeout: 300 };
     const envA = newEnv();
     const envB = newEnv();
@@ -360,7 +364,7 @@ describe('R-RL-30 redis policy in the plugin', { skip: redisBinary() ? false : R
 
   test('R-RL-30 redis_password (also as an $ENV:// reference); a wrong password fails like an unreachable store', async (t) => {
     const redis = await startRedis({ password: 's3cret-pw' });
-    t.after(async () => { await closeAllRedisStates(); await redis.stop(); delete process.env.SY_TEST_REDIS_PW; });
+    t.after(async () => { await redisPool.close(); await redis.stop(); delete process.env.SY_TEST_REDIS_PW; });
     process.env.SY_TEST_REDIS_PW = 's3cret-pw';
     const env = newEnv();
     const base = { limit: 30, time_window: 60, policy: 'redis' as const, redis_host: '127.0.0.1', redis_port: redis.port, redis_timeout: 500 };

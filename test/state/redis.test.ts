@@ -1,6 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRedisState, acquireRedisState, closeAllRedisStates, redisPoolSize, type RedisSettings } from '../../src/state/redis.js';
+import { createRedisState, RedisPool, type RedisSettings } from '../../src/state/redis.js';
 import { startRedis, redisBinary, REDIS_SKIP, freePort, type RedisServer } from '../helpers/redis.js';
 import { memLog } from '../helpers/wait.js';
 
@@ -9,7 +9,7 @@ const skip = redisBinary() ? false : REDIS_SKIP;
 describe('redis SharedState (R-RL-30)', { skip }, () => {
   let redis: RedisServer;
   before(async () => { redis = await startRedis(); });
-  after(async () => { await closeAllRedisStates(); await redis?.stop(); });
+  after(async () => { await redis?.stop(); });
 
   const settings = (extra: Partial<RedisSettings> = {}): RedisSettings =>
     ({ policy: 'redis', host: '127.0.0.1', port: redis.port, timeoutMs: 500, ...extra });
@@ -88,22 +88,27 @@ describe('redis SharedState (R-RL-30)', { skip }, () => {
     }
   });
 
-  test('R-RL-30 connection pooling: one shared client per distinct settings, closed by closeAllRedisStates', async () => {
-    await closeAllRedisStates();
+  test('R-RL-30 connection pooling: one shared client per distinct settings, closed with the pool', async () => {
+    const pool = new RedisPool();
+    const other = new RedisPool();
     const log = memLog();
-    const a = acquireRedisState(settings(), { log });
-    const b = acquireRedisState(settings(), { log });
-    const c = acquireRedisState(settings({ database: 2 }), { log });
+    const a = pool.acquire(settings(), { log });
+    const b = pool.acquire(settings(), { log });
+    const c = pool.acquire(settings({ database: 2 }), { log });
+    const d = other.acquire(settings(), { log });
     try {
       assert.equal(a.state, b.state);
       assert.notEqual(a.state, c.state);
-      assert.equal(redisPoolSize(), 2);
+      assert.notEqual(a.state, d.state, 'issue 11: each gateway owns its pool; two pools share no client');
+      assert.equal(pool.size, 2);
       await a.state.charge('pool', 1, 5);
+      assert.equal((await d.state.peek('pool')).used, 1, 'the same server seen through the other pool');
     } finally {
-      a.release(); b.release(); c.release();
-      await closeAllRedisStates();
+      a.release(); b.release(); c.release(); d.release();
+      await pool.close();
+      await other.close();
     }
-    assert.equal(redisPoolSize(), 0);
+    assert.equal(pool.size, 0);
   });
 
   test('R-RL-30 nothing listening: calls fail within redis_timeout, never hang, one log line per burst', async () => {

@@ -8,7 +8,7 @@ import { countPromptTokens } from '../../llm/tokens.js';
 import type { Logger } from '../../core/log.js';
 import { jsonError, pageError } from '../../core/errors.js';
 import { compileTemplate, type CompiledTemplate } from '../../core/template.js';
-import { acquireRedisState, type RedisSettings } from '../../state/redis.js';
+import type { RedisSettings } from '../../core/shared-state.js';
 import { resolveSecret } from '../../core/secrets.js';
 import { compileCostExpr, type CostExpr } from './cost-expr.js';
 import { schema, policyRequired } from './schema.js';
@@ -186,11 +186,11 @@ function redisSettings(conf: AiRateLimitingConf): RedisSettings {
   };
 }
 
-export function compileRateLimit(conf: AiRateLimitingConf, env: Pick<CompileEnv, 'parentKey' | 'confHash' | 'state' | 'log'>): CompiledRateLimit {
+export function compileRateLimit(conf: AiRateLimitingConf, env: Pick<CompileEnv, 'parentKey' | 'confHash' | 'state' | 'redis' | 'log'>): CompiledRateLimit {
   let state = env.state;
   let release: (() => void) | undefined;
   if (conf.policy === 'redis' || conf.policy === 'redis-cluster') {
-    const shared = acquireRedisState(redisSettings(conf), { log: env.log, label: 'ai-rate-limiting', keyPrefix: 'switchyard:ai-rate-limiting:' });
+    const shared = env.redis.acquire(redisSettings(conf), { log: env.log, label: 'ai-rate-limiting', keyPrefix: 'switchyard:ai-rate-limiting:' });
     state = shared.state;
     release = shared.release;
   }
