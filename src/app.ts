@@ -23,7 +23,7 @@ import { createAccessLog } from './observability/access-log.js';
 import { createMetricsHandler } from './observability/metrics-server.js';
 import { RecentRequests } from './observability/recent-requests.js';
 import { TrafficTally, formatTraffic, startTrafficTicker } from './observability/traffic-summary.js';
-import { metrics } from './observability/metrics.js';
+import { createMetrics } from './observability/metrics.js';
 import { log } from './core/log.js';
 import { runShutdownHooks } from './core/lifecycle.js';
 
@@ -107,8 +107,10 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   const transport = new GatewayTransport();
   const gcpTokens = new GcpTokenCache(transport);
   const redis = new RedisPool();
-  const holder = new RuntimeHolder(store, { state, health, transport, gcpTokens, redis, log });
-  const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor });
+  const prom = config.plugin_attr.prometheus;
+  const metrics = createMetrics({ metric_prefix: prom.metric_prefix, default_buckets: prom.default_buckets, llm_latency_buckets: prom.llm_latency_buckets });
+  const holder = new RuntimeHolder(store, { state, health, transport, gcpTokens, redis, metrics, log });
+  const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor, metrics });
   // the dashboard's last requests (R-UI-1): a preallocated ring the proxy writes one slot of per request
   const recent = new RecentRequests();
   const traffic = opts.trafficSummary ? new TrafficTally() : undefined;
@@ -128,11 +130,10 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   try {
     for (const addr of config.apisix.node_listen) await add('proxy', proxy.handler, addr);
     if (config.apisix.enable_admin) {
-      await add('admin', createAdminHandler({ config, store, secrets, dashboard: { runtime: () => holder.current, health, recent, metrics } }), config.deployment.admin.admin_listen);
+      await add('admin', createAdminHandler({ config, store, secrets, dashboard: { runtime: () => holder.current, health, recent, metrics: () => metrics } }), config.deployment.admin.admin_listen);
     }
     if (config.apisix.enable_control) await add('control', createControlHandler({ health, store }), config.apisix.control);
-    const prom = config.plugin_attr.prometheus;
-    if (prom.enable_export_server) await add('prometheus', createMetricsHandler(prom, { health }), prom.export_addr);
+    if (prom.enable_export_server) await add('prometheus', createMetricsHandler(prom, metrics, { health }), prom.export_addr);
   } catch (err) {
     for (const s of servers) s.server.close();
     holder.close();

@@ -274,6 +274,14 @@ export interface AccessTokenSource {
   token(cacheKey: string, conf: GcpAuthConf): Promise<string>;
 }
 
+/** the gateway's metrics as the request path records into them (src/observability/metrics.ts) */
+export interface RequestMetrics {
+  /** R-PROM-2/3/4: one finished request (the `prometheus` plugin's log phase) */
+  recordRequest(ctx: RequestContext, opts?: { preferName?: boolean }): void;
+  /** R-PROM-5: an attempt to an LLM instance starts; decrement `n` of the result once when it ends */
+  trackLlmAttempt(ctx: RequestContext, node: string): { n: number };
+}
+
 export interface CompileEnv {
   /** key of the resource holding the configuration, e.g. `/apisix/routes/1` */
   parentKey: string;
@@ -287,6 +295,8 @@ export interface CompileEnv {
   gcpTokens: AccessTokenSource;
   /** R-RL-30: the gateway's Redis clients, shared by the configurations that name the same server */
   redis: SharedStatePool;
+  /** the gateway's Prometheus registry */
+  metrics: RequestMetrics;
   log: Logger;
 }
 

@@ -9,7 +9,7 @@
 //   and parses the body once (R-REQ-1/2), fills ctx.llm (R-VAR-2).
 // proxy(ctx):  runs attempts until one response is relayed (R-FB-3..10).
 // Logger fields (R-APM-20, R-LOG-20/21) are built by the loggers from ctx.llm.
-import type { RequestContext, Reply, CompileEnv, AbortListener } from '../core/types.js';
+import type { RequestContext, Reply, CompileEnv, AbortListener, RequestMetrics } from '../core/types.js';
 import type { Converter } from './converters/index.js';
 import { jsonError, pageError, textError } from '../core/errors.js';
 import { detectClientProtocol, type LlmProtocol } from './protocols/index.js';
@@ -25,7 +25,6 @@ import { GatewayTransport } from '../transport/index.js';
 import { GcpTokenCache } from './providers/gcp-token.js';
 import { buildBody, buildHeaders } from './request.js';
 import { DONE, isEventStream, relayBody, relayStream, failureOutcome, recordAttempt, type AttemptHost, type AttemptOutcome, type AttemptResult, type Io } from './relay.js';
-import { trackLlmAttempt, type ActiveAttempts } from '../observability/metrics.js';
 import { Deadline } from '../core/deadlines.js';
 import { BODY_TOO_LARGE_CODE } from '../core/errors.js';
 import { AttemptAbort } from './attempt-abort.js';
@@ -65,6 +64,12 @@ interface PickState {
 }
 
 const NONE_TRIED: ReadonlySet<number> = new Set();
+
+/** the metrics of an engine compiled without a gateway (unit tests): counts nothing */
+const NO_METRICS: RequestMetrics = {
+  recordRequest() {},
+  trackLlmAttempt: () => ({ n: 0 }),
+};
 
 function markTried(st: { tried?: Set<number> }, index: number): void {
   (st.tried ??= new Set()).add(index);
@@ -122,6 +127,8 @@ export class LlmEngine implements AttemptHost {
   private readonly net: UpstreamTransport;
   /** a transport of its own when compiled without a gateway (unit tests), closed in destroy() */
   private readonly ownNet?: GatewayTransport;
+  /** R-PROM-5: where attempts are counted (nowhere when compiled without a gateway) */
+  readonly metrics: RequestMetrics;
   /** a GCP token cache of its own when compiled without a gateway (unit tests), closed in destroy() */
   private readonly ownTokens?: GcpTokenCache;
   private readonly transport: TransportHandle;
@@ -151,7 +158,8 @@ export class LlmEngine implements AttemptHost {
     else this.net = this.ownNet = new GatewayTransport();
     const transport = (this.transport = this.net.acquire(llmTransportSettings(t)));
     try {
-      const tokens = env?.gcpTokens ?? (this.ownTokens = new GcpTokenCache(this.net));
+      this.metrics = env?.metrics ?? NO_METRICS;
+    const tokens = env?.gcpTokens ?? (this.ownTokens = new GcpTokenCache(this.net));
       this.instances = (conf.instances as any[]).map((inst, i) => compileInstance(inst, i, t, base, tokens));
     } catch (e) {
       transport.release();
@@ -545,7 +553,7 @@ class AttemptRun implements Io {
   /** R-VAR-4: this attempt's entry in $upstream_addr / $upstream_status / $upstream_response_time */
   private readonly rec: { addr: string; status: number; time: number };
   /** R-PROM-5: the attempt's place in apisix_llm_active_connections, until it is released */
-  private active: ActiveAttempts | undefined;
+  private active: { n: number } | undefined;
   private recorded = false;
   clientGone = false;
   call!: UpstreamCall;
@@ -568,7 +576,7 @@ class AttemptRun implements Io {
     this.client = st.protocol;
     this.rec = { addr, status: 0, time: 0 };
     ctx.upstreamAttempts.push(this.rec);
-    this.active = trackLlmAttempt(ctx, inst.name);
+    this.active = host.metrics.trackLlmAttempt(ctx, inst.name);
   }
 
   /** once is enough: the attempt ended, or its finally block runs */

@@ -7,7 +7,7 @@ import type { Logger } from '../core/log.js';
 import { compileFormat, unknownVariables, type CompiledFormat, type Escape, type VarResolver } from './format.js';
 import { createLineSink, type LineSink } from './line-sink.js';
 import { redactionFor } from './redact.js';
-import { noteProxyRequest } from './metrics.js';
+import type { Metrics } from './metrics.js';
 
 export interface AccessLog {
   /** called once per proxy request after the log phase */
@@ -39,6 +39,8 @@ export interface AccessLogOptions {
   warnUnknown?: boolean;
   /** the variables' getters (ProxyContext.getterFor), resolved when the format is compiled */
   resolveVar?: VarResolver;
+  /** the gateway's metrics: every proxy request is counted there (`http_requests_total`, connections) */
+  metrics?: Pick<Metrics, 'noteProxyRequest'>;
 }
 
 export function createAccessLog(
@@ -46,6 +48,7 @@ export function createAccessLog(
   log: Logger,
   opts: AccessLogOptions = {},
 ): AccessLog {
+  const metrics = opts.metrics;
   const enabled = http?.enable_access_log !== false;
   const format = http?.access_log_format || DEFAULT_ACCESS_LOG_FORMAT;
   const compiled = compileFormat(format, http?.access_log_format_escape === 'json' ? 'json' : 'default', opts.resolveVar);
@@ -63,7 +66,7 @@ export function createAccessLog(
   }
   return {
     write(ctx) {
-      noteProxyRequest(ctx);
+      metrics?.noteProxyRequest(ctx);
       if (!sink) return;
       let line: string;
       try {

@@ -1,11 +1,11 @@
 // The Prometheus export listener (R-PROM-1): `GET <export_uri>` answers the
-// shared registry in the text exposition format 0.0.4; any other path 404.
+// gateway's registry in the text exposition format 0.0.4; any other path 404.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GatewayConfig } from '../config/types.js';
 import type { HealthService } from '../core/health-types.js';
 import { sendReply } from '../core/respond.js';
 import { pageError } from '../core/errors.js';
-import { configureMetrics, setHealthSource, type Metrics } from './metrics.js';
+import type { Metrics } from './metrics.js';
 
 export interface MetricsHandlerOptions {
   /** source of `apisix_upstream_status` (health-check targets) */
@@ -17,13 +17,9 @@ export interface MetricsHandlerOptions {
   collect?: (own: Metrics) => Promise<string>;
 }
 
-export function createMetricsHandler(prom: GatewayConfig['plugin_attr']['prometheus'], opts: MetricsHandlerOptions = {}) {
-  const m = configureMetrics({
-    metric_prefix: prom?.metric_prefix,
-    default_buckets: prom?.default_buckets,
-    llm_latency_buckets: prom?.llm_latency_buckets,
-  });
-  if (opts.health) setHealthSource(opts.health);
+/** `m`: the gateway's registry (createMetrics with plugin_attr.prometheus) */
+export function createMetricsHandler(prom: GatewayConfig['plugin_attr']['prometheus'], m: Metrics, opts: MetricsHandlerOptions = {}) {
+  if (opts.health) m.healthSource = opts.health;
   const uri = prom?.export_uri || '/apisix/prometheus/metrics';
   const collect = opts.collect ?? ((own: Metrics) => own.registry.metrics());
   return (req: IncomingMessage, res: ServerResponse) => {

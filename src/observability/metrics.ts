@@ -1,13 +1,15 @@
-// The Prometheus registry shared by the `prometheus` plugin (per-request
-// recording), the AI proxy plugins (active LLM connections, R-PROM-5), the
-// access log (requests received) and the export listener (R-PROM-1..6).
+// The Prometheus registry of one running gateway, shared by the `prometheus`
+// plugin (per-request recording), the AI proxy plugins (active LLM
+// connections, R-PROM-5), the access log (requests received) and the export
+// listener (R-PROM-1..6). The gateway makes one (createMetrics) and hands it
+// down: to the plugins through CompileEnv.metrics.
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { droppedEntries } from './batch.js';
 import { SeriesCounter, SeriesHistogram, type CounterChild, type HistogramChild } from './series.js';
 import type { Server, Socket } from 'node:net';
-import type { RequestContext } from '../core/types.js';
+import type { RequestContext, RequestMetrics } from '../core/types.js';
 import type { HealthService } from '../core/health-types.js';
 import { VERSION } from '../core/version.js';
 import { llmCost } from '../core/llm-cost.js';
@@ -28,21 +30,7 @@ const ACTIVE_LABELS = ['route', 'route_id', 'matched_uri', 'matched_host', 'serv
 
 type Labels<T extends readonly string[]> = Record<T[number], string>;
 
-let healthSource: Pick<HealthService, 'report'> | undefined;
-
-/** where `apisix_upstream_status` reads health-check targets from (R-PROM-3) */
-export function setHealthSource(h: Pick<HealthService, 'report'> | undefined): void {
-  healthSource = h;
-}
-
-// connection tracking for apisix_nginx_http_current_connections (SHOULD):
-// sockets are counted the first time a proxy request on them completes
-const conn = { accepted: 0, active: 0 };
-let requestsTotal = 0;
-const seenSockets = new WeakSet<Socket>();
-const proxyServers = new Set<Server>();
-
-export class Metrics {
+export class Metrics implements RequestMetrics {
   readonly registry = new Registry();
   readonly prefix: string;
   readonly httpStatus: SeriesCounter;
@@ -68,6 +56,15 @@ export class Metrics {
   readonly activeSeries = new Map<string, ActiveAttempts>();
   /** the entry of the previous attempt (see trackLlmAttempt) */
   lastActive?: ActiveAttempts;
+  /** where `apisix_upstream_status` reads health-check targets from (R-PROM-3) */
+  healthSource: Pick<HealthService, 'report'> | undefined = undefined;
+  /** proxy requests since start (`http_requests_total`) */
+  requestsTotal = 0;
+  // connection tracking for apisix_nginx_http_current_connections (SHOULD):
+  // sockets are counted the first time a proxy request on them completes
+  readonly conn = { accepted: 0, active: 0 };
+  readonly seenSockets = new WeakSet<Socket>();
+  readonly proxyServers = new Set<Server>();
 
   constructor(readonly conf: Required<Pick<MetricsConfig, 'metric_prefix'>> & MetricsConfig) {
     const p = (this.prefix = conf.metric_prefix);
@@ -84,6 +81,7 @@ export class Metrics {
     this.llmCost = new SeriesCounter(`${p}llm_cost_total`, 'LLM service cost from the usage and the instance pricing', reg);
     this.llmAttempts = new SeriesCounter(`${p}llm_attempts_total`, 'LLM upstream attempts (and skipped instances) by outcome', reg);
     const activeSeries = this.activeSeries;
+    const self = this;
     this.llmActive = new Gauge({
       name: `${p}llm_active_connections`,
       help: 'Number of active connections to LLM service',
@@ -98,7 +96,7 @@ export class Metrics {
       help: 'The total number of client requests since APISIX started',
       registers,
       collect() {
-        this.set(requestsTotal);
+        this.set(self.requestsTotal);
       },
     });
     new Gauge({
@@ -109,10 +107,11 @@ export class Metrics {
       async collect() {
         // the proxy servers seen so far: their live connection count
         let active = 0;
-        for (const srv of proxyServers) {
+        for (const srv of self.proxyServers) {
           active += await new Promise<number>((resolve) => srv.getConnections((err, n) => resolve(err ? 0 : n)));
         }
-        if (!proxyServers.size) active = conn.active;
+        const conn = self.conn;
+        if (!self.proxyServers.size) active = conn.active;
         this.set({ state: 'accepted' }, conn.accepted);
         this.set({ state: 'handled' }, conn.accepted);
         this.set({ state: 'active' }, active);
@@ -149,6 +148,7 @@ export class Metrics {
       registers,
       collect() {
         this.reset();
+        const healthSource = self.healthSource;
         if (!healthSource) return;
         let report: unknown[] = [];
         try {
@@ -168,28 +168,26 @@ export class Metrics {
       },
     });
   }
+
+  /** R-PROM-2/3/4: record one finished request (the `prometheus` plugin's log phase) */
+  recordRequest(ctx: RequestContext, opts?: { preferName?: boolean }): void {
+    recordRequest(this, ctx, opts);
+  }
+
+  /** R-PROM-5: an attempt to an LLM instance starts; see trackLlmAttempt */
+  trackLlmAttempt(ctx: RequestContext, node: string): ActiveAttempts {
+    return trackLlmAttempt(this, ctx, node);
+  }
+
+  /** called by the access log once per proxy request: `http_requests_total`, connections */
+  noteProxyRequest(ctx: RequestContext): void {
+    noteProxyRequest(this, ctx);
+  }
 }
 
-let current: Metrics | undefined;
-
-function sameConf(m: Metrics, c: MetricsConfig): boolean {
-  return (
-    m.prefix === (c.metric_prefix ?? 'apisix_') &&
-    JSON.stringify(m.conf.default_buckets ?? null) === JSON.stringify(c.default_buckets ?? null) &&
-    JSON.stringify(m.conf.llm_latency_buckets ?? null) === JSON.stringify(c.llm_latency_buckets ?? null)
-  );
-}
-
-/** set prefix and buckets (plugin_attr.prometheus); replaces the registry only when they differ */
-export function configureMetrics(conf: MetricsConfig = {}): Metrics {
-  if (current && sameConf(current, conf)) return current;
-  current = new Metrics({ ...conf, metric_prefix: conf.metric_prefix ?? 'apisix_' });
-  return current;
-}
-
-/** the shared metrics (default configuration until configureMetrics was called) */
-export function metrics(): Metrics {
-  return (current ??= new Metrics({ metric_prefix: 'apisix_' }));
+/** the registry of one gateway, with the prefix and buckets of plugin_attr.prometheus */
+export function createMetrics(conf: MetricsConfig = {}): Metrics {
+  return new Metrics({ ...conf, metric_prefix: conf.metric_prefix ?? 'apisix_' });
 }
 
 // ---------------------------------------------------------------------------
@@ -329,10 +327,8 @@ export interface ActiveAttempts {
   n: number;
 }
 
-/** R-PROM-2/3/4: record one finished request (the `prometheus` plugin's log phase) */
-export function recordRequest(ctx: RequestContext, opts: { preferName?: boolean } = {}): void {
-  const m = metrics();
-  const preferName = !!opts.preferName;
+function recordRequest(m: Metrics, ctx: RequestContext, opts: { preferName?: boolean } | undefined): void {
+  const preferName = opts?.preferName === true;
   const route = routeLabel(ctx, preferName);
   const service = serviceLabel(ctx, preferName);
   const consumer = str(ctx.consumer?.username);
@@ -428,8 +424,7 @@ export function recordRequest(ctx: RequestContext, opts: { preferName?: boolean 
  * decrement the returned entry's `n`, once: the decrement uses the labels
  * of the increment.
  */
-export function trackLlmAttempt(ctx: RequestContext, node: string): ActiveAttempts {
-  const m = metrics();
+function trackLlmAttempt(m: Metrics, ctx: RequestContext, node: string): ActiveAttempts {
   const route = str(ctx.routeName);
   const route_id = str(ctx.routeId);
   const matched_uri = str(safeVar(ctx, 'matched_uri'));
@@ -462,9 +457,9 @@ export function trackLlmAttempt(ctx: RequestContext, node: string): ActiveAttemp
   return entry;
 }
 
-/** called by the access log once per proxy request: `http_requests_total`, connections */
-export function noteProxyRequest(ctx: RequestContext): void {
-  requestsTotal++;
+function noteProxyRequest(m: Metrics, ctx: RequestContext): void {
+  m.requestsTotal++;
+  const { proxyServers, seenSockets, conn } = m;
   const sock = ctx.req?.socket as Socket | undefined;
   const srv = (sock as unknown as { server?: Server } | undefined)?.server;
   if (srv && typeof srv.getConnections === 'function' && !proxyServers.has(srv)) {

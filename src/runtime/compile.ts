@@ -30,6 +30,7 @@ export interface RuntimeEnv {
   transport: CompileEnv['transport'];
   gcpTokens: CompileEnv['gcpTokens'];
   redis: CompileEnv['redis'];
+  metrics: CompileEnv['metrics'];
   log: Logger;
 }
 
@@ -193,6 +194,7 @@ class Compiler {
         transport: this.env.transport,
         gcpTokens: this.env.gcpTokens,
         redis: this.env.redis,
+        metrics: this.env.metrics,
         log: this.env.log,
       };
       let value: unknown;

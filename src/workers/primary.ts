@@ -23,7 +23,7 @@ import { createAdminHandler } from '../admin/server.js';
 import { createControlHandler } from '../control/server.js';
 import { createMetricsHandler } from '../observability/metrics-server.js';
 import { createLineSink, type LineSink } from '../observability/line-sink.js';
-import type { Metrics } from '../observability/metrics.js';
+import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { log } from '../core/log.js';
 import { runShutdownHooks } from '../core/lifecycle.js';
 import { FeedStore } from './feed-store.js';
@@ -213,7 +213,8 @@ export async function startPrimary(config: GatewayConfig, opts: StartOptions = {
     if (config.apisix.enable_control) await add('control', createControlHandler({ health, store: feed }), config.apisix.control);
     const prom = config.plugin_attr.prometheus;
     if (prom.enable_export_server) {
-      await add('prometheus', createMetricsHandler(prom, { health, collect: clusterMetrics }), prom.export_addr);
+      const own = createMetrics({ metric_prefix: prom.metric_prefix, default_buckets: prom.default_buckets, llm_latency_buckets: prom.llm_latency_buckets });
+      await add('prometheus', createMetricsHandler(prom, own, { health, collect: clusterMetrics }), prom.export_addr);
     }
   } catch (err) {
     for (const s of servers) s.server.close();

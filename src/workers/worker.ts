@@ -18,7 +18,7 @@ import { endStartupTuning } from '../core/v8-tuning.js';
 import { ProxyContext } from '../proxy/context.js';
 import { createAccessLog } from '../observability/access-log.js';
 import { forwardLineSinks } from '../observability/line-sink.js';
-import { configureMetrics, metrics } from '../observability/metrics.js';
+import { createMetrics } from '../observability/metrics.js';
 import { log } from '../core/log.js';
 import { runShutdownHooks } from '../core/lifecycle.js';
 import { boundAddr, drainServers, GRACE_MS } from '../app.js';
@@ -80,12 +80,12 @@ export async function runWorker(): Promise<number> {
   const state = createRemoteState(caller, init.stateMethods);
   const health = createRemoteHealth(send, config.apisix.disable_upstream_healthcheck);
   const prom = config.plugin_attr.prometheus;
-  configureMetrics({ metric_prefix: prom.metric_prefix, default_buckets: prom.default_buckets, llm_latency_buckets: prom.llm_latency_buckets });
+  const metrics = createMetrics({ metric_prefix: prom.metric_prefix, default_buckets: prom.default_buckets, llm_latency_buckets: prom.llm_latency_buckets });
   const transport = new GatewayTransport();
   const gcpTokens = new GcpTokenCache(transport);
   const redis = new RedisPool();
-  const holder = new RuntimeHolder(store, { state, health, transport, gcpTokens, redis, log });
-  const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor });
+  const holder = new RuntimeHolder(store, { state, health, transport, gcpTokens, redis, metrics, log });
+  const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor, metrics });
   const traffic = init.trafficSummary ? new TrafficTally() : undefined;
   const proxy = createProxyHandler({ holder, accessLog, log, maxPostArgsBytes: (config.apisix.max_post_args_readable_size ?? 64) * 1024 * 1024, traffic });
   const ticker = traffic && startTrafficTicker(() => traffic.take(), (c) => send({ sy: 'traffic', ...c }));
@@ -115,7 +115,7 @@ export async function runWorker(): Promise<number> {
         health.update(msg.groups);
         return;
       case 'metrics.req':
-        metrics().registry.getMetricsAsJSON().then(
+        metrics.registry.getMetricsAsJSON().then(
           (m) => send({ sy: 'metrics.res', id: msg.id, metrics: m }),
           (err: Error) => send({ sy: 'metrics.res', id: msg.id, error: err.message }),
         );

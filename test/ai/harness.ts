@@ -13,6 +13,7 @@ import type { UpstreamTransport } from '../../src/core/transport-types.js';
 import { GatewayTransport } from '../../src/transport/index.js';
 import { GcpTokenCache } from '../../src/llm/providers/gcp-token.js';
 import { RedisPool } from '../../src/state/redis.js';
+import { createMetrics } from '../../src/observability/metrics.js';
 
 export interface Harness {
   url: string;
@@ -58,6 +59,7 @@ export async function startHarness(def: PluginDef, conf: unknown, opts: HarnessO
     transport: opts.transport ?? (ownTransport = new GatewayTransport()),
     gcpTokens: undefined as unknown as GcpTokenCache,
     redis: new RedisPool(),
+    metrics: createMetrics(),
     log: noopLog,
   };
   const gcpTokens = (env.gcpTokens = new GcpTokenCache(env.transport));

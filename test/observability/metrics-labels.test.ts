@@ -4,16 +4,15 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { configureMetrics } from '../../src/observability/metrics.js';
 import { startMockLlm } from '../helpers/mock-llm.js';
 import { req, startHarness, startUpstream } from '../proxy/harness.js';
 import { find, parseProm } from './prom-text.js';
 import { until } from '../helpers/wait.js';
 
-const m = configureMetrics({});
 const mock = await startMockLlm();
 const up = await startUpstream();
 const h = await startHarness();
+const m = h.metrics;
 after(async () => {
   await h.close();
   await up.close();

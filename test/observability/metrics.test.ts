@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ProxyContext } from '../../src/proxy/context.js';
-import { configureMetrics, recordRequest, trackLlmAttempt, setHealthSource, type ActiveAttempts } from '../../src/observability/metrics.js';
+import { createMetrics, type ActiveAttempts } from '../../src/observability/metrics.js';
 import { createMetricsHandler } from '../../src/observability/metrics-server.js';
 import type { RequestContext } from '../../src/core/types.js';
 import { find, parseProm } from './prom-text.js';
@@ -24,7 +24,8 @@ async function serve(handler: http.RequestListener): Promise<{ url: string; clos
 
 test('R-PROM-1 R-PROM-5: metric_prefix, export_uri, and the active LLM connections gauge across attempts', async (t) => {
   const prom = { export_uri: '/m', export_addr: { ip: '127.0.0.1', port: 0 }, metric_prefix: 'sy_', enable_export_server: true };
-  const exporter = await serve(createMetricsHandler(prom, { health: { report: () => [{ name: '/apisix/routes/1#x', nodes: [{ ip: '10.0.0.1', port: 443, status: 'healthy' }, { ip: '10.0.0.2', port: 443, status: 'unhealthy' }] }] } }));
+  const m = createMetrics({ metric_prefix: 'sy_' });
+  const exporter = await serve(createMetricsHandler(prom, m, { health: { report: () => [{ name: '/apisix/routes/1#x', nodes: [{ ip: '10.0.0.1', port: 443, status: 'healthy' }, { ip: '10.0.0.2', port: 443, status: 'unhealthy' }] }] } }));
   const releases: ActiveAttempts[] = [];
   let started = 0;
   const proxy = await serve((req, res) => {
@@ -36,14 +37,14 @@ test('R-PROM-1 R-PROM-5: metric_prefix, export_uri, and the active LLM connectio
     // first attempt on instance a (fails), fallback to b
     ctx.llm.instanceName = 'a';
     ctx.llm.model = 'gpt-4';
-    const first = trackLlmAttempt(ctx, 'a');
+    const first = m.trackLlmAttempt(ctx, 'a');
     first.n--;
     ctx.llm.instanceName = 'b';
-    releases.push(trackLlmAttempt(ctx, 'b'));
+    releases.push(m.trackLlmAttempt(ctx, 'b'));
     started++;
     res.end('ok');
   });
-  t.after(async () => { await exporter.close(); await proxy.close(); setHealthSource(undefined); configureMetrics({}); });
+  t.after(async () => { await exporter.close(); await proxy.close(); });
 
   await Promise.all([1, 2, 3].map(async () => (await fetch(proxy.url)).text()));
   assert.equal(started, 3);
@@ -70,8 +71,7 @@ test('R-PROM-1 R-PROM-5: metric_prefix, export_uri, and the active LLM connectio
 
 test('R-PROM-3: default_buckets and llm_latency_buckets configure the histograms', async (t) => {
   let recorded = 0;
-  const m = configureMetrics({ default_buckets: [10, 100], llm_latency_buckets: [5000] });
-  t.after(() => configureMetrics({}));
+  const m = createMetrics({ default_buckets: [10, 100], llm_latency_buckets: [5000] });
   const proxy = await serve((req, res) => {
     const ctx = new ProxyContext(req, res, quiet) as unknown as RequestContext;
     ctx.routeId = 'r';
@@ -79,7 +79,7 @@ test('R-PROM-3: default_buckets and llm_latency_buckets configure the histograms
     ctx.llm.instanceName = 'i';
     ctx.llm.timeToFirstTokenMs = 42;
     ctx.llm.promptTokens = 3;
-    res.end('x', () => { recordRequest(ctx); recorded++; });
+    res.end('x', () => { m.recordRequest(ctx); recorded++; });
   });
   t.after(() => proxy.close());
   await (await fetch(proxy.url)).text();
@@ -94,8 +94,7 @@ test('R-PROM-3: default_buckets and llm_latency_buckets configure the histograms
 
 test('R-PROM-2 R-PROM-3: prefer_name labels routes and services by name; response_source upstream / apisix / nginx', async (t) => {
   let recorded = 0;
-  const m = configureMetrics({});
-  t.after(() => configureMetrics({}));
+  const m = createMetrics({});
   const cases: Array<(ctx: RequestContext) => Record<string, string>> = [
     (ctx) => { ctx.upstreamAttempts.push({ addr: '10.0.0.1:80', status: 200, time: 0.01 }); ctx.status = 200; return {}; },
     (ctx) => { ctx.status = 401; return {}; },
@@ -110,7 +109,7 @@ test('R-PROM-2 R-PROM-3: prefer_name labels routes and services by name; respons
     ctx.serviceName = 's-name';
     const headers = cases[i++]!(ctx);
     ctx.writeHead(ctx.status, headers);
-    res.end('x', () => { recordRequest(ctx, { preferName: true }); recorded++; });
+    res.end('x', () => { m.recordRequest(ctx, { preferName: true }); recorded++; });
   });
   t.after(() => proxy.close());
   for (let k = 0; k < cases.length; k++) await (await fetch(proxy.url)).text();
@@ -124,8 +123,7 @@ test('R-PROM-2 R-PROM-3: prefer_name labels routes and services by name; respons
 
 test('R-PROM-2 R-PROM-3 R-RTY-4: requests whose labels change, repeat and come back are each counted in their own series', async (t) => {
   let recorded = 0;
-  const m = configureMetrics({});
-  t.after(() => configureMetrics({}));
+  const m = createMetrics({});
   // route, consumer, status, attempt outcome: repeats, switches and returns to earlier label sets
   const seq: Array<[string, string, number, string]> = [
     ['a', 'u1', 200, 'ok'], ['a', 'u1', 200, 'ok'], ['b', 'u1', 200, 'ok'], ['a', 'u1', 429, '429'],
@@ -142,7 +140,7 @@ test('R-PROM-2 R-PROM-3 R-RTY-4: requests whose labels change, repeat and come b
     ctx.llm.attempts = [{ instance: 'i1', outcome, ms: 1 }];
     ctx.upstreamAttempts.push({ addr: '10.0.0.1:80', status, time: 0.001 });
     ctx.writeHead(status, {});
-    res.end('x', () => { recordRequest(ctx); recorded++; });
+    res.end('x', () => { m.recordRequest(ctx); recorded++; });
   });
   t.after(() => proxy.close());
   for (let k = 0; k < seq.length; k++) await (await fetch(proxy.url)).text();
@@ -156,4 +154,24 @@ test('R-PROM-2 R-PROM-3 R-RTY-4: requests whose labels change, repeat and come b
   assert.deepEqual(attempts, ['a/429=2', 'a/ok=4', 'b/ok=2']);
   const latency = find(s, 'apisix_http_latency_count', { type: 'request' }).filter(ours).map((x) => `${x.labels.route}/${x.labels.consumer}=${x.value}`).sort();
   assert.deepEqual(latency, ['a/u1=5', 'a/u2=1', 'b/u1=2']);
+});
+
+test('R-PROM-2 issue 11: each gateway owns its registry; a request recorded in one is not seen in another', async (t) => {
+  const a = createMetrics({});
+  const b = createMetrics({});
+  let recorded = 0;
+  const srv = await serve((req, res) => {
+    const ctx = new ProxyContext(req, res, quiet) as unknown as RequestContext;
+    ctx.routeId = 'own';
+    res.end('x', () => { a.recordRequest(ctx); a.noteProxyRequest(ctx); recorded++; });
+  });
+  t.after(() => srv.close());
+  await (await fetch(srv.url)).text();
+  await until(() => recorded === 1);
+  const sa = parseProm(await a.registry.metrics());
+  const sb = parseProm(await b.registry.metrics());
+  assert.equal(find(sa, 'apisix_http_status', { route: 'own', code: '200' })[0]?.value, 1);
+  assert.equal(find(sa, 'apisix_http_requests_total')[0]?.value, 1);
+  assert.equal(find(sb, 'apisix_http_status', { route: 'own' }).length, 0);
+  assert.equal(find(sb, 'apisix_http_requests_total')[0]?.value, 0);
 });

@@ -14,6 +14,7 @@ import { SERVER_HEADER } from '../../src/core/version.js';
 import { memLog } from '../helpers/wait.js';
 import { GcpTokenCache } from '../../src/llm/providers/gcp-token.js';
 import { RedisPool } from '../../src/state/redis.js';
+import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 
 export class MemStore implements ConfigStore {
   items = new Map<string, StoredItem>();
@@ -78,6 +79,8 @@ export interface Harness {
   url: string;
   log: CapturedLog;
   logged: RequestContext[];
+  /** the registry the harness's gateway records into */
+  metrics: Metrics;
   inFlight(): number;
   close(): Promise<void>;
 }
@@ -88,7 +91,8 @@ export async function startHarness(seed: Record<string, JsonObject> = {}, opts: 
   for (const [k, v] of Object.entries(seed)) store.putSync(k, v);
   const log = captureLog();
   const state = createMemoryState();
-  const holder = new RuntimeHolder(store, { state, health: opts.health ?? (noHealth as any), transport: new GatewayTransport(), gcpTokens: new GcpTokenCache(), redis: new RedisPool(), log });
+  const metrics = createMetrics({});
+  const holder = new RuntimeHolder(store, { state, health: opts.health ?? (noHealth as any), transport: new GatewayTransport(), gcpTokens: new GcpTokenCache(), redis: new RedisPool(), metrics, log });
   const logged: RequestContext[] = [];
   const proxy = createProxyHandler({ holder, accessLog: { write: (c) => void logged.push(c), close: async () => {} }, log });
   const server = http.createServer({ keepAliveTimeout: 5000 }, (req, res) => {
@@ -98,6 +102,7 @@ export async function startHarness(seed: Record<string, JsonObject> = {}, opts: 
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   return {
+    metrics,
     store,
     holder,
     url: `http://127.0.0.1:${port}`,

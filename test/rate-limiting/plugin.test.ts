@@ -36,6 +36,7 @@ function compile(conf: AiRateLimitingConf, env: Env, parentKey = '/apisix/routes
     transport: undefined as any,
     gcpTokens: undefined as any,
     redis: redisPool,
+    metrics: undefined as any,
     log: env.log,
   });
 }

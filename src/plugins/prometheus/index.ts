@@ -1,12 +1,15 @@
 // `prometheus` plugin (R-PROM-2..4): records each request of a route whose
-// merged plugin set contains it, in the registry shared with the export
-// listener (src/observability/metrics.ts).
-import type { PluginDef } from '../../core/types.js';
-import { recordRequest } from '../../observability/metrics.js';
+// merged plugin set contains it, in the gateway's registry, which the export
+// listener serves (src/observability/metrics.ts).
+import type { PluginDef, RequestMetrics } from '../../core/types.js';
 
 interface PrometheusConf {
   prefer_name: boolean;
+  metrics: RequestMetrics;
 }
+
+const PREFER_NAME = { preferName: true };
+const PREFER_ID = { preferName: false };
 
 export const prometheus: PluginDef<PrometheusConf> = {
   name: 'prometheus',
@@ -17,12 +20,12 @@ export const prometheus: PluginDef<PrometheusConf> = {
       prefer_name: { type: 'boolean', default: false },
     },
   },
-  compile(conf: { prefer_name?: boolean }) {
-    return { prefer_name: conf?.prefer_name === true };
+  compile(conf: { prefer_name?: boolean }, env) {
+    return { prefer_name: conf?.prefer_name === true, metrics: env.metrics };
   },
   log(ctx, conf) {
     try {
-      recordRequest(ctx, { preferName: conf?.prefer_name === true });
+      conf.metrics.recordRequest(ctx, conf.prefer_name ? PREFER_NAME : PREFER_ID);
     } catch (err) {
       ctx.log.error(`prometheus: failed to record the request: ${(err as Error).message}`);
     }
