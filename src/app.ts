@@ -25,7 +25,7 @@ import { RecentRequests } from './observability/recent-requests.js';
 import { TrafficTally, formatTraffic, startTrafficTicker } from './observability/traffic-summary.js';
 import { createMetrics } from './observability/metrics.js';
 import { log } from './core/log.js';
-import { runShutdownHooks } from './core/lifecycle.js';
+import { GatewayScope } from './core/lifecycle.js';
 
 export interface Gateway {
   readonly config: GatewayConfig;
@@ -109,7 +109,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   const redis = new RedisPool();
   const prom = config.plugin_attr.prometheus;
   const metrics = createMetrics({ metric_prefix: prom.metric_prefix, default_buckets: prom.default_buckets, llm_latency_buckets: prom.llm_latency_buckets });
-  const holder = new RuntimeHolder(store, { state, health, transport, gcpTokens, redis, metrics, log });
+  const scope = new GatewayScope();
+  const holder = new RuntimeHolder(store, { state, health, transport, gcpTokens, redis, metrics, scope, log });
   const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor, metrics });
   // the dashboard's last requests (R-UI-1): a preallocated ring the proxy writes one slot of per request
   const recent = new RecentRequests();
@@ -159,7 +160,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       holder.close();
       health.close();
       await accessLog.close();
-      await runShutdownHooks();
+      await scope.shutdown();
       await redis.close();
       gcpTokens.close();
       await transport.close();

@@ -1,16 +1,31 @@
-// Shutdown hooks: modules that hold buffers (logger batches) or connections
-// register a flush/close here; the gateway runs them on SIGTERM/SIGINT
-// after in-flight requests finished (R-GEN-18).
+// What one running gateway owns besides its configuration and its named
+// services: the hooks that run when it stops (R-GEN-18: logger batches
+// flushed, files closed), and the objects that plugins share across the
+// configurations of that gateway (one open file per path). Two gateways in
+// one process (tests, workers) share none of them.
 type Hook = () => Promise<void> | void;
-const hooks = new Set<Hook>();
 
-export function onShutdown(hook: Hook): () => void {
-  hooks.add(hook);
-  return () => hooks.delete(hook);
-}
+export class GatewayScope {
+  private readonly hooks = new Set<Hook>();
+  private readonly objects = new Map<string, unknown>();
 
-export async function runShutdownHooks(): Promise<void> {
-  const list = [...hooks];
-  hooks.clear();
-  await Promise.allSettled(list.map(async (h) => h()));
+  /** `hook` runs when the gateway stops, after in-flight requests finished; the result unregisters it */
+  onShutdown(hook: Hook): () => void {
+    this.hooks.add(hook);
+    return () => this.hooks.delete(hook);
+  }
+
+  /** run every hook once (the gateway stops) */
+  async shutdown(): Promise<void> {
+    const list = [...this.hooks];
+    this.hooks.clear();
+    await Promise.allSettled(list.map(async (h) => h()));
+  }
+
+  /** the object this gateway keeps under `key`, made by `create` the first time it is asked for */
+  shared<T>(key: string, create: () => T): T {
+    let v = this.objects.get(key) as T | undefined;
+    if (v === undefined) this.objects.set(key, (v = create()));
+    return v;
+  }
 }

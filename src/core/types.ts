@@ -6,6 +6,7 @@ import type { SharedState, SharedStatePool } from './shared-state.js';
 import type { HealthService } from './health-types.js';
 import type { Logger } from './log.js';
 import type { UpstreamTransport } from './transport-types.js';
+import type { GatewayScope } from './lifecycle.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type JsonObject = { [k: string]: Json };
@@ -274,8 +275,14 @@ export interface AccessTokenSource {
   token(cacheKey: string, conf: GcpAuthConf): Promise<string>;
 }
 
+/** log entries a logger dropped, counted per logger name and reason (apisix_log_entries_dropped_total) */
+export interface LogDropCounter {
+  add(logger: string, reason: string, n: number): void;
+}
+
 /** the gateway's metrics as the request path records into them (src/observability/metrics.ts) */
 export interface RequestMetrics {
+  readonly logDrops: LogDropCounter;
   /** R-PROM-2/3/4: one finished request (the `prometheus` plugin's log phase) */
   recordRequest(ctx: RequestContext, opts?: { preferName?: boolean }): void;
   /** R-PROM-5: an attempt to an LLM instance starts; decrement `n` of the result once when it ends */
@@ -297,6 +304,8 @@ export interface CompileEnv {
   redis: SharedStatePool;
   /** the gateway's Prometheus registry */
   metrics: RequestMetrics;
+  /** the gateway's shutdown hooks and the objects its plugins share (open files) */
+  scope: GatewayScope;
   log: Logger;
 }
 

@@ -66,8 +66,7 @@ interface PickState {
 const NONE_TRIED: ReadonlySet<number> = new Set();
 
 /** the metrics of an engine compiled without a gateway (unit tests): counts nothing */
-const NO_METRICS: RequestMetrics = {
-  recordRequest() {},
+const NO_METRICS: Pick<RequestMetrics, 'trackLlmAttempt'> = {
   trackLlmAttempt: () => ({ n: 0 }),
 };
 
@@ -128,7 +127,7 @@ export class LlmEngine implements AttemptHost {
   /** a transport of its own when compiled without a gateway (unit tests), closed in destroy() */
   private readonly ownNet?: GatewayTransport;
   /** R-PROM-5: where attempts are counted (nowhere when compiled without a gateway) */
-  readonly metrics: RequestMetrics;
+  readonly metrics: Pick<RequestMetrics, 'trackLlmAttempt'>;
   /** a GCP token cache of its own when compiled without a gateway (unit tests), closed in destroy() */
   private readonly ownTokens?: GcpTokenCache;
   private readonly transport: TransportHandle;

@@ -18,21 +18,26 @@
 // resources (batch processor, connections, files) one close that runs once,
 // on shutdown or a while after the configuration was replaced (R-GEN-10).
 import type { Logger } from '../core/log.js';
-import { onShutdown } from '../core/lifecycle.js';
+import type { GatewayScope } from '../core/lifecycle.js';
+import type { LogDropCounter } from '../core/types.js';
 
 export type DropReason = 'buffer_full' | 'retries_exhausted' | 'closed';
 
-interface DropCount { logger: string; reason: DropReason; n: number }
+interface DropCount { logger: string; reason: string; n: number }
 
-/** entries dropped since start, per processor name and reason (apisix_log_entries_dropped_total) */
-export const droppedEntries = new Map<string, DropCount>();
+/** entries dropped since start, per processor name and reason (apisix_log_entries_dropped_total); one per gateway, in its Metrics */
+export class LogDrops implements LogDropCounter {
+  readonly counts = new Map<string, DropCount>();
 
-function dropCounter(logger: string, reason: DropReason): DropCount {
-  const key = `${logger}\0${reason}`;
-  let e = droppedEntries.get(key);
-  if (!e) droppedEntries.set(key, (e = { logger, reason, n: 0 }));
-  return e;
+  add(logger: string, reason: string, n: number): void {
+    const key = `${logger}\0${reason}`;
+    let e = this.counts.get(key);
+    if (!e) this.counts.set(key, (e = { logger, reason, n: 0 }));
+    e.n += n;
+  }
 }
+
+type ShutdownScope = Pick<GatewayScope, 'onShutdown'>;
 
 export interface BatchConfig {
   name?: string;
@@ -54,8 +59,10 @@ export interface BatchOptions<T> extends BatchConfig {
   maxBuffered?: number;
   /** batches sent concurrently (default 4) */
   maxConcurrent?: number;
-  /** register a shutdown flush (default true) */
-  flushOnShutdown?: boolean;
+  /** the gateway whose stop flushes this processor (none: the owner closes it) */
+  scope?: ShutdownScope;
+  /** where dropped entries are counted (the gateway's metrics) */
+  drops?: LogDropCounter;
   /** longest a shutdown flush waits for the collector, ms (default 10000) */
   shutdownTimeoutMs?: number;
 }
@@ -71,7 +78,7 @@ export const RETIRE_MS = 35_000;
  * removed only once `close` finished, so that a shutdown racing a destroy
  * still waits for it.
  */
-export function closeOnShutdown(close: () => Promise<void>): () => Promise<void> {
+export function closeOnShutdown(close: () => Promise<void>, scope: ShutdownScope): () => Promise<void> {
   let closing: Promise<void> | undefined;
   const once = (): Promise<void> =>
     (closing ??= (async () => {
@@ -81,7 +88,7 @@ export function closeOnShutdown(close: () => Promise<void>): () => Promise<void>
         unregister();
       }
     })());
-  const unregister = onShutdown(once);
+  const unregister = scope.onShutdown(once);
   return once;
 }
 
@@ -93,11 +100,11 @@ export interface BatchLifecycle {
 }
 
 /** the close/retire pair of a logger configuration whose batches go through `release`-able connections */
-export function batchLifecycle<T>(batch: BatchProcessor<T>, release: () => Promise<unknown>): BatchLifecycle {
+export function batchLifecycle<T>(batch: BatchProcessor<T>, release: () => Promise<unknown>, scope: ShutdownScope): BatchLifecycle {
   const close = closeOnShutdown(async () => {
     await batch.close();
     await release().catch(() => {});
-  });
+  }, scope);
   return {
     close,
     retire() {
@@ -175,8 +182,7 @@ export class BatchProcessor<T> {
   private cutSoon = false;
   private unregister: (() => void) | undefined;
   private droppedSinceReport = 0;
-  /** this processor's entries in droppedEntries, found once */
-  private readonly dropCounts: Partial<Record<DropReason, DropCount>> = {};
+  private readonly drops: LogDropCounter | undefined;
   private errWindowStart = 0;
   private errInWindow = 0;
   private errSuppressed = 0;
@@ -195,7 +201,8 @@ export class BatchProcessor<T> {
     this.send = opts.send;
     this.log = opts.log;
     this.shutdownTimeoutMs = opts.shutdownTimeoutMs ?? 10_000;
-    if (opts.flushOnShutdown !== false) this.unregister = onShutdown(() => this.close());
+    this.drops = opts.drops;
+    if (opts.scope !== undefined) this.unregister = opts.scope.onShutdown(() => this.close());
   }
 
   /** entries currently held (queued + waiting + in flight + waiting for retry) */
@@ -322,7 +329,7 @@ export class BatchProcessor<T> {
   }
 
   private countDropped(why: DropReason, n: number): void {
-    (this.dropCounts[why] ??= dropCounter(this.name, why)).n += n;
+    this.drops?.add(this.name, why, n);
   }
 
   private drop(n: number, reason: string, why: DropReason): void {

@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { droppedEntries } from './batch.js';
+import { LogDrops } from './batch.js';
 import { SeriesCounter, SeriesHistogram, type CounterChild, type HistogramChild } from './series.js';
 import type { Server, Socket } from 'node:net';
 import type { RequestContext, RequestMetrics } from '../core/types.js';
@@ -56,6 +56,8 @@ export class Metrics implements RequestMetrics {
   readonly activeSeries = new Map<string, ActiveAttempts>();
   /** the entry of the previous attempt (see trackLlmAttempt) */
   lastActive?: ActiveAttempts;
+  /** log entries the loggers of this gateway dropped */
+  readonly logDrops = new LogDrops();
   /** where `apisix_upstream_status` reads health-check targets from (R-PROM-3) */
   healthSource: Pick<HealthService, 'report'> | undefined = undefined;
   /** proxy requests since start (`http_requests_total`) */
@@ -127,7 +129,7 @@ export class Metrics implements RequestMetrics {
       registers,
       collect() {
         this.reset();
-        for (const e of droppedEntries.values()) this.inc({ logger: e.logger, reason: e.reason }, e.n);
+        for (const e of self.logDrops.counts.values()) this.inc({ logger: e.logger, reason: e.reason }, e.n);
       },
     });
     const nodeInfo = new Gauge({

@@ -31,6 +31,7 @@ export interface RuntimeEnv {
   gcpTokens: CompileEnv['gcpTokens'];
   redis: CompileEnv['redis'];
   metrics: CompileEnv['metrics'];
+  scope: CompileEnv['scope'];
   log: Logger;
 }
 
@@ -195,6 +196,7 @@ class Compiler {
         gcpTokens: this.env.gcpTokens,
         redis: this.env.redis,
         metrics: this.env.metrics,
+        scope: this.env.scope,
         log: this.env.log,
       };
       let value: unknown;

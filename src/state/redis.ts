@@ -17,8 +17,8 @@
 //   queue: a queued INCRBY would be applied late), and while the connection
 //   is known to be down calls fail at once instead of waiting;
 // - failures are logged once per burst (first failure, then a recovery line);
-// - clients are shared per distinct settings (acquireRedisState) and closed
-//   on shutdown (src/core/lifecycle.ts).
+// - clients are shared per distinct settings within one gateway (its
+//   RedisPool, CompileEnv.redis) and closed when that gateway stops.
 import type { Redis, Cluster } from 'ioredis';
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';

@@ -25,7 +25,6 @@ import { createMetricsHandler } from '../observability/metrics-server.js';
 import { createLineSink, type LineSink } from '../observability/line-sink.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { log } from '../core/log.js';
-import { runShutdownHooks } from '../core/lifecycle.js';
 import { FeedStore } from './feed-store.js';
 import { HealthHub } from './health-hub.js';
 import { WorkerPool, type PoolMember } from './pool.js';
@@ -247,7 +246,6 @@ export async function startPrimary(config: GatewayConfig, opts: StartOptions = {
       hub!.close();
       health.close();
       await lines.close();
-      await runShutdownHooks();
       await state.close();
       await feed.close();
     })());

@@ -20,7 +20,7 @@ import { createAccessLog } from '../observability/access-log.js';
 import { forwardLineSinks } from '../observability/line-sink.js';
 import { createMetrics } from '../observability/metrics.js';
 import { log } from '../core/log.js';
-import { runShutdownHooks } from '../core/lifecycle.js';
+import { GatewayScope } from '../core/lifecycle.js';
 import { boundAddr, drainServers, GRACE_MS } from '../app.js';
 import { MirrorStore } from './mirror-store.js';
 import { createRemoteCaller, createRemoteState } from './remote-state.js';
@@ -84,7 +84,8 @@ export async function runWorker(): Promise<number> {
   const transport = new GatewayTransport();
   const gcpTokens = new GcpTokenCache(transport);
   const redis = new RedisPool();
-  const holder = new RuntimeHolder(store, { state, health, transport, gcpTokens, redis, metrics, log });
+  const scope = new GatewayScope();
+  const holder = new RuntimeHolder(store, { state, health, transport, gcpTokens, redis, metrics, scope, log });
   const accessLog = createAccessLog(config.nginx_config.http, log, { resolveVar: ProxyContext.getterFor, metrics });
   const traffic = init.trafficSummary ? new TrafficTally() : undefined;
   const proxy = createProxyHandler({ holder, accessLog, log, maxPostArgsBytes: (config.apisix.max_post_args_readable_size ?? 64) * 1024 * 1024, traffic });
@@ -157,7 +158,7 @@ export async function runWorker(): Promise<number> {
   holder.close();
   health.close();
   await accessLog.close();
-  await runShutdownHooks();
+  await scope.shutdown();
   await redis.close();
   gcpTokens.close();
   await transport.close();

@@ -12,8 +12,7 @@ import type { HealthService } from '../../src/llm/health/types.js';
 import type { UpstreamTransport } from '../../src/core/transport-types.js';
 import { GatewayTransport } from '../../src/transport/index.js';
 import { GcpTokenCache } from '../../src/llm/providers/gcp-token.js';
-import { RedisPool } from '../../src/state/redis.js';
-import { createMetrics } from '../../src/observability/metrics.js';
+import { gatewayServices } from '../helpers/gateway-services.js';
 
 export interface Harness {
   url: string;
@@ -57,11 +56,10 @@ export async function startHarness(def: PluginDef, conf: unknown, opts: HarnessO
     state: {} as any,
     health: opts.health ?? { register: () => ({ isHealthy: () => true, isCooling: () => false, trialOpen: () => false, claimTrial: () => false, observe() {}, version: 0, destroy() {} }), report: () => [], close() {} },
     transport: opts.transport ?? (ownTransport = new GatewayTransport()),
-    gcpTokens: undefined as unknown as GcpTokenCache,
-    redis: new RedisPool(),
-    metrics: createMetrics(),
+    ...gatewayServices(),
     log: noopLog,
   };
+  // through the harness's transport, as the gateway wires it
   const gcpTokens = (env.gcpTokens = new GcpTokenCache(env.transport));
   const compiled = def.compile ? def.compile(value, env) : value;
   const contexts: RequestContext[] = [];

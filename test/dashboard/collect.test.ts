@@ -8,7 +8,7 @@ import type { RequestView } from '../../src/observability/recent-requests.js';
 import { compileRateLimit } from '../../src/plugins/ai-rate-limiting/index.js';
 import { createMemoryState } from '../../src/state/memory.js';
 import { memLog } from '../helpers/wait.js';
-import { RedisPool } from '../../src/state/redis.js';
+import { gatewayServices } from '../helpers/gateway-services.js';
 
 const route = {
   id: '1',
@@ -74,7 +74,7 @@ test('R-UI-1 an attempt known only by its address is named from the instance end
 test('R-UI-1 R-QTA-1 quota rows: used, reserved (0 when a reserving state leaves it out) and remaining', async () => {
   const log = memLog();
   const mem = createMemoryState();
-  const c = compileRateLimit({ instances: [{ name: 'a', limit: 100, time_window: 60 }] }, { parentKey: '/apisix/routes/1', confHash: 'h', state: mem, redis: new RedisPool(), log });
+  const c = compileRateLimit({ instances: [{ name: 'a', limit: 100, time_window: 60 }] }, { parentKey: '/apisix/routes/1', confHash: 'h', state: mem, ...gatewayServices(), log });
   await mem.charge(`${c.keyBase}|i|a`, 30, 60);
   const { quotaRows } = await import('../../src/plugins/ai-rate-limiting/status.js');
   // a state that reports reservations

@@ -4,15 +4,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BatchProcessor } from '../../src/observability/batch.js';
-import { runShutdownHooks } from '../../src/core/lifecycle.js';
+import { BatchProcessor, LogDrops } from '../../src/observability/batch.js';
+import { GatewayScope } from '../../src/core/lifecycle.js';
 import { compileHttpLogger, createHttpSender } from '../../src/plugins/http-logger/index.js';
 import { memLog, sleep, until } from '../helpers/wait.js';
 
 test('R-LOG-4: a batch is sent as soon as the queue holds batch_max_size entries', async () => {
   const sent: number[][] = [];
   const b = new BatchProcessor<number>({
-    batch_max_size: 3, inactive_timeout: 60, buffer_duration: 60, log: memLog(), flushOnShutdown: false,
+    batch_max_size: 3, inactive_timeout: 60, buffer_duration: 60, log: memLog(),
     send: async (e) => { sent.push(e); },
   });
   for (let i = 1; i <= 7; i++) b.push(i);
@@ -26,7 +26,7 @@ test('R-LOG-4: inactive_timeout flushes after the last entry; buffer_duration bo
   const sent: Array<{ at: number; e: number[] }> = [];
   const t0 = Date.now();
   const b = new BatchProcessor<number>({
-    batch_max_size: 100, inactive_timeout: 0.15, buffer_duration: 60, log: memLog(), flushOnShutdown: false,
+    batch_max_size: 100, inactive_timeout: 0.15, buffer_duration: 60, log: memLog(),
     send: async (e) => { sent.push({ at: Date.now() - t0, e }); },
   });
   b.push(1);
@@ -41,7 +41,7 @@ test('R-LOG-4: inactive_timeout flushes after the last entry; buffer_duration bo
   const sent2: Array<{ at: number; e: number[] }> = [];
   const t1 = Date.now();
   const b2 = new BatchProcessor<number>({
-    batch_max_size: 1000, inactive_timeout: 0.1, buffer_duration: 0.3, log: memLog(), flushOnShutdown: false,
+    batch_max_size: 1000, inactive_timeout: 0.1, buffer_duration: 0.3, log: memLog(),
     send: async (e) => { sent2.push({ at: Date.now() - t1, e }); },
   });
   for (let i = 0; i < 10 && !sent2.length; i++) {
@@ -59,7 +59,7 @@ test('R-LOG-4: a failed batch is retried after retry_delay up to max_retry_count
   const times: number[] = [];
   const t0 = Date.now();
   const b = new BatchProcessor<string>({
-    name: 'http logger', batch_max_size: 1, retry_delay: 0.1, max_retry_count: 2, log, flushOnShutdown: false,
+    name: 'http logger', batch_max_size: 1, retry_delay: 0.1, max_retry_count: 2, log,
     send: async () => { calls++; times.push(Date.now() - t0); throw new Error('connection refused'); },
   });
   b.push('x');
@@ -73,7 +73,7 @@ test('R-LOG-4: a failed batch is retried after retry_delay up to max_retry_count
   let n = 0;
   const got: string[][] = [];
   const b2 = new BatchProcessor<string>({
-    batch_max_size: 1, retry_delay: 0, max_retry_count: 1, log: memLog(), flushOnShutdown: false,
+    batch_max_size: 1, retry_delay: 0, max_retry_count: 1, log: memLog(),
     send: async (e) => { if (n++ === 0) throw new Error('503'); got.push(e); },
   });
   b2.push('y');
@@ -94,7 +94,7 @@ test('R-LOG-4 R-LOG-5: a hanging collector blocks nobody; the buffer is bounded 
   const c = compileHttpLogger(conf, log);
   // the http-logger's sender behind a processor with a small bound
   const bounded = new BatchProcessor<unknown>({
-    name: 'http logger', batch_max_size: 1, log, maxBuffered: 20, maxConcurrent: 4, flushOnShutdown: false,
+    name: 'http logger', batch_max_size: 1, log, maxBuffered: 20, maxConcurrent: 4,
     send: createHttpSender(conf, c.handle),
   });
   // push() is synchronous and never waits for the collector: all 200 return
@@ -117,17 +117,18 @@ test('R-LOG-4 R-LOG-5: a hanging collector blocks nobody; the buffer is bounded 
   await c.close();
 });
 
-test('R-LOG-4 R-GEN-18: pending entries are flushed by the shutdown hooks', async () => {
+test('R-LOG-4 R-GEN-18: pending entries are flushed by the shutdown hooks of the gateway scope', async () => {
   const sent: number[][] = [];
+  const scope = new GatewayScope();
   const b = new BatchProcessor<number>({
-    batch_max_size: 100, inactive_timeout: 60, buffer_duration: 60, log: memLog(),
+    batch_max_size: 100, inactive_timeout: 60, buffer_duration: 60, log: memLog(), scope,
     send: async (e) => { await sleep(20); sent.push(e); },
   });
   b.push(1);
   b.push(2);
   await sleep(20);
   assert.deepEqual(sent, []);
-  await runShutdownHooks();
+  await scope.shutdown();
   assert.deepEqual(sent, [[1, 2]]);
   assert.equal(b.push(3), false, 'a closed processor refuses entries');
 });
@@ -135,7 +136,7 @@ test('R-LOG-4 R-GEN-18: pending entries are flushed by the shutdown hooks', asyn
 test('R-LOG-4 R-GEN-10: a retired processor (configuration replaced) sends its queue now and late entries as they come', async () => {
   const sent: number[][] = [];
   const b = new BatchProcessor<number>({
-    batch_max_size: 100, inactive_timeout: 60, buffer_duration: 60, log: memLog(), flushOnShutdown: false,
+    batch_max_size: 100, inactive_timeout: 60, buffer_duration: 60, log: memLog(),
     send: async (e) => { sent.push(e); },
   });
   b.push(1);
@@ -154,7 +155,7 @@ test('R-LOG-4 R-GEN-10: a retired processor (configuration replaced) sends its q
 test('R-LOG-4: failure lines are rate limited so a dead collector under load does not flood the error log', async () => {
   const log = memLog();
   const b = new BatchProcessor<number>({
-    batch_max_size: 1, log, flushOnShutdown: false, maxConcurrent: 50,
+    batch_max_size: 1, log, maxConcurrent: 50,
     send: async () => { throw new Error('ECONNREFUSED'); },
   });
   for (let i = 0; i < 50; i++) b.push(i);
@@ -162,4 +163,15 @@ test('R-LOG-4: failure lines are rate limited so a dead collector under load doe
   assert.ok(log.lines.length <= 11, `${log.lines.length} lines`);
   await b.close();
   assert.ok(log.lines.some((l) => /error lines suppressed/.test(l)), log.lines.join('\n'));
+});
+
+test('R-LOG-5 issue 11: drops are counted in the counter of the processor\'s gateway, not in a process-wide one', async () => {
+  const mine = new LogDrops();
+  const other = new LogDrops();
+  const b = new BatchProcessor<number>({ name: 'http logger', batch_max_size: 1, maxBuffered: 1, log: memLog(), drops: mine, send: () => new Promise(() => {}) });
+  b.push(1);
+  b.push(2);
+  b.push(3);
+  assert.deepEqual([...mine.counts.values()], [{ logger: 'http logger', reason: 'buffer_full', n: 2 }]);
+  assert.equal(other.counts.size, 0);
 });

@@ -12,9 +12,8 @@ import { createMemoryState } from '../../src/state/memory.js';
 import { GatewayTransport } from '../../src/transport/index.js';
 import { SERVER_HEADER } from '../../src/core/version.js';
 import { memLog } from '../helpers/wait.js';
-import { GcpTokenCache } from '../../src/llm/providers/gcp-token.js';
-import { RedisPool } from '../../src/state/redis.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
+import { gatewayServices } from '../helpers/gateway-services.js';
 
 export class MemStore implements ConfigStore {
   items = new Map<string, StoredItem>();
@@ -92,7 +91,7 @@ export async function startHarness(seed: Record<string, JsonObject> = {}, opts: 
   const log = captureLog();
   const state = createMemoryState();
   const metrics = createMetrics({});
-  const holder = new RuntimeHolder(store, { state, health: opts.health ?? (noHealth as any), transport: new GatewayTransport(), gcpTokens: new GcpTokenCache(), redis: new RedisPool(), metrics, log });
+  const holder = new RuntimeHolder(store, { state, health: opts.health ?? (noHealth as any), transport: new GatewayTransport(), ...gatewayServices(), metrics, log });
   const logged: RequestContext[] = [];
   const proxy = createProxyHandler({ holder, accessLog: { write: (c) => void logged.push(c), close: async () => {} }, log });
   const server = http.createServer({ keepAliveTimeout: 5000 }, (req, res) => {

@@ -15,9 +15,7 @@ import { GatewayTransport } from '../../src/transport/index.js';
 import { startMockLlm } from '../helpers/mock-llm.js';
 import { MemStore, captureLog, req, startHarness, startUpstream } from './harness.js';
 import { until } from '../helpers/wait.js';
-import { GcpTokenCache } from '../../src/llm/providers/gcp-token.js';
-import { RedisPool } from '../../src/state/redis.js';
-import { createMetrics } from '../../src/observability/metrics.js';
+import { gatewayServices } from '../helpers/gateway-services.js';
 
 // read by createProxyHandler when the harness creates it
 process.env.SWITCHYARD_CLIENT_BODY_TIMEOUT_MS = '300';
@@ -142,7 +140,7 @@ test('R-GEN-18 R-LOG-4: drained() resolves only once the log phase of the last r
   const log = captureLog();
   const state = createMemoryState();
   const health = { register: () => ({ isHealthy: () => true, isCooling: () => false, trialOpen: () => false, claimTrial: () => false, observe() {}, version: 0, destroy() {} }), report: () => [], close() {} };
-  const holder = new RuntimeHolder(store, { state, health: health as any, transport: new GatewayTransport(), gcpTokens: new GcpTokenCache(), redis: new RedisPool(), metrics: createMetrics(), log });
+  const holder = new RuntimeHolder(store, { state, health: health as any, transport: new GatewayTransport(), ...gatewayServices(), log });
   const lines: string[] = [];
   const proxy = createProxyHandler({ holder, accessLog: { write: (c) => void lines.push(c.uri), close: async () => {} }, log });
   const server = http.createServer((rq, rs) => proxy.handler(rq, rs));

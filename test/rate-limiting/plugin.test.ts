@@ -10,6 +10,7 @@ import type { RequestContext, Reply, LlmState } from '../../src/core/types.js';
 import { memLog } from '../helpers/wait.js';
 import { RedisPool } from '../../src/state/redis.js';
 import { startRedis, redisBinary, REDIS_SKIP } from '../helpers/redis.js';
+import { gatewayServices } from '../helpers/gateway-services.js';
 
 interface Env {
   state: SharedState;
@@ -34,9 +35,8 @@ function compile(conf: AiRateLimitingConf, env: Env, parentKey = '/apisix/routes
     state: env.state,
     health: undefined as any,
     transport: undefined as any,
-    gcpTokens: undefined as any,
+    ...gatewayServices(),
     redis: redisPool,
-    metrics: undefined as any,
     log: env.log,
   });
 }

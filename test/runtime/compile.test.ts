@@ -7,9 +7,7 @@ import { compileUpstream } from '../../src/runtime/compile.js';
 import { MemStore, captureLog } from '../proxy/harness.js';
 import { createMemoryState } from '../../src/state/memory.js';
 import { GatewayTransport } from '../../src/transport/index.js';
-import { GcpTokenCache } from '../../src/llm/providers/gcp-token.js';
-import { RedisPool } from '../../src/state/redis.js';
-import { createMetrics } from '../../src/observability/metrics.js';
+import { gatewayServices } from '../helpers/gateway-services.js';
 
 const made: string[] = [];
 const destroyed: string[] = [];
@@ -35,7 +33,7 @@ function holderWith(seed: Record<string, any> = {}) {
   const store = new MemStore();
   for (const [k, v] of Object.entries(seed)) store.putSync(k, v);
   const log = captureLog();
-  const holder = new RuntimeHolder(store, { state: createMemoryState(), health: noHealth as any, transport: new GatewayTransport(), gcpTokens: new GcpTokenCache(), redis: new RedisPool(), metrics: createMetrics(), log });
+  const holder = new RuntimeHolder(store, { state: createMemoryState(), health: noHealth as any, transport: new GatewayTransport(), ...gatewayServices(), log });
   return { store, log, holder };
 }
 const match = (holder: RuntimeHolder, uri: string, o: { host?: string; method?: string } = {}) =>

@@ -103,7 +103,7 @@ test('R-LOG-4: the http-logger sends through the gateway transport, and shares i
   const transport = new GatewayTransport();
   t.after(() => transport.close());
   const log = { debug() {}, info() {}, warn() {}, error() {} };
-  const logger = compileHttpLogger({ uri: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/logs`, batch_max_size: 1 }, log, transport);
+  const logger = compileHttpLogger({ uri: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/logs`, batch_max_size: 1 }, log, { transport });
   logger.batch.push({ n: 1 });
   await until(() => got.length === 1);
   assert.deepEqual(JSON.parse(got[0]!), { n: 1 });

@@ -4,6 +4,7 @@
 // names it; reopened on SIGUSR1.
 import path from 'node:path';
 import type { PluginDef } from '../../core/types.js';
+import type { GatewayScope } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
 import { compileExpression, type Expression } from '../../core/expr.js';
 import { createLineSink, type LineSink } from '../../observability/line-sink.js';
@@ -22,20 +23,21 @@ interface SharedFile {
   close: () => Promise<void>;
 }
 
-const files = new Map<string, SharedFile>();
+/** the files of one gateway, by path (kept in its scope) */
+type OpenFiles = Map<string, SharedFile>;
 
-function acquire(file: string, log: Logger): SharedFile {
+function acquire(files: OpenFiles, file: string, log: Logger, scope: GatewayScope): SharedFile {
   let f = files.get(file);
   if (!f) {
     const sink = createLineSink(file, log, { label: 'file-logger' });
-    f = { sink, refs: 0, close: closeOnShutdown(() => sink.close()) };
+    f = { sink, refs: 0, close: closeOnShutdown(() => sink.close(), scope) };
     files.set(file, f);
   }
   f.refs++;
   return f;
 }
 
-function release(file: string, f: SharedFile): void {
+function release(files: OpenFiles, file: string, f: SharedFile): void {
   if (--f.refs > 0) return;
   // requests still in flight with the replaced configuration keep writing for a while (R-GEN-10)
   setTimeout(() => {
@@ -46,6 +48,7 @@ function release(file: string, f: SharedFile): void {
 }
 
 export interface CompiledFileLogger {
+  files: OpenFiles;
   file: string;
   shared: SharedFile;
   entry: EntryBuilder;
@@ -83,10 +86,11 @@ export const fileLogger: PluginDef<CompiledFileLogger> = {
   },
   compile(conf: FileLoggerConf, env) {
     const file = path.resolve(conf.path);
-    return { file, shared: acquire(file, env.log), entry: compileEntry(conf), match: compileMatch(conf.match) };
+    const files = env.scope.shared<OpenFiles>('file-logger:files', () => new Map());
+    return { files, file, shared: acquire(files, file, env.log, env.scope), entry: compileEntry(conf), match: compileMatch(conf.match) };
   },
   destroy(c) {
-    release(c.file, c.shared);
+    release(c.files, c.file, c.shared);
   },
   async rewrite(ctx, c) {
     await c.entry.prepare(ctx);

@@ -7,6 +7,8 @@ import { GatewayTransport } from '../../transport/index.js';
 import type { Logger } from '../../core/log.js';
 import { BatchProcessor, batchLifecycle, batchSchemaProperties, type BatchConfig, type BatchLifecycle } from '../../observability/batch.js';
 import { bodySchemaProperties, checkEntryConfig, compileEntry, type EntryBuilder, type EntryConfig } from '../../observability/log-entry.js';
+import { GatewayScope } from '../../core/lifecycle.js';
+import type { LogDropCounter } from '../../core/types.js';
 
 export interface HttpLoggerConf extends EntryConfig, BatchConfig {
   uri: string;
@@ -86,7 +88,15 @@ async function post(url: URL, body: string, headers: Record<string, string>, dis
 }
 
 /** `transport`: the gateway's; without one (unit tests) the logger opens its own */
-export function compileHttpLogger(conf: HttpLoggerConf, log: Logger, transport?: UpstreamTransport): CompiledHttpLogger {
+/** what a logger takes from the gateway: its transport, shutdown scope and drop counter (absent in unit tests) */
+export interface LoggerEnv {
+  transport?: UpstreamTransport;
+  scope?: GatewayScope;
+  drops?: LogDropCounter;
+}
+
+export function compileHttpLogger(conf: HttpLoggerConf, log: Logger, opts: LoggerEnv = {}): CompiledHttpLogger {
+  const transport = opts.transport;
   const own = transport ? undefined : new GatewayTransport();
   const timeoutMs = (conf.timeout ?? 3) * 1000;
   const handle = (transport ?? own!).acquire({
@@ -103,13 +113,13 @@ export function compileHttpLogger(conf: HttpLoggerConf, log: Logger, transport?:
     name: conf.name ?? 'http logger',
     send: createHttpSender(conf, handle),
     log,
-    flushOnShutdown: false,
+    drops: opts.drops,
   });
   const release = async (): Promise<void> => {
     handle.release();
     await own?.close();
   };
-  return { conf, entry: compileEntry(conf), batch, handle, ...batchLifecycle(batch, release) };
+  return { conf, entry: compileEntry(conf), batch, handle, ...batchLifecycle(batch, release, opts.scope ?? new GatewayScope()) };
 }
 
 export const httpLogger: PluginDef<CompiledHttpLogger> = {
@@ -127,7 +137,7 @@ export const httpLogger: PluginDef<CompiledHttpLogger> = {
     return checkEntryConfig(conf);
   },
   compile(conf: HttpLoggerConf, env) {
-    return compileHttpLogger(conf, env.log, env.transport);
+    return compileHttpLogger(conf, env.log, { transport: env.transport, scope: env.scope, drops: env.metrics.logDrops });
   },
   destroy(c) {
     c.retire();

@@ -8,6 +8,8 @@ import type { Logger } from '../../core/log.js';
 import { BatchProcessor, batchLifecycle, batchSchemaProperties, type BatchConfig, type BatchLifecycle } from '../../observability/batch.js';
 import { bodySchemaProperties, checkEntryConfig, compileEntry, readRequestBody, requestBodyIfRead, type EntryBuilder, type EntryConfig } from '../../observability/log-entry.js';
 import { redactionFor, redactRequestLine } from '../../observability/redact.js';
+import { GatewayScope } from '../../core/lifecycle.js';
+import type { LogDropCounter } from '../../core/types.js';
 
 /** kafkajs is loaded when the first kafka-logger producer is created, not at start (RSS) */
 const loadKafkajs = (): typeof import('kafkajs') => createRequire(import.meta.url)('kafkajs');
@@ -121,7 +123,7 @@ export interface CompiledKafkaLogger extends BatchLifecycle {
   producer: KafkaProducerLike;
 }
 
-export function compileKafkaLogger(conf: KafkaLoggerConf, log: Logger): CompiledKafkaLogger {
+export function compileKafkaLogger(conf: KafkaLoggerConf, log: Logger, opts: { scope?: GatewayScope; drops?: LogDropCounter } = {}): CompiledKafkaLogger {
   const producer = producerFactory(conf, log);
   let connected: Promise<void> | undefined;
   const connect = () => {
@@ -147,9 +149,9 @@ export function compileKafkaLogger(conf: KafkaLoggerConf, log: Logger): Compiled
     send,
     log,
     maxBuffered: conf.producer_max_buffering ?? 50000,
-    flushOnShutdown: false,
+    drops: opts.drops,
   });
-  return { conf, entry: compileEntry(conf), batch, producer, ...batchLifecycle(batch, () => producer.disconnect()) };
+  return { conf, entry: compileEntry(conf), batch, producer, ...batchLifecycle(batch, () => producer.disconnect(), opts.scope ?? new GatewayScope()) };
 }
 
 const brokerSchema = {
@@ -214,7 +216,7 @@ export const kafkaLogger: PluginDef<CompiledKafkaLogger> = {
     return checkEntryConfig(conf);
   },
   compile(conf: KafkaLoggerConf, env) {
-    return compileKafkaLogger(conf, env.log);
+    return compileKafkaLogger(conf, env.log, { scope: env.scope, drops: env.metrics.logDrops });
   },
   destroy(c) {
     c.retire();
