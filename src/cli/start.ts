@@ -4,7 +4,7 @@ import cluster from 'node:cluster';
 import { DEFAULT_CONFIG_FILE } from '../config/defaults.js';
 import { loadConfig } from '../config/load.js';
 import type { GatewayConfig } from '../config/types.js';
-import { log } from '../core/log.js';
+import { log, survivingClosedStdio } from '../core/log.js';
 import { USAGE, configOption, parseOptions } from './args.js';
 
 /** resolves to the exit code once the gateway has stopped (or failed to start) */
@@ -27,6 +27,7 @@ export async function runStart(argv: string[]): Promise<number> {
   }
 
   // a bug in one request must not take the gateway down (R-GEN-11)
+  survivingClosedStdio();
   process.on('uncaughtException', (err) => log.error(`uncaught exception: ${err.stack ?? err}`));
   process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${(err as Error)?.stack ?? err}`));
 
@@ -72,6 +73,7 @@ export async function runStart(argv: string[]): Promise<number> {
 
 /** a proxy worker forked by the primary (src/workers/): the primary tells it what to do and when to stop */
 async function runWorkerProcess(): Promise<number> {
+  survivingClosedStdio();
   process.on('uncaughtException', (err) => log.error(`uncaught exception: ${err.stack ?? err}`));
   process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${(err as Error)?.stack ?? err}`));
   const { runWorker } = await import('../workers/worker.js');

@@ -17,8 +17,26 @@ export function setLogLevel(level: LogLevel): void {
   minLevel = level;
 }
 
+let stderrOpen = true;
+
+/**
+ * A closed stdout or stderr (the reader of the pipe went away: `switchyard
+ * start | head`, a supervisor or log shipper that died) must neither stop nor
+ * spin the gateway. Without an 'error' listener every failed write is an
+ * uncaught exception, and the log line about it is the next failed write: a
+ * busy loop. With this the gateway keeps serving and writes no more lines
+ * there. Called once by the CLI at start.
+ */
+export function survivingClosedStdio(): void {
+  process.stderr.on('error', () => {
+    stderrOpen = false;
+  });
+  // the lines written to stdout (generated keys, the traffic summary) are dropped from then on
+  process.stdout.on('error', () => {});
+}
+
 function write(level: LogLevel, msg: string): void {
-  if (order[level] < order[minLevel]) return;
+  if (order[level] < order[minLevel] || !stderrOpen) return;
   process.stderr.write(`${new Date().toISOString()} [${level}] ${msg}\n`);
 }
 
