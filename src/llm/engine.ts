@@ -156,9 +156,9 @@ export class LlmEngine implements AttemptHost {
     if (env?.transport) this.net = env.transport;
     else this.net = this.ownNet = new GatewayTransport();
     const transport = (this.transport = this.net.acquire(llmTransportSettings(t)));
+    this.metrics = env?.metrics ?? NO_METRICS;
     try {
-      this.metrics = env?.metrics ?? NO_METRICS;
-    const tokens = env?.gcpTokens ?? (this.ownTokens = new GcpTokenCache(this.net));
+      const tokens = env?.gcpTokens ?? (this.ownTokens = new GcpTokenCache(this.net));
       this.instances = (conf.instances as any[]).map((inst, i) => compileInstance(inst, i, t, base, tokens));
     } catch (e) {
       transport.release();

@@ -87,8 +87,12 @@ async function post(url: URL, body: string, headers: Record<string, string>, dis
   }
 }
 
-/** `transport`: the gateway's; without one (unit tests) the logger opens its own */
-/** what a logger takes from the gateway: its transport, shutdown scope and drop counter (absent in unit tests) */
+/**
+ * What a logger takes from the gateway: its transport, shutdown scope and
+ * drop counter. Without them (unit tests) the logger opens its own transport,
+ * nothing flushes it at a stop but its owner's close(), and drops are only
+ * in its stats.
+ */
 export interface LoggerEnv {
   transport?: UpstreamTransport;
   scope?: GatewayScope;
