@@ -149,8 +149,9 @@ test('R-GEN-18 start then SIGTERM (or SIGINT) stops gracefully and exits 0; star
 test('R-GEN-14 an empty admin key is generated, printed once on stdout, persisted under data_dir and reused', async (t) => {
   const config = { deployment: { admin: { admin_key: [{ name: 'admin', key: '', role: 'admin' }] } } };
   const gw = await startGateway({ config });
-  t.after(() => rmSync(gw.dir, { recursive: true, force: true }));
+  // the gateway first: a running one (or its workers) still writes into its directory
   t.after(() => gw.kill());
+  t.after(() => rmSync(gw.dir, { recursive: true, force: true, maxRetries: 5 }));
   const m = /^generated admin key for "admin": ([0-9a-f]{32})$/m.exec(gw.stdout());
   assert.ok(m, `stdout: ${gw.stdout()}`);
   const key = m[1]!;

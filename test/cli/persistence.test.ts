@@ -10,8 +10,9 @@ const route = (uri: string) => ({ uri, upstream: { type: 'roundrobin', nodes: { 
 
 test('CONTRACT R-GEN-14 ready: GET /apisix/admin/routes answers 200 to the generated key, 401 without a key', async (t) => {
   const gw = await startGateway({ config: { deployment: { admin: { admin_key: [{ name: 'admin', key: '', role: 'admin' }] } } } });
-  t.after(() => rmSync(gw.dir, { recursive: true, force: true }));
+  // the gateway first: a running one (or its workers) still writes into its directory
   t.after(() => gw.kill());
+  t.after(() => rmSync(gw.dir, { recursive: true, force: true, maxRetries: 5 }));
   const key = /generated admin key for "admin": ([0-9a-f]{32})/.exec(gw.stdout())![1]!;
   const ok = await fetch(`${gw.adminUrl}/apisix/admin/routes`, { headers: { 'X-API-KEY': key } });
   assert.equal(ok.status, 200);
@@ -24,8 +25,9 @@ test('CONTRACT R-GEN-14 ready: GET /apisix/admin/routes answers 200 to the gener
 test('R-GEN-15 resources, revisions and the POST id sequence survive a restart and a SIGKILL', async (t) => {
   let gw: GatewayProcess = await startGateway();
   const dir = gw.dir;
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // the gateway first: a running one (or its workers) still writes into its directory
   t.after(() => gw.kill());
+  t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5 }));
   const put = await gw.admin('PUT', '/apisix/admin/routes/r1', route('/one'));
   assert.equal(put.status, 201, put.text);
   const posted = await gw.admin('POST', '/apisix/admin/routes', route('/two'));

@@ -102,8 +102,9 @@ for (const workers of [1, 2]) {
     };
     let gw = await startGateway({ config });
     const dir = gw.dir;
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    // the gateway first: a running one (or its workers) still writes into its directory
     t.after(() => gw.kill());
+    t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5 }));
     await writeAndCheck(gw, mock, key);
 
     assert.equal(await gw.stop(), 0);
@@ -121,8 +122,9 @@ test('R-SEC-10 no keyring configured: one is generated into data/keyring.json (0
   const config = { deployment: { admin: { admin_key: adminKeys } } };
   let gw = await startGateway({ config });
   const dir = gw.dir;
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // the gateway first: a running one (or its workers) still writes into its directory
   t.after(() => gw.kill());
+  t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5 }));
   const file = path.join(dir, 'data', 'keyring.json');
   const { keyring } = JSON.parse(readFileSync(file, 'utf8')) as { keyring: string[] };
   assert.equal(statSync(file).mode & 0o777, 0o600);
@@ -153,8 +155,9 @@ test('R-SEC-10 etcd store: etcd holds APISIX\'s ciphertext; a value APISIX wrote
       deployment: { role_traditional: { config_provider: 'etcd' }, etcd: { host: [etcd.url], prefix: '/shared', timeout: 30 }, admin: { admin_key: adminKeys } },
     },
   });
-  t.after(() => rmSync(gw.dir, { recursive: true, force: true }));
+  // the gateway first: a running one (or its workers) still writes into its directory
   t.after(() => gw.kill());
+  t.after(() => rmSync(gw.dir, { recursive: true, force: true, maxRetries: 5 }));
   const raw = new Etcd3({ hosts: etcd.url });
   t.after(() => raw.close());
   const etcdText = async () => Object.values(await raw.getAll().prefix('/shared/').strings()).join('\n');
