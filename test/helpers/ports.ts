@@ -38,3 +38,12 @@ export async function freePort(): Promise<number> {
   }
   throw new Error(`no free port found between ${FIRST} and ${LAST} in 200 tries`);
 }
+
+/** a port nothing listens on (bound once and closed): connections to it are refused */
+export async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as net.AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}

@@ -3,11 +3,11 @@
 // relayed, gateway-produced and transport-failure responses (R-PROM-3).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { startMockLlm } from '../helpers/mock-llm.js';
 import { req, startHarness, startUpstream } from '../proxy/harness.js';
 import { find, parseProm } from './prom-text.js';
 import { until } from '../helpers/wait.js';
+import { closedPort } from '../helpers/ports.js';
 
 const mock = await startMockLlm();
 const up = await startUpstream();
@@ -28,14 +28,6 @@ async function send(path: string, init: Parameters<typeof req>[1] = {}) {
 }
 
 const scrape = async () => parseProm(await m.registry.metrics());
-
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const instance = (endpoint: string) => ({
   name: 'llm', provider: 'openai', weight: 1, auth: { header: { Authorization: 'Bearer k' } },

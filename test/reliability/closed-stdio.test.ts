@@ -5,28 +5,13 @@
 // uncaught exception whose log line was the next failed write.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { readFileSync } from 'node:fs';
 import { startGateway } from '../helpers/gateway.js';
 import { startUpstream } from '../proxy/harness.js';
-
-/** user + system CPU of a process so far, in ms (/proc/<pid>/stat, clock ticks of 10 ms) */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
-}
+import { treeStats } from '../helpers/proc.js';
+import { closedPort } from '../helpers/ports.js';
 
 /** a regression would leave the gateway unable to answer: fail in 10 s, not at fetch's own timeout */
 const get = (url: string) => fetch(url, { signal: AbortSignal.timeout(10_000) });
-
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test('R-GEN-11 issue 16: with stdout and stderr closed by their reader the gateway keeps serving and does not spin', { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
   const up = await startUpstream();
@@ -43,9 +28,9 @@ test('R-GEN-11 issue 16: with stdout and stderr closed by their reader the gatew
   for (let i = 0; i < 5; i++) assert.equal((await get(`${gw.proxyUrl}/down`)).status, 502);
   assert.equal((await get(`${gw.proxyUrl}/ok`)).status, 200, 'still serving');
 
-  const before = cpuMs(gw.proc.pid!);
+  const before = treeStats(gw.proc.pid!).cpuS;
   await new Promise((r) => setTimeout(r, 1000)); // time itself: CPU used while idle
-  const used = cpuMs(gw.proc.pid!) - before;
+  const used = Math.round((treeStats(gw.proc.pid!).cpuS - before) * 1000);
   assert.ok(used < 250, `an idle gateway used ${used} ms of CPU in 1 s after its stderr closed (a write loop uses most of a core)`);
   assert.equal((await get(`${gw.proxyUrl}/ok`)).status, 200, 'still serving');
   assert.equal(gw.proc.exitCode, null, 'still running');
