@@ -6,6 +6,11 @@
 import type { LlmPricing, LlmState } from './types.js';
 import { cacheCreationTokens, cacheReadTokens } from './usage-details.js';
 
+/** `llm.rawUsage !== undefined`, without computing a raw usage that is left to be parsed when read */
+export function rawUsageKnown(llm: LlmState): boolean {
+  return llm.hasRawUsage ?? llm.rawUsage !== undefined;
+}
+
 /** the cost of `prompt`/`completion` tokens with the raw usage's cache details */
 export function usageCost(pr: LlmPricing, prompt: number, completion: number, raw: Record<string, unknown> | undefined): number {
   const cached = cacheReadTokens(raw);

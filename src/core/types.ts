@@ -32,6 +32,8 @@ export interface UsageFields {
   completionTokens: number;
   totalTokens: number;
   rawUsage?: Record<string, unknown>;
+  /** instead of rawUsage: the raw usage, computed when first read */
+  rawUsageLazy?: () => Record<string, unknown>;
   responseText?: string;
   /** R-USG-3: the answer calls tools */
   hasToolCalls?: boolean;
@@ -56,6 +58,11 @@ export interface LlmState {
   totalTokens: number;
   /** the provider's raw usage object, for cost_expr (R-RL-9); undefined when no usage was seen */
   rawUsage?: Record<string, unknown>;
+  /**
+   * rawUsage is not undefined, told without computing it (the usage of a
+   * relayed answer is parsed when first read); see rawUsageKnown
+   */
+  readonly hasRawUsage?: boolean;
   /** integer ms, R-RSP-5 / R-RSP-13 */
   timeToFirstTokenMs: number;
   /** integer ms, `$apisix_upstream_response_time` for AI requests */

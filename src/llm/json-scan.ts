@@ -50,8 +50,8 @@ export type MemberScan =
   | { ok: true; found: false }
   | { ok: true; found: true; value: unknown };
 
-const NOT_OBJECT: MemberScan = Object.freeze({ ok: false });
-const ABSENT: MemberScan = Object.freeze({ ok: true, found: false });
+const NOT_OBJECT = Object.freeze({ ok: false } as const);
+const ABSENT = Object.freeze({ ok: true, found: false } as const);
 
 /**
  * The value of the top-level member `key` (ASCII, no escapes) of the JSON
@@ -59,25 +59,60 @@ const ABSENT: MemberScan = Object.freeze({ ok: true, found: false });
  * makes the whole answer `{ok: false}`.
  */
 export function topLevelMember(buf: Buffer, key: string): MemberScan {
+  let found: MemberScan = ABSENT;
+  const whole = scanTopLevel(buf, key, (start, end) => {
+    found = member(buf, start, end);
+    return found.ok;
+  });
+  return whole ? found : NOT_OBJECT;
+}
+
+export type MemberSpan =
+  | { ok: false }
+  | { ok: true; found: false }
+  /** the value's bytes are `buf[start..end)` (blanks around it included) */
+  | { ok: true; found: true; start: number; end: number };
+
+/**
+ * Where the value of the top-level member `key` is, as topLevelMember finds
+ * it, without parsing anything (the last one when the key repeats).
+ */
+export function topLevelMemberSpan(buf: Buffer, key: string): MemberSpan {
+  let start = -1;
+  let end = -1;
+  const whole = scanTopLevel(buf, key, (s, e) => {
+    start = s;
+    end = e;
+    return true;
+  });
+  if (!whole) return NOT_OBJECT;
+  return start < 0 ? ABSENT : { ok: true, found: true, start, end };
+}
+
+/**
+ * Walks the JSON object in `buf` (strings, escapes, nesting) and hands each
+ * value of the top-level member `key` to `onValue` (false: stop, not one
+ * object). False when `buf` is not one JSON object.
+ */
+function scanTopLevel(buf: Buffer, key: string, onValue: (start: number, end: number) => boolean): boolean {
   let i = 0;
   const n = buf.length;
   while (i < n && isSpace(buf[i]!)) i++;
-  if (buf[i] !== LBRACE) return NOT_OBJECT;
+  if (buf[i] !== LBRACE) return false;
   let depth = 0;
   let expectKey = false;
   let valueStart = -1;
-  let found: MemberScan = ABSENT;
   for (; i < n; i++) {
     const c = buf[i]!;
     if (c === QUOTE) {
       const end = skipString(buf, i);
-      if (end < 0) return NOT_OBJECT;
+      if (end < 0) return false;
       if (depth === 1 && expectKey) {
         expectKey = false;
         if (keyIs(buf, i + 1, end - 1, key)) {
           let j = end;
           while (j < n && isSpace(buf[j]!)) j++;
-          if (buf[j] !== COLON) return NOT_OBJECT;
+          if (buf[j] !== COLON) return false;
           valueStart = j + 1;
           i = j;
           continue;
@@ -89,26 +124,111 @@ export function topLevelMember(buf: Buffer, key: string): MemberScan {
       if (depth === 1) expectKey = true;
     } else if (c === RBRACE || c === RBRACKET) {
       if (depth === 1 && valueStart >= 0) {
-        found = member(buf, valueStart, i);
+        if (!onValue(valueStart, i)) return false;
         valueStart = -1;
-        if (!found.ok) return NOT_OBJECT;
       }
       depth--;
       if (depth === 0) {
-        for (let j = i + 1; j < n; j++) if (!isSpace(buf[j]!)) return NOT_OBJECT;
-        return found;
+        for (let j = i + 1; j < n; j++) if (!isSpace(buf[j]!)) return false;
+        return true;
       }
-      if (depth < 0) return NOT_OBJECT;
+      if (depth < 0) return false;
     } else if (c === COMMA && depth === 1) {
       expectKey = true;
       if (valueStart >= 0) {
-        found = member(buf, valueStart, i);
+        if (!onValue(valueStart, i)) return false;
         valueStart = -1;
-        if (!found.ok) return NOT_OBJECT;
       }
     }
   }
-  return NOT_OBJECT;
+  return false;
+}
+
+/** a count member's value: a number, `null` when present but not a JSON number, undefined when absent */
+export type CountValue = number | null | undefined;
+
+const JSON_NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
+
+/**
+ * The members `keys` of the JSON object at `buf[start..end)`, read without
+ * parsing it: each as a number when its value is a JSON number literal,
+ * `null` when it is any other value. Undefined when the bytes are not an
+ * object this scan can read (then parse them); nested values are skipped by
+ * their structure (strings, nesting) only. The last of repeated keys counts,
+ * as with JSON.parse.
+ */
+export function objectCounts(buf: Buffer, start: number, end: number, keys: readonly string[]): CountValue[] | undefined {
+  let i = start;
+  while (i < end && isSpace(buf[i]!)) i++;
+  if (buf[i] !== LBRACE) return undefined;
+  i++;
+  const out: CountValue[] = new Array(keys.length).fill(undefined);
+  let first = true;
+  for (;;) {
+    while (i < end && isSpace(buf[i]!)) i++;
+    if (first && buf[i] === RBRACE) { i++; break; }
+    first = false;
+    if (buf[i] !== QUOTE) return undefined;
+    const keyEnd = skipString(buf, i);
+    if (keyEnd < 0 || keyEnd > end) return undefined;
+    const keyStart = i + 1;
+    // an escaped key may spell a count's name: JSON.parse decodes it
+    const bs = buf.indexOf(BACKSLASH, keyStart);
+    if (bs >= 0 && bs < keyEnd - 1) return undefined;
+    i = keyEnd;
+    while (i < end && isSpace(buf[i]!)) i++;
+    if (buf[i] !== COLON) return undefined;
+    i++;
+    while (i < end && isSpace(buf[i]!)) i++;
+    const valueStart = i;
+    i = skipValue(buf, i, end);
+    if (i < 0) return undefined;
+    for (let k = 0; k < keys.length; k++) {
+      if (!keyIs(buf, keyStart, keyEnd - 1, keys[k]!)) continue;
+      const c = buf[valueStart]!;
+      if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) out[k] = Number(buf.toString('latin1', valueStart, i));
+      else out[k] = null;
+    }
+    while (i < end && isSpace(buf[i]!)) i++;
+    if (buf[i] === COMMA) { i++; continue; }
+    if (buf[i] === RBRACE) { i++; break; }
+    return undefined;
+  }
+  while (i < end && isSpace(buf[i]!)) i++;
+  return i === end ? out : undefined;
+}
+
+/** index just past the JSON value at `i` (before `end`), or -1; literals and numbers are checked, nested values by structure */
+function skipValue(b: Buffer, i: number, end: number): number {
+  const c = b[i];
+  if (c === QUOTE) {
+    const e = skipString(b, i);
+    return e < 0 || e > end ? -1 : e;
+  }
+  if (c === LBRACE || c === LBRACKET) {
+    let depth = 0;
+    for (let j = i; j < end; j++) {
+      const d = b[j]!;
+      if (d === QUOTE) {
+        const e = skipString(b, j);
+        if (e < 0 || e > end) return -1;
+        j = e - 1;
+      } else if (d === LBRACE || d === LBRACKET) depth++;
+      else if (d === RBRACE || d === RBRACKET) {
+        if (--depth === 0) return j + 1;
+      }
+    }
+    return -1;
+  }
+  let j = i;
+  while (j < end) {
+    const d = b[j]!;
+    if (d === COMMA || d === RBRACE || d === RBRACKET || isSpace(d)) break;
+    j++;
+  }
+  if (j === i) return -1;
+  const tok = b.toString('latin1', i, j);
+  return tok === 'true' || tok === 'false' || tok === 'null' || JSON_NUMBER.test(tok) ? j : -1;
 }
 
 function member(buf: Buffer, start: number, end: number): MemberScan {

@@ -9,7 +9,7 @@ import { classifyError, type ResponseSink, type UpstreamCall } from './transport
 import { SseParser, followedByNull, type SseEvent } from './sse.js';
 import { AwsEventStreamParser, isAwsEventStream } from './aws-eventstream.js';
 import { newUsage, type UsageAcc } from './usage.js';
-import { topLevelMember } from './json-scan.js';
+import { objectCounts, topLevelMember, topLevelMemberSpan } from './json-scan.js';
 import { UsageChunkStripper, clientAskedUsage } from './usage-strip.js';
 import { applyBodyEstimate, applyEstimate } from './estimate.js';
 import { AttemptAbort, streamErrorCode, streamErrorReason } from './attempt-abort.js';
@@ -456,6 +456,8 @@ function usageOfBody(target: LlmProtocol, buf: Buffer, withText = false): UsageF
   // an answer that may call tools is parsed whole (R-USG-3)
   const tools = target.toolCallNeedle !== undefined && buf.indexOf(target.toolCallNeedle) >= 0;
   if (!withText && !tools) {
+    const counted = target.usageCounts !== undefined ? countedUsage(target, buf) : undefined;
+    if (counted !== undefined) return counted;
     const scan = topLevelMember(buf, 'usage');
     if (scan.ok) {
       if (scan.found) target.extractUsage({ usage: scan.value }, acc);
@@ -474,6 +476,37 @@ function usageOfBody(target: LlmProtocol, buf: Buffer, withText = false): UsageF
     rawUsage: acc.seen ? acc.raw : undefined,
     responseText: acc.textAtUsage,
     hasToolCalls: acc.toolCalls === true,
+  };
+}
+
+/**
+ * The usage of a JSON answer from its `usage` member's counts, without
+ * parsing it (protocols with `usageCounts`); the raw object is parsed when
+ * first read. Undefined when the scan cannot tell: then it is parsed.
+ */
+function countedUsage(target: LlmProtocol, buf: Buffer): UsageFields | undefined {
+  const span = topLevelMemberSpan(buf, 'usage');
+  if (!span.ok) return undefined;
+  if (!span.found) return { promptTokens: 0, completionTokens: 0, totalTokens: 0, rawUsage: undefined };
+  const { start, end } = span;
+  const values = objectCounts(buf, start, end, target.usageCounts!.keys);
+  if (values === undefined) return undefined;
+  const acc = newUsage();
+  target.usageCounts!.read(values, acc);
+  const { prompt, completion, total } = acc;
+  return {
+    promptTokens: prompt,
+    completionTokens: completion,
+    totalTokens: total,
+    rawUsage: undefined,
+    // nested values were checked by structure only: should they not parse, the raw usage is the counts
+    rawUsageLazy: () => {
+      try {
+        return JSON.parse(buf.toString('utf8', start, end)) as Record<string, unknown>;
+      } catch {
+        return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total };
+      }
+    },
   };
 }
 

@@ -10,7 +10,7 @@ import { canonicalVariable } from '../core/vars.js';
 import { redactedVar, redactionFor, redactUri, type Redaction } from './redact.js';
 import { upstreamLatencyMs } from './metrics.js';
 import { cacheCreationTokens, cacheReadTokens, endUserId, reasoningTokens, toolCount } from '../core/usage-details.js';
-import { llmCost } from '../core/llm-cost.js';
+import { llmCost, rawUsageKnown } from '../core/llm-cost.js';
 
 const HOSTNAME = os.hostname();
 const MAX_DEPTH = 5;
@@ -374,7 +374,7 @@ export function addLlmMembers(ctx: RequestContext, entry: Record<string, unknown
       cache_read_input_tokens: cacheReadTokens(llm.rawUsage),
       cache_creation_input_tokens: cacheCreationTokens(llm.rawUsage),
       reasoning_tokens: reasoningTokens(llm.rawUsage),
-      usage_source: llm.usageSource ?? (llm.rawUsage !== undefined ? 'provider' : ''),
+      usage_source: llm.usageSource ?? (rawUsageKnown(llm) ? 'provider' : ''),
       // R-RTY-4
       attempts: llm.attempts ?? [],
     };

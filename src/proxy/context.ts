@@ -14,7 +14,7 @@ import { SERVER_HEADER } from '../core/version.js';
 import { matchedHostPattern, normalizePath, type HostMatcher } from '../runtime/router.js';
 import { BodyReader, BODY_TIMEOUT_CODE } from './body-reader.js';
 import { cacheCreationTokens, cacheReadTokens, endUserId, reasoningTokens, toolCount } from '../core/usage-details.js';
-import { llmCostText } from '../core/llm-cost.js';
+import { llmCostText, rawUsageKnown } from '../core/llm-cost.js';
 import { isKnownVariable, formatAttempts } from '../core/vars.js';
 
 /** nginx's client_body_timeout: the longest wait between two reads of the request body */
@@ -47,6 +47,9 @@ export function secondsFromMs(ms: number): string {
   if (!(whole >= 0) || whole > Number.MAX_SAFE_INTEGER) return (ms / 1000).toFixed(3);
   return Math.floor(whole / 1000) + '.' + MS_DIGITS[whole % 1000]!;
 }
+
+/** an attempt's time (seconds) as `$upstream_response_time` prints it */
+const attemptSeconds = (a: UpstreamAttempt): string => secondsFromMs(a.time * 1000);
 
 /** URLSearchParams that remembers whether it was changed (hide_credentials) */
 export class TrackedParams extends URLSearchParams {
@@ -158,6 +161,8 @@ class RequestLlmState implements LlmState {
   private _completion = 0;
   private _total = 0;
   private _raw: Record<string, unknown> | undefined = undefined;
+  /** computes _raw when first read */
+  private _rawLazy: (() => Record<string, unknown>) | undefined = undefined;
   private _toolCalls: boolean | undefined = undefined;
   private _text: string | undefined = undefined;
 
@@ -179,6 +184,7 @@ class RequestLlmState implements LlmState {
     this._completion = u.completionTokens;
     this._total = u.totalTokens;
     this._raw = u.rawUsage;
+    this._rawLazy = u.rawUsageLazy;
     this._toolCalls = u.hasToolCalls;
     if (this._pendingText === undefined) this._text = u.responseText;
   }
@@ -217,11 +223,21 @@ class RequestLlmState implements LlmState {
   }
   get rawUsage(): Record<string, unknown> | undefined {
     if (this._pending) this.settle();
+    const lazy = this._rawLazy;
+    if (lazy !== undefined) {
+      this._rawLazy = undefined;
+      this._raw = lazy();
+    }
     return this._raw;
   }
   set rawUsage(v: Record<string, unknown> | undefined) {
     if (this._pending) this.settle();
+    this._rawLazy = undefined;
     this._raw = v;
+  }
+  get hasRawUsage(): boolean {
+    if (this._pending) this.settle();
+    return this._rawLazy !== undefined || this._raw !== undefined;
   }
   get responseText(): string | undefined {
     if (this._pending) this.settle();
@@ -316,7 +332,7 @@ export class ProxyContext implements RequestContext {
     request_body: (c) => c._bodyBuf?.toString('utf8'),
     upstream_addr: (c) => c.attemptList((a) => a.addr),
     upstream_status: (c) => c.attemptList((a) => String(a.status)),
-    upstream_response_time: (c) => c.attemptList((a) => a.time.toFixed(3)),
+    upstream_response_time: (c) => c.attemptList(attemptSeconds),
     upstream_scheme: (c) => c.upstreamScheme,
     upstream_host: (c) => c.upstreamHost,
     upstream_uri: (c) => c.upstreamUri,
@@ -329,7 +345,7 @@ export class ProxyContext implements RequestContext {
     llm_prompt_tokens: (c) => c._llm ? c._llm.promptTokens : 0,
     llm_completion_tokens: (c) => c._llm ? c._llm.completionTokens : 0,
     llm_content_risk_level: (c) => '',
-    llm_usage_source: (c) => c.isAi() ? (c._llm!.usageSource ?? (c._llm!.rawUsage !== undefined ? 'provider' : '')) : '',
+    llm_usage_source: (c) => c.isAi() ? (c._llm!.usageSource ?? (rawUsageKnown(c._llm!) ? 'provider' : '')) : '',
     llm_total_tokens: (c) => c._llm ? c._llm.totalTokens : 0,
     llm_stream: (c) => c._llm ? (c._llm.requestType === 'ai_stream' ? 'true' : 'false') : '',
     llm_has_tool_calls: (c) => c.isAi() ? (c._llm!.hasToolCalls === true ? 'true' : 'false') : '',
@@ -341,7 +357,7 @@ export class ProxyContext implements RequestContext {
     llm_cost: (c) => c.isAi() ? llmCostText(c._llm!) : '',
     llm_attempts: (c) => c._llm?.attempts ? formatAttempts(c._llm.attempts) : '',
     llm_stream_error: (c) => c._llm?.streamError ?? '',
-    apisix_upstream_response_time: (c) => { if (c.isAi() && c._llm!.upstreamResponseTimeMs !== undefined) return Math.round(c._llm!.upstreamResponseTimeMs); return c.attemptList((a) => a.time.toFixed(3)); },
+    apisix_upstream_response_time: (c) => { if (c.isAi() && c._llm!.upstreamResponseTimeMs !== undefined) return Math.round(c._llm!.upstreamResponseTimeMs); return c.attemptList(attemptSeconds); },
   });
 
   /** the getter of variable `name` for compiled formats; undefined for an unknown name */

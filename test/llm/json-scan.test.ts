@@ -2,7 +2,9 @@
 // relayed answer is read without parsing the answer (R-RSP-3, R-RL-7).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { topLevelMember } from '../../src/llm/json-scan.js';
+import { objectCounts, topLevelMember, topLevelMemberSpan } from '../../src/llm/json-scan.js';
+import { openaiChat } from '../../src/llm/protocols/openai-chat.js';
+import { newUsage } from '../../src/llm/usage.js';
 
 /** a small deterministic PRNG (mulberry32) so failures reproduce */
 function rng(seed: number): () => number {
@@ -63,4 +65,84 @@ test('R-RSP-4: topLevelMember rejects what is not one JSON object', () => {
   assert.deepEqual(topLevelMember(Buffer.from('{"choices":[{"usage":{"a":1}}]}'), 'usage'), { ok: true, found: false });
   // a repeated key: the last one counts, as with JSON.parse
   assert.deepEqual(topLevelMember(Buffer.from('{"usage":1,"usage":{"b":2}}'), 'usage'), { ok: true, found: true, value: { b: 2 } });
+});
+
+// R-RSP-3: the usage counts of a relayed answer read from the bytes of its
+// `usage` member (objectCounts + the protocol's usageCounts), against
+// extractUsage over JSON.parse; the raw usage is parsed only when read.
+const COUNT_KEYS = ['prompt_tokens', 'completion_tokens', 'total_tokens'];
+
+function countValue(r: () => number): string {
+  const p = r();
+  if (p < 0.35) return String(Math.floor(r() * 100000));
+  if (p < 0.45) return String(-Math.floor(r() * 100));
+  if (p < 0.5) return (r() * 1000).toFixed(2);
+  if (p < 0.55) return '1e3';
+  if (p < 0.58) return '1E999';
+  if (p < 0.65) return 'null';
+  if (p < 0.7) return '"12"';
+  if (p < 0.75) return r() < 0.5 ? 'true' : 'false';
+  if (p < 0.85) return JSON.stringify(object(r, 2));
+  return JSON.stringify(value(r, 2));
+}
+
+/** the text of a usage object with repeated keys and blanks JSON.stringify never writes */
+function usageText(r: () => number): { text: string; escapedKey: boolean } {
+  const blank = () => (r() < 0.3 ? [' ', '\n', '\t ', '\r\n  '][Math.floor(r() * 4)]! : '');
+  const members: string[] = [];
+  let escapedKey = false;
+  const n = Math.floor(r() * 7);
+  for (let i = 0; i < n; i++) {
+    const key = r() < 0.6 ? COUNT_KEYS[Math.floor(r() * 3)]! : r() < 0.5 ? TRICKY[Math.floor(r() * TRICKY.length)]! : 'details_' + i;
+    const v = COUNT_KEYS.includes(key) ? countValue(r) : JSON.stringify(value(r, 1));
+    escapedKey ||= JSON.stringify(key).includes('\\');
+    members.push(`${blank()}${JSON.stringify(key)}${blank()}:${blank()}${v}${blank()}`);
+  }
+  return { text: `${blank()}{${members.join(',')}${n === 0 ? blank() : ''}}${blank()}`, escapedKey };
+}
+
+test('R-RSP-3: objectCounts + usageCounts give what extractUsage gives over JSON.parse (repeated keys, every value type)', () => {
+  const r = rng(0xc0417);
+  let counted = 0;
+  for (let n = 0; n < 6000; n++) {
+    const { text: usage, escapedKey } = usageText(r);
+    const body = Buffer.from(`{"id":"x","usage":${usage},"z":1}`);
+    const span = topLevelMemberSpan(body, 'usage');
+    assert.ok(span.ok && span.found, usage);
+    const want = newUsage();
+    openaiChat.extractUsage({ usage: JSON.parse(usage) }, want);
+    const values = objectCounts(body, span.start, span.end, openaiChat.usageCounts!.keys);
+    // an escaped key may spell a count's name: left to JSON.parse
+    if (escapedKey) {
+      assert.equal(values, undefined, usage);
+      continue;
+    }
+    assert.ok(values !== undefined, usage);
+    const got = newUsage();
+    openaiChat.usageCounts!.read(values, got);
+    assert.deepEqual([got.prompt, got.completion, got.total], [want.prompt, want.completion, want.total], usage);
+    assert.deepEqual(JSON.parse(body.toString('utf8', span.start, span.end)), JSON.parse(usage));
+    counted++;
+  }
+  assert.ok(counted > 4000, `${counted} of 6000 read without parsing`);
+});
+
+test('R-RSP-3: objectCounts leaves to JSON.parse what it cannot read', () => {
+  const at = (text: string) => {
+    const b = Buffer.from(text);
+    return objectCounts(b, 0, b.length, COUNT_KEYS);
+  };
+  // not an object, broken literals and numbers, a trailing comma, an escaped key that may spell a count
+  for (const bad of ['null', '[1]', '7', '{"prompt_tokens":tru}', '{"prompt_tokens":01}', '{"prompt_tokens":1.}', '{"a":1,}', '{"prompt\\u005ftokens":3}', '{"a":1', '{"a":1} x', '{,}']) {
+    assert.equal(at(bad), undefined, bad);
+  }
+  assert.deepEqual(at(' { } '), [undefined, undefined, undefined]);
+  assert.deepEqual(at('{"total_tokens":5,"prompt_tokens":"3","total_tokens":-2.5e1,"completion_tokens":null}'), [null, null, -25]);
+  // an answer without usage, and one whose usage repeats: the span is the last value
+  assert.deepEqual(topLevelMemberSpan(Buffer.from('{"choices":[{"usage":1}]}'), 'usage'), { ok: true, found: false });
+  const b = Buffer.from('{"usage":1,"usage": {"b":2} }');
+  const s = topLevelMemberSpan(b, 'usage');
+  assert.ok(s.ok && s.found);
+  assert.deepEqual(JSON.parse(b.toString('utf8', s.start, s.end)), { b: 2 });
+  assert.equal(topLevelMemberSpan(Buffer.from('{"usage":1'), 'usage').ok, false);
 });

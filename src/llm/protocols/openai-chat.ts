@@ -33,6 +33,14 @@ export const openaiChat: LlmProtocol = {
       if (parts.length) acc.textAtUsage = parts.join(' ');
     }
   },
+  usageCounts: {
+    keys: ['prompt_tokens', 'completion_tokens', 'total_tokens'],
+    read(v, acc) {
+      acc.prompt = num(v[0]);
+      acc.completion = num(v[1]);
+      acc.total = v[2] !== undefined ? num(v[2]) : acc.prompt + acc.completion;
+    },
+  },
   usageOnlyChunk: true,
   deltaText(data, out) {
     if (data === '[DONE]') return;

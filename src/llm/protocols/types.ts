@@ -2,6 +2,7 @@
 // after APISIX's ai-protocols: detection, streaming, the outgoing body,
 // usage from answers and SSE events, and the stream error event (R-STR-2).
 import type { UsageAcc } from '../usage.js';
+import type { CountValue } from '../json-scan.js';
 
 /** the protocol names; each is owned by its module in this folder */
 export type Protocol = 'openai-chat' | 'openai-responses' | 'openai-embeddings' | 'anthropic-messages' | 'vertex-predict' | 'bedrock-converse';
@@ -27,6 +28,13 @@ export interface LlmProtocol {
   extractUsage(body: any, acc: UsageAcc): void;
   /** one SSE event of a streamed answer; true at the protocol's end marker */
   parseSseEvent(event: string, data: string, acc: UsageAcc, wantText: boolean): boolean;
+  /**
+   * The counts of a non-streamed answer's `usage` object from the values of
+   * its members `keys` (json-scan's objectCounts), exactly as extractUsage
+   * sets them for `{ usage }`: the relay then reads the usage without
+   * parsing it, and the raw object is parsed only when something reads it.
+   */
+  readonly usageCounts?: { readonly keys: readonly string[]; read(values: readonly CountValue[], acc: UsageAcc): void };
   /** an event without these bytes carries no usage (lets the relay skip parsing) */
   readonly usageNeedle?: Buffer;
   /**

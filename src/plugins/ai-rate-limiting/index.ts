@@ -10,6 +10,7 @@ import { jsonError, pageError } from '../../core/errors.js';
 import { compileTemplate, type CompiledTemplate } from '../../core/template.js';
 import type { RedisSettings } from '../../core/shared-state.js';
 import { resolveSecret } from '../../core/secrets.js';
+import { rawUsageKnown } from '../../core/llm-cost.js';
 import { compileCostExpr, type CostExpr } from './cost-expr.js';
 import { schema, policyRequired } from './schema.js';
 
@@ -565,7 +566,7 @@ function rejection(c: CompiledRateLimit): Reply {
 
 /** R-RL-7 / R-RL-9: the cost of the request, or undefined when there is no usage (R-RL-8) */
 export function costOf(c: Pick<CompiledRateLimit, 'strategy' | 'costExpr'>, llm: RequestContext['llm']): { cost?: number; error?: string } {
-  const hasUsage = llm.rawUsage !== undefined || llm.totalTokens > 0 || llm.promptTokens > 0 || llm.completionTokens > 0;
+  const hasUsage = rawUsageKnown(llm) || llm.totalTokens > 0 || llm.promptTokens > 0 || llm.completionTokens > 0;
   if (!hasUsage) return { error: 'failed to get token usage for llm service' };
   switch (c.strategy) {
     case 'prompt_tokens': return { cost: llm.promptTokens };
@@ -667,7 +668,7 @@ function settleBeforeEnd(c: CompiledRateLimit, ctx: RequestContext): void {
 function settleIfKnown(c: CompiledRateLimit, ctx: RequestContext, llm: LlmState): Promise<void> | undefined {
   // a successful answer without usage is estimated after it ended (R-USG-2):
   // settled then; anything else (errors, rejections) settles now
-  if (llm.rawUsage === undefined && ctx.status >= 200 && ctx.status < 300) return undefined;
+  if (!rawUsageKnown(llm) && ctx.status >= 200 && ctx.status < 300) return undefined;
   return settleRequest(c, ctx)?.catch((err) => chargeFailed(ctx, err));
 }
 
