@@ -23,6 +23,74 @@ export function streamText(protocol: LlmProtocol, chunks: Buffer[], aws = false)
   return out.join('');
 }
 
+/**
+ * What a stream relayed, kept for R-USG-2 until it shows its usage: the
+ * chunks themselves (references, nothing parsed) while they are few, and
+ * once they pass `keepBytes`, their completion text, with every later chunk
+ * parsed for its text as it arrives. A stream that carries its usage at the
+ * end (OpenAI's include_usage) is kept whole until then; the bound keeps a
+ * long answer's memory to its text (a few percent of its SSE bytes) instead
+ * of every byte relayed.
+ */
+export class RelayedText {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  private parser: SseParser | AwsEventStreamParser | undefined = undefined;
+  private out: string[] = [];
+
+  constructor(private readonly protocol: LlmProtocol, private readonly aws = false, private readonly keepBytes = RELAYED_KEEP_BYTES) {}
+
+  push(chunk: Buffer): void {
+    if (this.parser !== undefined) {
+      this.parser.push(chunk);
+      return;
+    }
+    this.chunks.push(chunk);
+    if ((this.bytes += chunk.length) > this.keepBytes) this.toText();
+  }
+
+  /** the usage was seen: nothing needs estimating */
+  clear(): void {
+    if (this.bytes === 0 && this.parser === undefined) return;
+    this.chunks = [];
+    this.bytes = 0;
+    this.parser = undefined;
+    this.out = [];
+  }
+
+  /** bytes held as chunks (0 once they were turned into text) */
+  get keptBytes(): number {
+    return this.bytes;
+  }
+
+  /** anything was relayed since the last clear() */
+  get any(): boolean {
+    return this.bytes > 0 || this.parser !== undefined;
+  }
+
+  /** the completion text relayed so far (as streamText gives it for all the chunks) */
+  text(): string {
+    if (this.parser === undefined) return streamText(this.protocol, this.chunks, this.aws);
+    this.parser.end();
+    this.parser = undefined;
+    return this.out.join('');
+  }
+
+  private toText(): void {
+    const f = this.protocol.deltaText;
+    const out = this.out;
+    const onEvent = f === undefined ? () => {} : (ev: { data: string }) => f(ev.data, out);
+    const p = this.aws ? new AwsEventStreamParser(onEvent) : new SseParser(onEvent);
+    for (const c of this.chunks) p.push(c);
+    this.chunks = [];
+    this.bytes = 0;
+    this.parser = p;
+  }
+}
+
+/** RelayedText keeps a stream's chunks up to this many bytes, then their text */
+export const RELAYED_KEEP_BYTES = 32 * 1024;
+
 /** the completion text of a whole JSON answer */
 export function bodyText(protocol: LlmProtocol, buf: Buffer): string {
   if (protocol.answerText === undefined) return '';
@@ -56,6 +124,11 @@ export async function estimateUsage(model: string | undefined, requestBody: unkn
  */
 export function applyEstimate(ctx: RequestContext, requestBody: unknown, protocol: LlmProtocol, chunks: Buffer[], aws = false): Promise<void> {
   return applyEstimateOf(ctx, requestBody, streamText(protocol, chunks, aws));
+}
+
+/** R-USG-2 for a stream that ended without usage, from what it relayed */
+export function applyRelayedEstimate(ctx: RequestContext, requestBody: unknown, relayed: RelayedText): Promise<void> {
+  return applyEstimateOf(ctx, requestBody, relayed.text());
 }
 
 /** R-USG-2 for a non-streamed answer without usage: as applyEstimate, from the whole body */

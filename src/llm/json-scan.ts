@@ -173,8 +173,7 @@ export function objectCounts(buf: Buffer, start: number, end: number, keys: read
     if (keyEnd < 0 || keyEnd > end) return undefined;
     const keyStart = i + 1;
     // an escaped key may spell a count's name: JSON.parse decodes it
-    const bs = buf.indexOf(BACKSLASH, keyStart);
-    if (bs >= 0 && bs < keyEnd - 1) return undefined;
+    for (let k = keyStart; k < keyEnd - 1; k++) if (buf[k] === BACKSLASH) return undefined;
     i = keyEnd;
     while (i < end && isSpace(buf[i]!)) i++;
     if (buf[i] !== COLON) return undefined;

@@ -11,7 +11,7 @@ import { AwsEventStreamParser, isAwsEventStream } from './aws-eventstream.js';
 import { newUsage, type UsageAcc } from './usage.js';
 import { objectCounts, topLevelMember, topLevelMemberSpan } from './json-scan.js';
 import { UsageChunkStripper, clientAskedUsage } from './usage-strip.js';
-import { applyBodyEstimate, applyEstimate } from './estimate.js';
+import { RelayedText, applyBodyEstimate, applyRelayedEstimate } from './estimate.js';
 import { AttemptAbort, streamErrorCode, streamErrorReason } from './attempt-abort.js';
 import { Deadline } from '../core/deadlines.js';
 import { pageError } from '../core/errors.js';
@@ -259,14 +259,14 @@ export function relayStream(io: Io): Promise<AttemptResult> {
   const clientBody = ctx.parsedBody as Record<string, unknown>;
   // R-USG-1: the usage chunk asked for upstream is not relayed to a client that did not ask
   const strip = !converter && target.usageOnlyChunk === true && !clientAskedUsage(clientBody) ? new UsageChunkStripper() : undefined;
-  // R-USG-2: what was relayed, kept (references only) until the stream shows its usage
-  const kept: Buffer[] | undefined = status >= 200 && status < 300 ? [] : undefined;
+  const aws = isAwsEventStream(contentType);
+  // R-USG-2: what was relayed, kept until the stream shows its usage
+  const kept = status >= 200 && status < 300 ? new RelayedText(target, aws) : undefined;
   let pendingOut = '';
   const onEvent = (ev: SseEvent) => {
     target.parseSseEvent(ev.event, ev.data, acc, wantText || !!converter);
     if (converter) pendingOut += converter.push(ev.data, ev.event);
   };
-  const aws = isAwsEventStream(contentType);
   // R-STR-2: bad framing or checksums (R-BDR-1) end the stream as malformed
   let broken: Error | undefined;
   const parser = aws
@@ -334,7 +334,7 @@ export function relayStream(io: Io): Promise<AttemptResult> {
       publishUsage(ctx, acc, true);
       res.off('drain', onDrain);
       // R-USG-2: no usage in the stream (ignored stream_options, client left, stream broke): estimate
-      if (!acc.seen && kept !== undefined && kept.length > 0) applyEstimate(ctx, clientBody, target, kept, aws).then(() => resolve(r), () => resolve(r));
+      if (!acc.seen && kept !== undefined && kept.any) applyRelayedEstimate(ctx, clientBody, kept).then(() => resolve(r), () => resolve(r));
       else resolve(r);
     };
     const sink: ResponseSink = {
@@ -356,7 +356,7 @@ export function relayStream(io: Io): Promise<AttemptResult> {
         }
         if (kept !== undefined) {
           if (!acc.seen) kept.push(chunk);
-          else if (kept.length > 0) kept.length = 0;
+          else kept.clear();
         }
         if (converter) {
           parser.push(chunk);
