@@ -200,6 +200,14 @@ export interface RequestContext {
 
   /** LLM facts (defaults per R-VAR-1) */
   readonly llm: LlmState;
+  /**
+   * Something reads this request's token usage once its answer ended: a
+   * log-phase plugin, an access-log format with `$llm_*` variables, the
+   * terminal's traffic summary. False: an answer without usage is not
+   * estimated (R-USG-2), nor is anything kept for that. Undefined counts as
+   * true.
+   */
+  usageRead?: boolean;
   readonly upstreamAttempts: UpstreamAttempt[];
   upstreamScheme?: string;
   upstreamHost?: string;

@@ -206,7 +206,7 @@ function relayWhole(io: Io, buf: Buffer): AttemptResult | Promise<AttemptResult>
     }
     // R-USG-2: an answer without usage is estimated (a byte search; a
     // usage member present is parsed only when read)
-    if (status >= 200 && status < 300 && target.answerText !== undefined && lacksUsage(buf)) {
+    if (status >= 200 && status < 300 && target.answerText !== undefined && ctx.usageRead !== false && lacksUsage(buf)) {
       return applyBodyEstimate(ctx, ctx.parsedBody, target, buf).then(resolveDone, resolveDone);
     }
     return DONE;
@@ -242,7 +242,7 @@ function relayWhole(io: Io, buf: Buffer): AttemptResult | Promise<AttemptResult>
     ctx.end(outBuf);
   }
   // R-USG-2: no usage in the answer: estimate it
-  if (!acc.seen && parsed !== undefined && status >= 200 && status < 300 && target.answerText !== undefined) {
+  if (!acc.seen && parsed !== undefined && status >= 200 && status < 300 && target.answerText !== undefined && ctx.usageRead !== false) {
     return applyBodyEstimate(ctx, ctx.parsedBody, target, buf).then(resolveDone, resolveDone);
   }
   return DONE;
@@ -260,8 +260,9 @@ export function relayStream(io: Io): Promise<AttemptResult> {
   // R-USG-1: the usage chunk asked for upstream is not relayed to a client that did not ask
   const strip = !converter && target.usageOnlyChunk === true && !clientAskedUsage(clientBody) ? new UsageChunkStripper() : undefined;
   const aws = isAwsEventStream(contentType);
-  // R-USG-2: what was relayed, kept until the stream shows its usage
-  const kept = status >= 200 && status < 300 ? new RelayedText(target, aws) : undefined;
+  const ok = status >= 200 && status < 300;
+  // R-USG-2: what was relayed, kept until the stream shows its usage (when something reads it)
+  const kept = ok && ctx.usageRead !== false ? new RelayedText(target, aws) : undefined;
   let pendingOut = '';
   const onEvent = (ev: SseEvent) => {
     target.parseSseEvent(ev.event, ev.data, acc, wantText || !!converter);
@@ -391,7 +392,7 @@ export function relayStream(io: Io): Promise<AttemptResult> {
           if (rest !== undefined) write(rest);
           // R-STR-2: a 2xx SSE body that ends inside an event was cut short,
           // and an SSE client drops that partial event without a word
-          if (kept !== undefined && !aws && !endsEvent(lastOut)) {
+          if (ok && !aws && !endsEvent(lastOut)) {
             io.finishRec(502);
             ctx.log.error(`${host.opts.plugin}: instance ${inst.name}: the upstream stream ended inside an event`);
             endWithErrorEvent('malformed_stream', undefined);

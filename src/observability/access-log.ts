@@ -12,6 +12,8 @@ import type { Metrics } from './metrics.js';
 export interface AccessLog {
   /** called once per proxy request after the log phase */
   write(ctx: RequestContext): void;
+  /** the lines show token usage (`$llm_*` variables): then every request's usage is read (undefined: as if true) */
+  readonly readsUsage?: boolean;
   close(): Promise<void>;
 }
 
@@ -64,7 +66,9 @@ export function createAccessLog(
       maxPendingBytes: opts.maxPendingBytes,
     });
   }
+  const readsUsage = enabled && compiled.parts.some((p) => p.kind === 'var' && p.known && p.name.startsWith('llm_'));
   return {
+    readsUsage,
     write(ctx) {
       metrics?.noteProxyRequest(ctx);
       if (!sink) return;

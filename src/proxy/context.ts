@@ -428,6 +428,8 @@ export class ProxyContext implements RequestContext {
   bodyBytesSent = 0;
   /** true once the client went away before the response completed */
   aborted = false;
+  /** see RequestContext.usageRead (the pipeline sets it before the proxy phase) */
+  usageRead = true;
 
   private _requestId?: string;
   private _host?: string;

@@ -119,6 +119,8 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
     waiters = [];
     for (const w of list) w();
   };
+  // readers of every request's usage, whatever its route (RequestContext.usageRead)
+  const usageAlwaysRead = accessLog.readsUsage !== false || traffic !== undefined;
   const dispatchers = new UpstreamDispatchers(holder.env.transport);
   // release the transport handles the new configuration no longer uses
   holder.onSwap?.((rt) => dispatchers.prune(rt.routes.map((r) => r.upstream)));
@@ -199,6 +201,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
     let pp = chain.proxy;
     if (pp?.filter && !pp.filter(ctx)) pp = proxyFallback(chain, pp, ctx);
     if (pp) {
+      ctx.usageRead = usageAlwaysRead || chain.log.length > 0 || globals.log.length > 0;
       let r = pp.def.proxy!(ctx, pp.conf);
       if (r && typeof (r as Promise<unknown>).then === 'function') r = await r;
       if (isReply(r)) {

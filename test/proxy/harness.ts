@@ -84,8 +84,12 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** `health`: a real HealthService instead of the always-healthy one */
-export async function startHarness(seed: Record<string, JsonObject> = {}, opts: { health?: HealthService } = {}): Promise<Harness> {
+/**
+ * `health`: a real HealthService instead of the always-healthy one;
+ * `accessLogReadsUsage`: what the access log says of its format's `$llm_*`
+ * variables (unset: as a real one with them)
+ */
+export async function startHarness(seed: Record<string, JsonObject> = {}, opts: { health?: HealthService; accessLogReadsUsage?: boolean } = {}): Promise<Harness> {
   const store = new MemStore();
   for (const [k, v] of Object.entries(seed)) store.putSync(k, v);
   const log = captureLog();
@@ -93,7 +97,7 @@ export async function startHarness(seed: Record<string, JsonObject> = {}, opts: 
   const metrics = createMetrics({});
   const holder = new RuntimeHolder(store, { state, health: opts.health ?? (noHealth as any), transport: new GatewayTransport(), ...gatewayServices(), metrics, log });
   const logged: RequestContext[] = [];
-  const proxy = createProxyHandler({ holder, accessLog: { write: (c) => void logged.push(c), close: async () => {} }, log });
+  const proxy = createProxyHandler({ holder, accessLog: { write: (c) => void logged.push(c), close: async () => {}, readsUsage: opts.accessLogReadsUsage }, log });
   const server = http.createServer({ keepAliveTimeout: 5000 }, (req, res) => {
     res.setHeader('Server', SERVER_HEADER);
     proxy.handler(req, res);
