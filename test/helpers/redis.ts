@@ -74,6 +74,10 @@ export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> 
   if (!bin) throw new Error(REDIS_SKIP);
   const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-redis-'));
   const port = await freePort();
+  // a cluster node's bus listens on port + 10000 unless told otherwise, which
+  // lands in the kernel's ephemeral range (EADDRINUSE in CI): it gets a free port of its own
+  let busPort = opts.cluster ? await freePort() : 0;
+  while (busPort === port) busPort = await freePort();
   let proc!: ChildProcess;
   let exited!: Promise<void>;
   let log = '';
@@ -82,7 +86,7 @@ export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> 
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--protected-mode', 'no'];
     if (opts.password) args.push('--requirepass', opts.password);
     if (opts.args) args.push(...opts.args);
-    if (opts.cluster) args.push('--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1', '--cluster-config-file', `nodes-${port}-${Date.now()}.conf`);
+    if (opts.cluster) args.push('--cluster-enabled', 'yes', '--cluster-port', String(busPort), '--cluster-announce-ip', '127.0.0.1', '--cluster-config-file', `nodes-${port}-${Date.now()}.conf`);
     proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout!.on('data', (d) => { log += d; });
     proc.stderr!.on('data', (d) => { log += d; });
