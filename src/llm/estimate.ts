@@ -10,14 +10,19 @@ import { SseParser } from './sse.js';
 import { AwsEventStreamParser } from './aws-eventstream.js';
 import { countTextTokens, promptText } from './tokens.js';
 
+/** a parser of stream chunks in `protocol` (SSE, or AWS event-stream frames when `aws`) pushing each event's completion text to `out` */
+function textParser(protocol: LlmProtocol, aws: boolean, out: string[]): SseParser | AwsEventStreamParser {
+  const f = protocol.deltaText;
+  const onEvent = f === undefined ? () => {} : (ev: { data: string }) => f(ev.data, out);
+  // a broken message ends the text: nothing after it was relayed (R-STR-2)
+  return aws ? new AwsEventStreamParser(onEvent) : new SseParser(onEvent);
+}
+
 /** the completion text of stream chunks in `protocol` (SSE, or AWS event-stream frames when `aws`) as relayed */
 export function streamText(protocol: LlmProtocol, chunks: Buffer[], aws = false): string {
-  const f = protocol.deltaText;
-  if (f === undefined) return '';
+  if (protocol.deltaText === undefined) return '';
   const out: string[] = [];
-  const onEvent = (ev: { data: string }) => f(ev.data, out);
-  // a broken message ends the text: nothing after it was relayed (R-STR-2)
-  const p = aws ? new AwsEventStreamParser(onEvent) : new SseParser(onEvent);
+  const p = textParser(protocol, aws, out);
   for (const c of chunks) p.push(c);
   p.end();
   return out.join('');
@@ -77,10 +82,7 @@ export class RelayedText {
   }
 
   private toText(): void {
-    const f = this.protocol.deltaText;
-    const out = this.out;
-    const onEvent = f === undefined ? () => {} : (ev: { data: string }) => f(ev.data, out);
-    const p = this.aws ? new AwsEventStreamParser(onEvent) : new SseParser(onEvent);
+    const p = textParser(this.protocol, this.aws, this.out);
     for (const c of this.chunks) p.push(c);
     this.chunks = [];
     this.bytes = 0;
@@ -122,16 +124,11 @@ export async function estimateUsage(model: string | undefined, requestBody: unkn
  * `usage_source: estimated`. Runs after the client's answer ended, before
  * the log phase.
  */
-export function applyEstimate(ctx: RequestContext, requestBody: unknown, protocol: LlmProtocol, chunks: Buffer[], aws = false): Promise<void> {
-  return applyEstimateOf(ctx, requestBody, streamText(protocol, chunks, aws));
-}
-
-/** R-USG-2 for a stream that ended without usage, from what it relayed */
 export function applyRelayedEstimate(ctx: RequestContext, requestBody: unknown, relayed: RelayedText): Promise<void> {
   return applyEstimateOf(ctx, requestBody, relayed.text());
 }
 
-/** R-USG-2 for a non-streamed answer without usage: as applyEstimate, from the whole body */
+/** R-USG-2 for a non-streamed answer without usage: as applyRelayedEstimate, from the whole body */
 export function applyBodyEstimate(ctx: RequestContext, requestBody: unknown, protocol: LlmProtocol, body: Buffer): Promise<void> {
   return applyEstimateOf(ctx, requestBody, bodyText(protocol, body));
 }

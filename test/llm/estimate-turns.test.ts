@@ -3,7 +3,7 @@
 // them instead of after all of them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyEstimate } from '../../src/llm/estimate.js';
+import { RelayedText, applyRelayedEstimate } from '../../src/llm/estimate.js';
 import { getProtocol } from '../../src/llm/protocols/index.js';
 import { loadEncoding } from '../../src/llm/tokens.js';
 import type { RequestContext } from '../../src/core/types.js';
@@ -16,7 +16,11 @@ test('R-USG-2 a burst of estimates yields to the event loop between estimates', 
   const N = 50;
   let done = 0;
   const ctxs = Array.from({ length: N }, () => ({ llm: { model: 'gpt-4o' }, log: { error: () => {} } }) as unknown as RequestContext);
-  const all = Promise.all(ctxs.map((ctx) => applyEstimate(ctx, body, proto, [chunk]).then(() => { done++; })));
+  const all = Promise.all(ctxs.map((ctx) => {
+    const relayed = new RelayedText(proto);
+    relayed.push(chunk);
+    return applyRelayedEstimate(ctx, body, relayed).then(() => { done++; });
+  }));
   const seenByTimer = await new Promise<number>((resolve) => setTimeout(() => resolve(done), 0));
   await all;
   assert.equal(done, N);
