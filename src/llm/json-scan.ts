@@ -185,8 +185,10 @@ export function objectCounts(buf: Buffer, start: number, end: number, keys: read
     for (let k = 0; k < keys.length; k++) {
       if (!keyIs(buf, keyStart, keyEnd - 1, keys[k]!)) continue;
       const c = buf[valueStart]!;
-      if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) out[k] = Number(buf.toString('latin1', valueStart, i));
-      else out[k] = null;
+      if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
+        const n = intLiteral(buf, valueStart, i);
+        out[k] = n === n ? n : Number(buf.toString('latin1', valueStart, i));
+      } else out[k] = null;
     }
     while (i < end && isSpace(buf[i]!)) i++;
     if (buf[i] === COMMA) { i++; continue; }
@@ -226,8 +228,30 @@ function skipValue(b: Buffer, i: number, end: number): number {
     j++;
   }
   if (j === i) return -1;
+  // token counts are integers: no string, no regex for them
+  const n = intLiteral(b, i, j);
+  if (n === n) return j;
   const tok = b.toString('latin1', i, j);
   return tok === 'true' || tok === 'false' || tok === 'null' || JSON_NUMBER.test(tok) ? j : -1;
+}
+
+/**
+ * The value of `b[i..j)` when it is a JSON integer literal of at most 15
+ * digits (exact as a double), else NaN (other numbers, leading zeros, not a
+ * number): read from the bytes, without a string or a regex per count.
+ */
+function intLiteral(b: Buffer, i: number, j: number): number {
+  const neg = b[i] === 0x2d;
+  let k = neg ? i + 1 : i;
+  const digits = j - k;
+  if (digits < 1 || digits > 15 || (b[k] === 0x30 && digits > 1)) return NaN;
+  let v = 0;
+  for (; k < j; k++) {
+    const d = b[k]! - 0x30;
+    if (d < 0 || d > 9) return NaN;
+    v = v * 10 + d;
+  }
+  return neg ? -v : v;
 }
 
 function member(buf: Buffer, start: number, end: number): MemberScan {

@@ -280,8 +280,9 @@ export function relayStream(io: Io): Promise<AttemptResult> {
     : new SseParser(onEvent);
   // what an event must contain to matter when only the usage is read
   const skipNeedle = !wantText && !converter ? target.usageNeedle : undefined;
-  // R-USG-3: events that may call a tool are parsed until one did
-  const toolNeedle = target.toolCallNeedle;
+  // R-USG-3: events that may call a tool are parsed until one did (when
+  // anything reads the usage: $llm_has_tool_calls is read with it)
+  const toolNeedle = ctx.usageRead !== false ? target.toolCallNeedle : undefined;
   let headWritten = false;
   const writeHead = () => {
     if (headWritten) return;

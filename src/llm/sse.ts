@@ -43,8 +43,12 @@ export class SseParser {
     if (n < 2 || chunk[n - 1] !== 0x0a) return false;
     const p = chunk[n - 2];
     if (p !== 0x0a && !(p === 0x0d && n >= 3 && chunk[n - 3] === 0x0a)) return false;
-    for (let at = chunk.indexOf(needle); at >= 0; at = chunk.indexOf(needle, at + needle.length)) {
-      if (!followedByNull(chunk, at + needle.length)) return false;
+    for (let at = chunk.indexOf(needle); at >= 0;) {
+      const after = nullEnd(chunk, at + needle.length);
+      if (after < 0) return false;
+      // the usual chunk has one event, its `"usage":null` near the end: no second search
+      if (n - after < needle.length) break;
+      at = chunk.indexOf(needle, after);
     }
     return true;
   }
@@ -126,14 +130,18 @@ export class SseParser {
   }
 }
 
-/** `: null` (JSON white space allowed) at `i` */
 /** the bytes at `i` are `: null` (JSON, blanks allowed) */
 export function followedByNull(b: Buffer, i: number): boolean {
+  return nullEnd(b, i) >= 0;
+}
+
+/** the index just past `: null` (JSON, blanks allowed) at `i`, or -1 */
+function nullEnd(b: Buffer, i: number): number {
   while (i < b.length && (b[i] === 0x20 || b[i] === 0x09)) i++;
-  if (b[i] !== 0x3a /* : */) return false;
+  if (b[i] !== 0x3a /* : */) return -1;
   i++;
   while (i < b.length && (b[i] === 0x20 || b[i] === 0x09)) i++;
-  return b[i] === 0x6e && b[i + 1] === 0x75 && b[i + 2] === 0x6c && b[i + 3] === 0x6c;
+  return b[i] === 0x6e && b[i + 1] === 0x75 && b[i + 2] === 0x6c && b[i + 3] === 0x6c ? i + 4 : -1;
 }
 
 function findEventEnd(s: string, from: number): { at: number; next: number } | undefined {

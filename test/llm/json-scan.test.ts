@@ -133,10 +133,13 @@ test('R-RSP-3: objectCounts leaves to JSON.parse what it cannot read', () => {
     return objectCounts(b, 0, b.length, COUNT_KEYS);
   };
   // not an object, broken literals and numbers, a trailing comma, an escaped key that may spell a count
-  for (const bad of ['null', '[1]', '7', '{"prompt_tokens":tru}', '{"prompt_tokens":01}', '{"prompt_tokens":1.}', '{"a":1,}', '{"prompt\\u005ftokens":3}', '{"a":1', '{"a":1} x', '{,}']) {
+  for (const bad of ['null', '[1]', '7', '{"prompt_tokens":tru}', '{"prompt_tokens":01}', '{"prompt_tokens":-01}', '{"prompt_tokens":-}', '{"prompt_tokens":--1}', '{"prompt_tokens":1.}', '{"prompt_tokens":1-2}', '{"a":1,}', '{"prompt\\u005ftokens":3}', '{"a":1', '{"a":1} x', '{,}']) {
     assert.equal(at(bad), undefined, bad);
   }
   assert.deepEqual(at(' { } '), [undefined, undefined, undefined]);
+  // integers are read from their digits; past 15 digits (or with a fraction or exponent) through Number
+  assert.deepEqual(at('{"prompt_tokens":0,"completion_tokens":-0,"total_tokens":999999999999999}'), [0, -0, 999999999999999]);
+  assert.deepEqual(at('{"prompt_tokens":12345678901234567,"completion_tokens":1e2,"total_tokens":-7}'), [12345678901234567, 100, -7]);
   assert.deepEqual(at('{"total_tokens":5,"prompt_tokens":"3","total_tokens":-2.5e1,"completion_tokens":null}'), [null, null, -25]);
   // an answer without usage, and one whose usage repeats: the span is the last value
   assert.deepEqual(topLevelMemberSpan(Buffer.from('{"choices":[{"usage":1}]}'), 'usage'), { ok: true, found: false });

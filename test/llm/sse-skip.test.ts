@@ -60,5 +60,9 @@ test('R-RSP-12: "usage":null members are skippable, any other usage value is not
   assert.equal(p.canSkip(Buffer.from('data: {"usage":null}\n\n'), NEEDLE), true);
   assert.equal(p.canSkip(Buffer.from('data: {"usage" :\tnull}\n\ndata: {"a":1}\n\n'), NEEDLE), true);
   assert.equal(p.canSkip(Buffer.from('data: {"usage":null}\n\ndata: {"usage":{"total_tokens":3}}\n\n'), NEEDLE), false);
+  // a second occurrence right after the first null, and one in the last bytes
+  assert.equal(p.canSkip(Buffer.from('data: {"usage":null,"usage":{}}\n\n'), NEEDLE), false);
+  assert.equal(p.canSkip(Buffer.from('data: {"usage":null}\n"usage"\n\n'), NEEDLE), false);
+  assert.equal(p.canSkip(Buffer.from('data: {"usage":null}\n"usag\n\n'), NEEDLE), true);
   assert.equal(p.canSkip(Buffer.from('data: {"usage":nul'), NEEDLE), false);
 });

@@ -72,3 +72,37 @@ test('R-USG-2: an access log reads the usage when its format has $llm_* variable
   assert.equal(ctx.usageRead, true);
   assert.equal(ctx.llm.usageSource, 'estimated');
 });
+
+test('R-USG-3: a stream is searched for tool calls only when something reads the usage ($llm_has_tool_calls is read with it)', async (t) => {
+  const m = await startMockLlm();
+  t.after(() => m.close());
+  const base = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o' };
+  const call = { index: 0, id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } };
+  m.reply({
+    sse: [
+      { data: { ...base, choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [call] }, finish_reason: null }] } },
+      { data: { ...base, choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }] } },
+      { data: { ...base, choices: [], usage: { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 } } },
+      { data: '[DONE]' },
+    ],
+  });
+  const inst = [{ name: 'm', provider: 'openai', weight: 1, auth: {}, override: { endpoint: m.url } }];
+  const h = await startHarness({
+    '/apisix/routes/plain': { uri: '/plain', plugins: { 'ai-proxy-multi': { instances: inst } } },
+    '/apisix/routes/metered': { uri: '/metered', plugins: { 'ai-proxy-multi': { instances: inst }, prometheus: {} } },
+  }, { accessLogReadsUsage: false });
+  t.after(() => h.close());
+
+  assert.match(await post(h, '/plain', { ...CHAT, stream: true }), /get_weather/);
+  const plain = await loggedAt(h, 1);
+  assert.equal(plain.usageRead, false);
+  assert.equal(plain.llm.hasToolCalls, undefined, 'not searched: nothing reads it');
+  // the usage the answer carries is still taken (the dashboard's recent requests show it)
+  assert.equal(plain.llm.totalTokens, 10);
+
+  assert.match(await post(h, '/metered', { ...CHAT, stream: true }), /get_weather/);
+  const metered = await loggedAt(h, 2);
+  assert.equal(metered.usageRead, true);
+  assert.equal(metered.llm.hasToolCalls, true);
+  assert.equal(metered.llm.totalTokens, 10);
+});
