@@ -425,6 +425,8 @@ export class ProxyContext implements RequestContext {
   /** longest wait between two reads of the body in body() (0: none) */
   bodyTimeoutMs = DEFAULT_CLIENT_BODY_TIMEOUT_MS;
   plugins: CompiledPlugin[] = EMPTY_PLUGINS;
+  /** the plugins of `plugins` with a log phase, in order (the pipeline sets both) */
+  logPlugins: CompiledPlugin[] = EMPTY_PLUGINS;
   bodyBytesSent = 0;
   /** true once the client went away before the response completed */
   aborted = false;

@@ -165,6 +165,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
 
     let chain: PluginChain = route.chain;
     ctx.plugins = chain.all;
+    ctx.logPlugins = chain.log;
 
     // 2. the route's merged plugins: rewrite
     if (chain.rewrite.length) {
@@ -181,6 +182,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
         const merged = consumerChain(route, consumer, log);
         chain = merged.chain;
         ctx.plugins = chain.all;
+        ctx.logPlugins = chain.log;
         if (merged.consumerRewrite.length) {
           reply = (pr = runPhase(ctx, merged.consumerRewrite, 'rewrite')) instanceof Promise ? await pr : pr;
           if (reply) return send(ctx, reply);
@@ -231,41 +233,61 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
     return undefined;
   }
 
-  async function runLog(ctx: ProxyContext, rt: Runtime): Promise<void> {
-    const lists: CompiledPlugin[][] = [];
-    if (rt.globalChain.log.length) lists.push(rt.globalChain.log);
-    if (ctx.plugins.length) lists.push(ctx.plugins);
-    for (const list of lists) {
-      for (let i = 0; i < list.length; i++) {
-        const p = list[i]!;
-        const fn = p.def.log;
-        if (!fn) continue;
-        try {
-          if (p.filter && !p.filter(ctx)) continue;
-          const r = fn(ctx, p.conf);
-          if (r && typeof (r as Promise<void>).then === 'function') await r;
-        } catch (err) {
-          log.error(`plugin ${p.def.name} log phase failed: ${(err as Error)?.stack ?? err}`);
+  /**
+   * The log phases, global rules' first (R-PIPE-11). Like runPhase: plugins
+   * that finish at once cost no promise; from the first that returns one on,
+   * the rest runs after it. A failing plugin is logged and the next one runs.
+   */
+  function runLog(ctx: ProxyContext, rt: Runtime): Promise<void> | undefined {
+    const globals = rt.globalChain.log;
+    const pending = globals.length ? runLogFrom(ctx, globals, 0) : undefined;
+    if (pending !== undefined) return pending.then(() => runLogFrom(ctx, ctx.logPlugins, 0));
+    return runLogFrom(ctx, ctx.logPlugins, 0);
+  }
+
+  function runLogFrom(ctx: ProxyContext, list: readonly CompiledPlugin[], start: number): Promise<void> | undefined {
+    for (let i = start; i < list.length; i++) {
+      const p = list[i]!;
+      try {
+        if (p.filter && !p.filter(ctx)) continue;
+        const r = p.def.log!(ctx, p.conf);
+        if (r && typeof (r as Promise<void>).then === 'function') {
+          return (r as Promise<void>).then(undefined, (err) => logPhaseFailed(p, err)).then(() => runLogFrom(ctx, list, i + 1));
         }
+      } catch (err) {
+        logPhaseFailed(p, err);
       }
     }
+    return undefined;
+  }
+
+  function logPhaseFailed(p: CompiledPlugin, err: unknown): void {
+    log.error(`plugin ${p.def.name} log phase failed: ${(err as Error)?.stack ?? err}`);
+  }
+
+  /** after the log phases: the access log line, the dashboard's and the terminal's counts */
+  function logged(ctx: ProxyContext): void {
+    try {
+      accessLog.write(ctx);
+    } catch (err) {
+      log.error(`access log failed: ${(err as Error)?.message ?? err}`);
+    }
+    if (recent !== undefined) recent.record(ctx);
+    if (traffic !== undefined) traffic.record(ctx.status, ctx.llmIfAny);
+    done();
   }
 
   function finish(ctx: ProxyContext, rt: Runtime): void {
-    const after = () => {
-      try {
-        accessLog.write(ctx);
-      } catch (err) {
-        log.error(`access log failed: ${(err as Error)?.message ?? err}`);
-      }
-      if (recent !== undefined) recent.record(ctx);
-      if (traffic !== undefined) traffic.record(ctx.status, ctx.llmIfAny);
-      done();
-    };
-    if (rt.globalChain.log.length === 0 && !ctx.plugins.some((p) => p.def.log)) return after();
-    runLog(ctx, rt).then(after, (err) => {
+    let pending: Promise<void> | undefined;
+    try {
+      pending = runLog(ctx, rt);
+    } catch (err) {
       log.error(`log phase failed: ${err}`);
-      after();
+    }
+    if (pending === undefined) return logged(ctx);
+    pending.then(() => logged(ctx), (err) => {
+      log.error(`log phase failed: ${err}`);
+      logged(ctx);
     });
   }
 
