@@ -433,7 +433,8 @@ export class LlmEngine implements AttemptHost {
     const out = buildBody(base, inst, ip.target);
     const target = resolveTarget(inst, ip.target.name, model, ctx.llm.requestType === 'ai_stream');
     const llm = ctx.llm;
-    llm.requestBody = out;
+    // read only by payload logging: otherwise not kept for the life of a stream
+    if (llm.logPayloads) llm.requestBody = out;
     if (!target) {
       ctx.log.error(`${this.opts.plugin}: instance ${inst.name}: no endpoint configured for provider ${inst.provider.name} (override.endpoint is required)`);
       ctx.upstreamAttempts.push({ addr: '-', status: 502, time: 0 });
