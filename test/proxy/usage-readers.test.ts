@@ -25,15 +25,20 @@ async function loggedAt(h: Harness, n: number): Promise<RequestContext> {
   return h.logged[n - 1]!;
 }
 
+/** a route without a reader of the usage (/plain) and one with prometheus (/metered), both to `endpoint`; the access log reads nothing */
+function plainAndMetered(endpoint: string): Promise<Harness> {
+  const inst = [{ name: 'm', provider: 'openai', weight: 1, auth: {}, override: { endpoint } }];
+  return startHarness({
+    '/apisix/routes/plain': { uri: '/plain', plugins: { 'ai-proxy-multi': { instances: inst } } },
+    '/apisix/routes/metered': { uri: '/metered', plugins: { 'ai-proxy-multi': { instances: inst }, prometheus: {} } },
+  }, { accessLogReadsUsage: false });
+}
+
 test('R-USG-2: without a reader of the usage, a stream and an answer without usage are not estimated; with one (a log-phase plugin), they are', async (t) => {
   const m = await startMockLlm();
   t.after(() => m.close());
   m.reply((req) => ((req.body as { stream?: boolean }).stream ? { sse: sseChat('gpt-4', ['a', 'b'], null) } : { json: chatCompletion('gpt-4', '1+1 equals 2.', null) }));
-  const inst = [{ name: 'm', provider: 'openai', weight: 1, auth: {}, override: { endpoint: m.url } }];
-  const h = await startHarness({
-    '/apisix/routes/plain': { uri: '/plain', plugins: { 'ai-proxy-multi': { instances: inst } } },
-    '/apisix/routes/metered': { uri: '/metered', plugins: { 'ai-proxy-multi': { instances: inst }, prometheus: {} } },
-  }, { accessLogReadsUsage: false });
+  const h = await plainAndMetered(m.url);
   t.after(() => h.close());
 
   let n = 0;
@@ -86,11 +91,7 @@ test('R-USG-3: a stream is searched for tool calls only when something reads the
       { data: '[DONE]' },
     ],
   });
-  const inst = [{ name: 'm', provider: 'openai', weight: 1, auth: {}, override: { endpoint: m.url } }];
-  const h = await startHarness({
-    '/apisix/routes/plain': { uri: '/plain', plugins: { 'ai-proxy-multi': { instances: inst } } },
-    '/apisix/routes/metered': { uri: '/metered', plugins: { 'ai-proxy-multi': { instances: inst }, prometheus: {} } },
-  }, { accessLogReadsUsage: false });
+  const h = await plainAndMetered(m.url);
   t.after(() => h.close());
 
   assert.match(await post(h, '/plain', { ...CHAT, stream: true }), /get_weather/);
