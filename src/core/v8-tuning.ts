@@ -40,7 +40,8 @@
 //
 // The tick object's hidden class: process.nextTick builds each queued tick
 // from an object literal with computed keys ({[async_id_symbol]: …,
-// [trigger_async_id_symbol]: …, callback, args}). V8 takes the hidden class
+// [trigger_async_id_symbol]: …, callback, args}; Node 24 adds its async
+// context frame). V8 takes the hidden class
 // (map) of such a literal from a cache it holds weakly, so a full GC that
 // finds no tick object alive drops it and the next tick gets a new one. A
 // start runs several full GCs while nothing is queued (module loading,

@@ -39,7 +39,8 @@ test('pinTickObjectShape keeps one tick object, whose hidden class new ticks sti
   assert.equal(out.pinned, true, 'a tick object is held');
   // it is the object nextTick builds, not some other async resource
   assert.deepEqual(out.keys, ['callback', 'args']);
-  assert.deepEqual(out.symbols, ['Symbol(async_id_symbol)', 'Symbol(trigger_async_id_symbol)']);
+  // (Node 24 adds its async context frame)
+  for (const sym of ['Symbol(async_id_symbol)', 'Symbol(trigger_async_id_symbol)']) assert.ok(out.symbols.includes(sym), `${sym} in ${out.symbols.join(', ')}`);
   assert.deepEqual(out.same, Array(8).fill(true), 'every tick after a full GC has the pinned hidden class');
 });
 
