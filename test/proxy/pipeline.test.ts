@@ -201,6 +201,41 @@ test('R-PIPE-4 a plugin reply ends the request but log phases still run', async 
   assert.equal(up.requests.length, n, 'not proxied');
 });
 
+test('R-PIPE-11 a log phase that throws or rejects is logged by plugin name; the later log phases and the access log still run', async () => {
+  // each plugin fails in its own way: at once, after a tick, or finishes late but fine
+  testPlugin('t-log-throw', 2900, { log(_ctx, c) { trace.push(`log:${c.tag}`); throw new Error('log throw ' + c.tag); } });
+  testPlugin('t-log-reject', 2800, {
+    log(_ctx, c) {
+      trace.push(`log:${c.tag}`);
+      return new Promise<void>((_, reject) => setImmediate(() => reject(new Error('log reject ' + c.tag))));
+    },
+  });
+  testPlugin('t-log-late', 2700, {
+    log(_ctx, c) {
+      return new Promise<void>((resolve) => setImmediate(() => { trace.push(`log:${c.tag}`); resolve(); }));
+    },
+  });
+  put('/apisix/global_rules/glog', { plugins: { 't-log-reject': { tag: 'g-reject' } } });
+  put('/apisix/routes/logfail', {
+    uri: '/logfail',
+    plugins: { 't-log-throw': { tag: 'r-throw' }, 't-log-late': { tag: 'r-late' }, 't-mid': { tag: 'r-mid' } },
+    upstream: { nodes: { [up.hostPort]: 1 } },
+  });
+  trace.length = 0;
+  const n = h.logged.length;
+  const r = await req(h.url + '/logfail');
+  assert.equal(r.status, 200, 'log phases run after the response');
+  await until(() => h.logged.length > n);
+  assert.equal(h.logged.at(-1)!.getVar('uri'), '/logfail', 'the access log line is written after the failing phases');
+  assert.deepEqual(trace.filter((t) => t.startsWith('log:')), ['log:g-reject', 'log:r-throw', 'log:r-late', 'log:r-mid']);
+  const errors = h.log.lines.filter((l) => l.startsWith('[error]'));
+  assert.ok(errors.some((l) => l.includes('plugin t-log-reject log phase failed') && l.includes('log reject g-reject')), errors.join('\n'));
+  assert.ok(errors.some((l) => l.includes('plugin t-log-throw log phase failed') && l.includes('log throw r-throw')), errors.join('\n'));
+  assert.ok(!errors.some((l) => l.includes('t-log-late') || l.includes('t-mid')), errors.join('\n'));
+  del('/apisix/global_rules/glog');
+  assert.equal((await req(h.url + '/logfail')).status, 200, 'the process keeps serving');
+});
+
 test('a plugin that throws answers 500 and logs an error line; the process keeps serving', async () => {
   put('/apisix/routes/t1', { uri: '/throw', plugins: { 't-mid': { tag: 'm' } }, upstream: { nodes: { [up.hostPort]: 1 } } });
   const r = await req(h.url + '/throw', { headers: { 'x-throw': 'm' } });
