@@ -30,6 +30,12 @@ export interface CompiledInstance {
   priority: number;
   weight: number;
   options?: Record<string, unknown>;
+  /**
+   * `options` as entries when every value is a primitive (string, number,
+   * boolean, null): a request that already holds them all is sent as it came
+   * (buildBody); undefined when any value is an object or array
+   */
+  primitiveOptions?: readonly (readonly [string, unknown])[];
   optionsModel?: string;
   optionsStream: boolean;
   /** `options.max_tokens` (R-QTA-2 estimate) */
@@ -117,6 +123,7 @@ export function compileInstance(inst: any, index: number, t: TransportConf, cach
     priority: inst.priority ?? 0,
     weight: inst.weight ?? 0,
     options,
+    primitiveOptions: options !== undefined && Object.values(options).every((v) => v === null || typeof v !== 'object') ? Object.entries(options) : undefined,
     optionsModel: typeof options?.model === 'string' ? (options.model as string) : undefined,
     optionsStream: options?.stream === true,
     pricing: compilePricing(inst.pricing),

@@ -30,14 +30,29 @@ function copyBody(o: Record<string, unknown>): Record<string, unknown> {
 }
 
 /**
+ * The body already has every option, with the same primitive value, as an
+ * own member: merging them would change nothing. A request that names the
+ * model the instance sets is then forwarded as the client's bytes, without
+ * a copy and a JSON.stringify.
+ */
+function holdsOptions(base: Record<string, unknown>, entries: CompiledInstance['primitiveOptions']): boolean {
+  if (entries === undefined) return false;
+  for (let i = 0; i < entries.length; i++) {
+    const [k, v] = entries[i]!;
+    if (base[k] !== v || !Object.prototype.hasOwnProperty.call(base, k)) return false;
+  }
+  return true;
+}
+
+/**
  * The outgoing body object for one attempt, starting from the (possibly
  * converted) client body, which is never modified. Returns the same object
- * when nothing changes.
+ * when nothing changes (the client's bytes are then sent as they came).
  */
-export function buildBody(base: Record<string, unknown>, inst: Pick<CompiledInstance, 'options' | 'provider' | 'bodyOverride'>, target: Protocol | LlmProtocol): Record<string, unknown> {
+export function buildBody(base: Record<string, unknown>, inst: Pick<CompiledInstance, 'options' | 'provider' | 'bodyOverride'> & Partial<Pick<CompiledInstance, 'primitiveOptions'>>, target: Protocol | LlmProtocol): Record<string, unknown> {
   const proto = typeof target === 'string' ? getProtocol(target) : target;
   let out = base;
-  if (inst.options) out = Object.assign(copyBody(base), inst.options);
+  if (inst.options && !holdsOptions(base, inst.primitiveOptions)) out = Object.assign(copyBody(base), inst.options);
   out = proto.prepareOutgoingRequest(out, base);
   // R-CAP-4, after the protocol's own rules as in APISIX
   if (inst.bodyOverride !== undefined) out = applyOverride(out, base, inst.bodyOverride, inst.provider, proto);

@@ -79,6 +79,22 @@ test('R-SCN-4 R-REQ-4: options.max_tokens per instance wins over the client, ins
   assert.ok(ds!.requests.every((r) => r.body.max_tokens === 100));
 });
 
+test('R-REQ-4: a request that already names the instance\'s options is forwarded as the client\'s bytes; one that differs is re-serialised', async (t) => {
+  const [oa] = await setup(t, 1);
+  const h = await harness(t, aiProxyMulti, {
+    instances: [{ name: 'openai-instance', provider: 'openai', weight: 1, auth: auth('a'), options: { model: 'gpt-4' }, override: { endpoint: oa!.url } }],
+  });
+  // spacing and an escaped character JSON.stringify would not reproduce
+  const asSent = '{ "model": "gpt-4",\n  "messages": [{"role": "user", "content": "caf\\u00e9"}] }';
+  let r = await postJson(h.url + '/v1/chat/completions', asSent);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(oa!.requests.at(-1)!.rawBody, asSent);
+  const other = asSent.replace('"gpt-4"', '"gpt-3.5"');
+  r = await postJson(h.url + '/v1/chat/completions', other);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(oa!.requests.at(-1)!.rawBody, JSON.stringify({ model: 'gpt-4', messages: [{ role: 'user', content: 'café' }] }));
+});
+
 test('R-FB-9 R-SCN-10 R-FB-3 R-FB-4 R-BAL-2 R-VAR-4: fallback over priorities on 429/5xx', async (t) => {
   const [m429, m500, m200] = await setup(t, 3);
   m429!.reply({ status: 429, json: { error: 'rate limited' } });

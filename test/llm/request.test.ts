@@ -53,6 +53,25 @@ test('R-REQ-4/R-REQ-9/R-PRV-5: options replace top-level members, client body un
   assert.deepEqual(buildBody({ a: [], b: {}, c: null }, i2, 'openai-chat'), { a: [], b: {}, c: null }, 'R-REQ-8');
 });
 
+test('R-REQ-4: options the request already holds (same primitive values, own members) change nothing: same object, client bytes forwarded', () => {
+  const i = inst({ provider: 'openai', options: { model: 'gpt-4', temperature: 0.2, logprobs: null } });
+  const same = { model: 'gpt-4', temperature: 0.2, logprobs: null, messages: [] };
+  assert.equal(buildBody(same, i, 'openai-chat'), same);
+  // one differing, missing, or inherited member is merged as before (a copy)
+  for (const client of [{ model: 'gpt-3', temperature: 0.2, logprobs: null, messages: [] }, { model: 'gpt-4', temperature: 0.2, messages: [] }, Object.assign(Object.create({ logprobs: null }), { model: 'gpt-4', temperature: 0.2, messages: [] })]) {
+    const out = buildBody(client, i, 'openai-chat');
+    assert.notEqual(out, client);
+    assert.deepEqual({ ...out }, { ...client, model: 'gpt-4', temperature: 0.2, logprobs: null });
+  }
+  // an object value is never taken as held, even when deep-equal
+  const withObj = inst({ provider: 'openai', options: { model: 'gpt-4', stop: ['x'] } });
+  const c2 = { model: 'gpt-4', stop: ['x'], messages: [] };
+  assert.notEqual(buildBody(c2, withObj, 'openai-chat'), c2);
+  // a stream still gets its stream_options (R-REQ-9)
+  const st = { model: 'gpt-4', temperature: 0.2, logprobs: null, messages: [], stream: true };
+  assert.deepEqual(buildBody(st, i, 'openai-chat').stream_options, { include_usage: true });
+});
+
 test('R-REQ-6/R-PRV-1/R-PRV-4: endpoint resolution with query merge', () => {
   const e = inst({ provider: 'openai', auth: { query: { api_key: 'apikey', some_query: 'no' } }, override: { endpoint: 'http://localhost:6724/test/params/in/overridden/endpoint?some_query=yes' } });
   const t = resolveTarget(e, 'openai-chat', '')!;
