@@ -45,7 +45,12 @@ export class Metrics implements RequestMetrics {
   readonly llmAttempts: SeriesCounter;
   /** the children one request updates, per label set (see recordRequest) */
   readonly requestSeries = new Map<string, RequestSeries>();
-  lastRequestSeries?: LastRequestSeries;
+  /**
+   * The label set each `node` last recorded, and its children: with several
+   * instances taking turns, one "last" entry would miss on every request and
+   * build the whole key again (see recordRequest, trackLlmAttempt)
+   */
+  readonly lastRequestByNode = new Map<string, LastRequestSeries>();
   readonly llmActive: Gauge<(typeof ACTIVE_LABELS)[number]>;
   /**
    * In-flight LLM attempts per label set (R-PROM-5), copied into `llmActive`
@@ -54,8 +59,8 @@ export class Metrics implements RequestMetrics {
    * decrement reuses the entry found by the increment.
    */
   readonly activeSeries = new Map<string, ActiveAttempts>();
-  /** the entry of the previous attempt (see trackLlmAttempt) */
-  lastActive?: ActiveAttempts;
+  /** per `node`, the entry of its previous attempt (see trackLlmAttempt) */
+  readonly lastActiveByNode = new Map<string, ActiveAttempts>();
   /** log entries the loggers of this gateway dropped */
   readonly logDrops = new LogDrops();
   /** where `apisix_upstream_status` reads health-check targets from (R-PROM-3) */
@@ -290,6 +295,14 @@ export interface RequestSeries {
  * one consumer, one instance), so comparing seven strings replaces building
  * a seven-part key and hashing it, per request.
  */
+/** nodes are instance names and upstream addresses: a bound keeps a config that churns them from growing the cache */
+const LAST_BY_NODE_MAX = 1024;
+
+function rememberFor<V>(cache: Map<string, V>, node: string, v: V): void {
+  if (cache.size >= LAST_BY_NODE_MAX && !cache.has(node)) cache.clear();
+  cache.set(node, v);
+}
+
 interface LastRequestSeries {
   route: string; service: string; consumer: string; node: string;
   request_type: string; request_llm_model: string; llm_model: string;
@@ -339,7 +352,7 @@ function recordRequest(m: Metrics, ctx: RequestContext, opts: { preferName?: boo
   const request_type = llm.requestType;
   const request_llm_model = str(llm.requestModel);
   const llm_model = str(llm.model);
-  const last = m.lastRequestSeries;
+  const last = m.lastRequestByNode.get(node);
   let s: RequestSeries;
   if (
     last !== undefined && last.route === route && last.service === service && last.consumer === consumer && last.node === node &&
@@ -349,7 +362,7 @@ function recordRequest(m: Metrics, ctx: RequestContext, opts: { preferName?: boo
   } else {
     const key = route + '\0' + service + '\0' + consumer + '\0' + node + '\0' + request_type + '\0' + request_llm_model + '\0' + llm_model;
     s = m.requestSeries.get(key) ?? requestSeries(m, key, { route, service, consumer, node, request_type, request_llm_model, llm_model });
-    m.lastRequestSeries = { route, service, consumer, node, request_type, request_llm_model, llm_model, series: s };
+    rememberFor(m.lastRequestByNode, node, { route, service, consumer, node, request_type, request_llm_model, llm_model, series: s });
   }
   const key = s.key;
 
@@ -437,14 +450,15 @@ function trackLlmAttempt(m: Metrics, ctx: RequestContext, node: string): ActiveA
   const request_type = ctx.llm.requestType === 'traditional_http' ? 'ai_chat' : ctx.llm.requestType;
   const request_llm_model = str(ctx.llm.requestModel);
   const llm_model = str(ctx.llm.model);
-  const l = m.lastActive?.labels;
+  const cached = m.lastActiveByNode.get(node);
+  const l = cached?.labels;
   let entry: ActiveAttempts;
   if (
     l !== undefined && l.route === route && l.route_id === route_id && l.matched_uri === matched_uri && l.matched_host === matched_host &&
     l.service === service && l.service_id === service_id && l.consumer === consumer && l.node === node &&
     l.request_type === request_type && l.request_llm_model === request_llm_model && l.llm_model === llm_model
   ) {
-    entry = m.lastActive!;
+    entry = cached!;
   } else {
     const key = route + '\0' + route_id + '\0' + matched_uri + '\0' + matched_host + '\0' + service + '\0' + service_id + '\0' +
       consumer + '\0' + node + '\0' + request_type + '\0' + request_llm_model + '\0' + llm_model;
@@ -453,7 +467,8 @@ function trackLlmAttempt(m: Metrics, ctx: RequestContext, node: string): ActiveA
       e = { labels: { route, route_id, matched_uri, matched_host, service, service_id, consumer, node, request_type, request_llm_model, llm_model }, n: 0 };
       m.activeSeries.set(key, e);
     }
-    entry = m.lastActive = e;
+    entry = e;
+    rememberFor(m.lastActiveByNode, node, e);
   }
   entry.n++;
   return entry;

@@ -121,23 +121,31 @@ test('R-PROM-2 R-PROM-3: prefer_name labels routes and services by name; respons
   assert.equal(find(s, 'apisix_http_status', { route: 'r-id' }).length, 0);
 });
 
-test('R-PROM-2 R-PROM-3 R-RTY-4: requests whose labels change, repeat and come back are each counted in their own series', async (t) => {
+test('R-PROM-2 R-PROM-3 R-RTY-4 R-PROM-5: requests whose labels change, repeat and come back, over instances taking turns, are each counted in their own series', async (t) => {
   let recorded = 0;
   const m = createMetrics({});
-  // route, consumer, status, attempt outcome: repeats, switches and returns to earlier label sets
-  const seq: Array<[string, string, number, string]> = [
-    ['a', 'u1', 200, 'ok'], ['a', 'u1', 200, 'ok'], ['b', 'u1', 200, 'ok'], ['a', 'u1', 429, '429'],
-    ['a', 'u2', 200, 'ok'], ['a', 'u1', 200, 'ok'], ['b', 'u1', 200, 'ok'], ['a', 'u1', 429, '429'],
+  // route, consumer, status, attempt outcome, instance: repeats, switches and
+  // returns to earlier label sets, with two instances alternating as a
+  // balancer makes them (each keeps its own last label set)
+  const seq: Array<[string, string, number, string, string]> = [
+    ['a', 'u1', 200, 'ok', 'i1'], ['a', 'u1', 200, 'ok', 'i2'], ['b', 'u1', 200, 'ok', 'i1'], ['a', 'u1', 429, '429', 'i2'],
+    ['a', 'u2', 200, 'ok', 'i1'], ['a', 'u1', 200, 'ok', 'i2'], ['b', 'u1', 200, 'ok', 'i2'], ['a', 'u1', 429, '429', 'i1'],
+    ['a', 'u1', 200, 'ok', 'i1'], ['a', 'u1', 200, 'ok', 'i1'], ['a', 'u1', 200, 'ok', 'i2'],
   ];
+  const active = new Map<ActiveAttempts, string>();
   let i = 0;
   const proxy = await serve((req, res) => {
     const ctx = new ProxyContext(req, res, quiet) as unknown as RequestContext;
-    const [route, user, status, outcome] = seq[i++]!;
+    const [route, user, status, outcome, inst] = seq[i++]!;
     ctx.routeId = route;
     ctx.consumer = { username: user } as RequestContext['consumer'];
     ctx.llm.requestType = 'ai_chat';
-    ctx.llm.instanceName = 'i1';
-    ctx.llm.attempts = [{ instance: 'i1', outcome, ms: 1 }];
+    ctx.llm.instanceName = inst;
+    ctx.llm.attempts = [{ instance: inst, outcome, ms: 1 }];
+    const entry = m.trackLlmAttempt(ctx, inst);
+    active.set(entry, `${route}/${user}/${inst}`);
+    assert.deepEqual([entry.labels.route_id, entry.labels.consumer, entry.labels.node], [route, user, inst], 'the entry of this label set');
+    entry.n--;
     ctx.upstreamAttempts.push({ addr: '10.0.0.1:80', status, time: 0.001 });
     ctx.writeHead(status, {});
     res.end('x', () => { m.recordRequest(ctx); recorded++; });
@@ -145,15 +153,22 @@ test('R-PROM-2 R-PROM-3 R-RTY-4: requests whose labels change, repeat and come b
   t.after(() => proxy.close());
   for (let k = 0; k < seq.length; k++) await (await fetch(proxy.url)).text();
   await until(() => recorded === seq.length, 3000, 'every request recorded');
+  const count = (f: (x: (typeof seq)[number]) => string) => {
+    const c = new Map<string, number>();
+    for (const x of seq) c.set(f(x), (c.get(f(x)) ?? 0) + 1);
+    return [...c].map(([k, n]) => `${k}=${n}`).sort();
+  };
+  assert.equal(new Set(active.values()).size, active.size, 'one active entry per label set');
+  assert.equal(active.size, new Set(seq.map(([r, u, , , n]) => `${r}/${u}/${n}`)).size);
   const s = parseProm(await m.registry.metrics());
   // the registry is shared with the tests above: only this test's routes
   const ours = (x: { labels: Record<string, string> }) => ['a', 'b'].includes(x.labels.route ?? x.labels.route_id ?? '');
-  const status = find(s, 'apisix_http_status').filter(ours).map((x) => `${x.labels.route}/${x.labels.consumer}/${x.labels.code}=${x.value}`).sort();
-  assert.deepEqual(status, ['a/u1/200=3', 'a/u1/429=2', 'a/u2/200=1', 'b/u1/200=2']);
-  const attempts = find(s, 'apisix_llm_attempts_total').filter(ours).map((x) => `${x.labels.route_id}/${x.labels.outcome}=${x.value}`).sort();
-  assert.deepEqual(attempts, ['a/429=2', 'a/ok=4', 'b/ok=2']);
-  const latency = find(s, 'apisix_http_latency_count', { type: 'request' }).filter(ours).map((x) => `${x.labels.route}/${x.labels.consumer}=${x.value}`).sort();
-  assert.deepEqual(latency, ['a/u1=5', 'a/u2=1', 'b/u1=2']);
+  const status = find(s, 'apisix_http_status').filter(ours).map((x) => `${x.labels.route}/${x.labels.consumer}/${x.labels.node}/${x.labels.code}=${x.value}`).sort();
+  assert.deepEqual(status, count(([r, u, st, , n]) => `${r}/${u}/${n}/${st}`));
+  const attempts = find(s, 'apisix_llm_attempts_total').filter(ours).map((x) => `${x.labels.route_id}/${x.labels.instance}/${x.labels.outcome}=${x.value}`).sort();
+  assert.deepEqual(attempts, count(([r, , , o, n]) => `${r}/${n}/${o}`));
+  const latency = find(s, 'apisix_http_latency_count', { type: 'request' }).filter(ours).map((x) => `${x.labels.route}/${x.labels.consumer}/${x.labels.node}=${x.value}`).sort();
+  assert.deepEqual(latency, count(([r, u, , , n]) => `${r}/${u}/${n}`));
 });
 
 test('R-PROM-2 issue 11: each gateway owns its registry; a request recorded in one is not seen in another', async (t) => {
