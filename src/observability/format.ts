@@ -62,9 +62,21 @@ const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).toUpperCase().p
 const SAFE_DEFAULT = /^[\x20\x21\x23-\x5B\x5D-\x7E]*$/;
 const SAFE_JSON = /^[^"\\\x00-\x1F]*$/;
 
+/** values up to this length are checked with a loop: cheaper than a regex call for the short values of a log line */
+const SHORT_VALUE = 64;
+
+/** `s` (short) has only printable ASCII other than `"` and `\` */
+function plainAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
+}
+
 /** R-ALOG-5, nginx `escape=default`: `"`, `\`, bytes < 0x20 or > 0x7E become `\xHH` */
 export function escapeDefault(s: string): string {
-  if (SAFE_DEFAULT.test(s)) return s;
+  if (s.length <= SHORT_VALUE ? plainAscii(s) : SAFE_DEFAULT.test(s)) return s;
   const buf = Buffer.from(s, 'utf8');
   let out = '';
   for (const b of buf) {
@@ -151,26 +163,30 @@ export function compileFormat(format: string, escape: Escape = 'default', resolv
   // renderContext reads each variable through its getter, resolved once here
   const getters = parts.map((p) => (p.kind === 'var' && p.known ? resolve?.(p.name) : undefined));
   const unknown = unknownVariables(format);
+  // Rendering fills one array and joins it: the line is then one flat string.
+  // Appending with += made a rope of one node per part (about 40 for a
+  // combined-log format with the LLM variables), garbage that the write's
+  // join then had to flatten. Rendering is synchronous and never re-entered,
+  // so one array per compiled format serves every call.
+  const pieces: string[] = parts.map(() => '');
   return {
     parts,
     unknown,
     render(getVar, redaction = BASE_REDACTION) {
-      let line = '';
       for (let i = 0; i < fmts.length; i++) {
         const n = names[i];
-        line += fmts[i]!(n !== undefined ? getVar(n) : undefined, redaction);
+        pieces[i] = fmts[i]!(n !== undefined ? getVar(n) : undefined, redaction);
       }
-      return line;
+      return pieces.join('');
     },
     renderContext(ctx, redaction = BASE_REDACTION) {
-      let line = '';
       for (let i = 0; i < fmts.length; i++) {
         const g = getters[i];
         const n = names[i];
         const v = g !== undefined ? g(ctx) : n !== undefined ? ctx.getVar(n) : undefined;
-        line += fmts[i]!(v, redaction);
+        pieces[i] = fmts[i]!(v, redaction);
       }
-      return line;
+      return pieces.join('');
     },
   };
 }

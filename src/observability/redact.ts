@@ -86,6 +86,7 @@ export function redactUri(uri: string, r: Redaction): string {
 
 /** redact the query inside a request line (`GET /p?apikey=x HTTP/1.1`) */
 export function redactRequestLine(line: string, r: Redaction): string {
+  if (!line.includes('?')) return line;
   const sp1 = line.indexOf(' ');
   if (sp1 < 0) return line;
   const sp2 = line.lastIndexOf(' ');

@@ -1,6 +1,7 @@
 // Access log formatter units (R-ALOG-3..7, R-GEN-19 access_log_format_escape).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import {
   compileAccessLogFormat,
   unknownAccessLogVariables,
@@ -42,6 +43,20 @@ test('R-ALOG-5: default escaping turns ", \\ and bytes outside 0x20..0x7E into \
   assert.equal(escapeDefault('é'), '\\xC3\\xA9');
   const f = compileAccessLogFormat('"$http_user_agent" \\lit"');
   assert.equal(f.render(getter({ http_user_agent: 'x"y' })), '"x\\x22y" \\lit"');
+});
+
+test('R-ALOG-5: escapeDefault is the same byte mapping for short values (checked by a loop) and long ones (by a regex)', () => {
+  // the reference: every UTF-8 byte outside 0x20..0x7E, and " and \, as \xHH
+  const reference = (s: string) => [...Buffer.from(s, 'utf8')].map((b) => (b === 0x22 || b === 0x5c || b < 0x20 || b > 0x7e ? '\\x' + b.toString(16).toUpperCase().padStart(2, '0') : String.fromCharCode(b))).join('');
+  const chars = fc.oneof(fc.constantFrom('a', ' ', '~', '"', '\\', '\n', '\x7f', '\x1f', 'é', '€', '😀'), fc.string({ minLength: 1, maxLength: 1 }));
+  fc.assert(fc.property(fc.array(chars, { maxLength: 140 }).map((a) => a.join('')), (s) => {
+    assert.equal(escapeDefault(s), reference(s));
+  }), { numRuns: 2000 });
+  // both sides of the length where the check changes
+  for (const n of [63, 64, 65]) {
+    assert.equal(escapeDefault('a'.repeat(n)), 'a'.repeat(n));
+    assert.equal(escapeDefault('a'.repeat(n - 1) + '"'), 'a'.repeat(n - 1) + '\\x22');
+  }
 });
 
 test('R-GEN-19 R-ALOG-5: access_log_format_escape json escapes as in a JSON string; absent is empty (nginx)', () => {
