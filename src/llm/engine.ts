@@ -430,7 +430,7 @@ export class LlmEngine implements AttemptHost {
     const model = ctx.llm.model;
     // R-BDR-1: the model is in the upstream path
     if (model === '' && inst.provider.modelRequired) return { kind: 'reply', reply: textError(400, `instance ${inst.name}: no model: set options.model or the request's model`) };
-    const out = buildBody(base, inst, ip.target);
+    const out = buildBody(base, inst, ip.target, base === st.body ? st.raw : undefined);
     const target = resolveTarget(inst, ip.target.name, model, ctx.llm.requestType === 'ai_stream');
     const llm = ctx.llm;
     // read only by payload logging: otherwise not kept for the life of a stream

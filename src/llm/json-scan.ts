@@ -144,6 +144,42 @@ function scanTopLevel(buf: Buffer, key: string, onValue: (start: number, end: nu
   return false;
 }
 
+/**
+ * How many members the JSON object in `buf` has as written, repeated keys
+ * counted each time (JSON.parse keeps the last), or -1 when `buf` is not one
+ * object as far as its nesting and strings show.
+ */
+export function topLevelMemberCount(buf: Buffer): number {
+  let i = 0;
+  const n = buf.length;
+  while (i < n && isSpace(buf[i]!)) i++;
+  if (buf[i] !== LBRACE) return -1;
+  let depth = 0;
+  let commas = 0;
+  let empty = true;
+  for (; i < n; i++) {
+    const c = buf[i]!;
+    if (c === QUOTE) {
+      const end = skipString(buf, i);
+      if (end < 0) return -1;
+      if (depth === 1) empty = false;
+      i = end - 1;
+    } else if (c === LBRACE || c === LBRACKET) {
+      depth++;
+    } else if (c === RBRACE || c === RBRACKET) {
+      depth--;
+      if (depth === 0) {
+        for (let j = i + 1; j < n; j++) if (!isSpace(buf[j]!)) return -1;
+        return empty ? 0 : commas + 1;
+      }
+      if (depth < 0) return -1;
+    } else if (c === COMMA && depth === 1) {
+      commas++;
+    }
+  }
+  return -1;
+}
+
 /** a count member's value: a number, `null` when present but not a JSON number, undefined when absent */
 export type CountValue = number | null | undefined;
 

@@ -4,6 +4,7 @@ import { resolveSecret } from '../core/secrets.js';
 import { getProtocol, type LlmProtocol, type Protocol } from './protocols/index.js';
 import type { CompiledInstance } from './instance.js';
 import { applyOverride } from './body-override.js';
+import { topLevelMemberCount } from './json-scan.js';
 
 /**
  * R-REQ-7 step 2, plus `expect` (curl sends `Expect: 100-continue` for
@@ -31,28 +32,39 @@ function copyBody(o: Record<string, unknown>): Record<string, unknown> {
 
 /**
  * The body already has every option, with the same primitive value, as an
- * own member: merging them would change nothing. A request that names the
- * model the instance sets is then forwarded as the client's bytes, without
- * a copy and a JSON.stringify.
+ * own member, and `raw` (the bytes it was parsed from) repeats no member:
+ * merging the options would change nothing. A request that names the model
+ * the instance sets is then forwarded as the client's bytes, without a copy
+ * and a JSON.stringify. A repeated member (`{"model":"a","model":"b"}`, a
+ * key also spelled with escapes) is re-serialised: JSON.parse kept the last
+ * one, an upstream's parser might keep the first, and the option must win.
  */
-function holdsOptions(base: Record<string, unknown>, entries: CompiledInstance['primitiveOptions']): boolean {
-  if (entries === undefined) return false;
+function holdsOptions(base: Record<string, unknown>, entries: CompiledInstance['primitiveOptions'], raw: Buffer | undefined): boolean {
+  if (entries === undefined || raw === undefined) return false;
   for (let i = 0; i < entries.length; i++) {
     const [k, v] = entries[i]!;
     if (base[k] !== v || !Object.prototype.hasOwnProperty.call(base, k)) return false;
   }
-  return true;
+  let members = 0;
+  for (const k in base) if (Object.prototype.hasOwnProperty.call(base, k)) members++;
+  return topLevelMemberCount(raw) === members;
 }
 
 /**
  * The outgoing body object for one attempt, starting from the (possibly
  * converted) client body, which is never modified. Returns the same object
  * when nothing changes (the client's bytes are then sent as they came).
+ * `raw`: the bytes `base` was parsed from, when it is the client's body.
  */
-export function buildBody(base: Record<string, unknown>, inst: Pick<CompiledInstance, 'options' | 'provider' | 'bodyOverride'> & Partial<Pick<CompiledInstance, 'primitiveOptions'>>, target: Protocol | LlmProtocol): Record<string, unknown> {
+export function buildBody(
+  base: Record<string, unknown>,
+  inst: Pick<CompiledInstance, 'options' | 'provider' | 'bodyOverride'> & Partial<Pick<CompiledInstance, 'primitiveOptions'>>,
+  target: Protocol | LlmProtocol,
+  raw?: Buffer,
+): Record<string, unknown> {
   const proto = typeof target === 'string' ? getProtocol(target) : target;
   let out = base;
-  if (inst.options && !holdsOptions(base, inst.primitiveOptions)) out = Object.assign(copyBody(base), inst.options);
+  if (inst.options && !holdsOptions(base, inst.primitiveOptions, raw)) out = Object.assign(copyBody(base), inst.options);
   out = proto.prepareOutgoingRequest(out, base);
   // R-CAP-4, after the protocol's own rules as in APISIX
   if (inst.bodyOverride !== undefined) out = applyOverride(out, base, inst.bodyOverride, inst.provider, proto);

@@ -289,12 +289,6 @@ export interface RequestSeries {
   lastAttempt?: { instance: string; outcome: string; child: CounterChild };
 }
 
-/**
- * The series of the previous request, with the label values it was found
- * by. Consecutive requests nearly always carry the same labels (one route,
- * one consumer, one instance), so comparing seven strings replaces building
- * a seven-part key and hashing it, per request.
- */
 /** nodes are instance names and upstream addresses: a bound keeps a config that churns them from growing the cache */
 const LAST_BY_NODE_MAX = 1024;
 
@@ -303,6 +297,12 @@ function rememberFor<V>(cache: Map<string, V>, node: string, v: V): void {
   cache.set(node, v);
 }
 
+/**
+ * The series of a node's previous request, with the label values it was
+ * found by. Consecutive requests to one instance nearly always carry the
+ * same labels (one route, one consumer), so comparing seven strings
+ * replaces building a seven-part key and hashing it, per request.
+ */
 interface LastRequestSeries {
   route: string; service: string; consumer: string; node: string;
   request_type: string; request_llm_model: string; llm_model: string;

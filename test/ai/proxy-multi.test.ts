@@ -89,10 +89,15 @@ test('R-REQ-4: a request that already names the instance\'s options is forwarded
   let r = await postJson(h.url + '/v1/chat/completions', asSent);
   assert.equal(r.status, 200, r.text);
   assert.equal(oa!.requests.at(-1)!.rawBody, asSent);
+  const reserialised = JSON.stringify({ model: 'gpt-4', messages: [{ role: 'user', content: 'café' }] });
   const other = asSent.replace('"gpt-4"', '"gpt-3.5"');
   r = await postJson(h.url + '/v1/chat/completions', other);
   assert.equal(r.status, 200, r.text);
-  assert.equal(oa!.requests.at(-1)!.rawBody, JSON.stringify({ model: 'gpt-4', messages: [{ role: 'user', content: 'café' }] }));
+  assert.equal(oa!.requests.at(-1)!.rawBody, reserialised);
+  // a repeated "model" (the last one matches): the upstream must not see the first
+  r = await postJson(h.url + '/v1/chat/completions', asSent.replace('{ "model"', '{ "model": "gpt-3.5", "model"'));
+  assert.equal(r.status, 200, r.text);
+  assert.equal(oa!.requests.at(-1)!.rawBody, reserialised);
 });
 
 test('R-FB-9 R-SCN-10 R-FB-3 R-FB-4 R-BAL-2 R-VAR-4: fallback over priorities on 429/5xx', async (t) => {

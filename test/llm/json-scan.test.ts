@@ -2,7 +2,7 @@
 // relayed answer is read without parsing the answer (R-RSP-3, R-RL-7).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { objectCounts, topLevelMember, topLevelMemberSpan } from '../../src/llm/json-scan.js';
+import { objectCounts, topLevelMember, topLevelMemberCount, topLevelMemberSpan } from '../../src/llm/json-scan.js';
 import { openaiChat } from '../../src/llm/protocols/openai-chat.js';
 import { newUsage } from '../../src/llm/usage.js';
 
@@ -65,6 +65,26 @@ test('R-RSP-4: topLevelMember rejects what is not one JSON object', () => {
   assert.deepEqual(topLevelMember(Buffer.from('{"choices":[{"usage":{"a":1}}]}'), 'usage'), { ok: true, found: false });
   // a repeated key: the last one counts, as with JSON.parse
   assert.deepEqual(topLevelMember(Buffer.from('{"usage":1,"usage":{"b":2}}'), 'usage'), { ok: true, found: true, value: { b: 2 } });
+});
+
+test('R-REQ-4: topLevelMemberCount is the number of keys JSON.parse keeps when no key repeats, and more when one does', () => {
+  const r = rng(0xc0de);
+  for (let n = 0; n < 3000; n++) {
+    const o = object(r, 0);
+    const text = r() < 0.5 ? JSON.stringify(o) : JSON.stringify(o, null, r() < 0.5 ? 2 : '\t');
+    const keys = Object.keys(o).length;
+    assert.equal(topLevelMemberCount(Buffer.from(text)), keys, text);
+    if (keys > 0) {
+      // the first member written again, as is or with a key escape: one more member than JSON.parse keeps
+      const first = Object.keys(o)[0]!;
+      const esc = JSON.stringify(first).replace(/[a-z]/, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+      const dup = text.replace(/^\{/, `{${r() < 0.5 ? JSON.stringify(first) : esc}:1,`);
+      assert.equal(topLevelMemberCount(Buffer.from(dup)), keys + 1, dup);
+      assert.equal(Object.keys(JSON.parse(dup)).length, keys, dup);
+    }
+  }
+  assert.equal(topLevelMemberCount(Buffer.from(' {} ')), 0);
+  for (const bad of ['', '[]', '{"a":1', '{"a":1} x', '{"a":"x}', '"a"']) assert.equal(topLevelMemberCount(Buffer.from(bad)), -1, bad);
 });
 
 // R-RSP-3: the usage counts of a relayed answer read from the bytes of its

@@ -53,23 +53,32 @@ test('R-REQ-4/R-REQ-9/R-PRV-5: options replace top-level members, client body un
   assert.deepEqual(buildBody({ a: [], b: {}, c: null }, i2, 'openai-chat'), { a: [], b: {}, c: null }, 'R-REQ-8');
 });
 
-test('R-REQ-4: options the request already holds (same primitive values, own members) change nothing: same object, client bytes forwarded', () => {
+test('R-REQ-4: options the request already holds (same primitive values, own members, none repeated in its bytes) change nothing: same object, client bytes forwarded', () => {
   const i = inst({ provider: 'openai', options: { model: 'gpt-4', temperature: 0.2, logprobs: null } });
+  const bytes = (o: unknown) => Buffer.from(JSON.stringify(o));
   const same = { model: 'gpt-4', temperature: 0.2, logprobs: null, messages: [] };
-  assert.equal(buildBody(same, i, 'openai-chat'), same);
+  assert.equal(buildBody(same, i, 'openai-chat', bytes(same)), same);
+  assert.notEqual(buildBody(same, i, 'openai-chat'), same, 'without the bytes it was parsed from (a converted body): merged');
   // one differing, missing, or inherited member is merged as before (a copy)
   for (const client of [{ model: 'gpt-3', temperature: 0.2, logprobs: null, messages: [] }, { model: 'gpt-4', temperature: 0.2, messages: [] }, Object.assign(Object.create({ logprobs: null }), { model: 'gpt-4', temperature: 0.2, messages: [] })]) {
-    const out = buildBody(client, i, 'openai-chat');
+    const out = buildBody(client, i, 'openai-chat', bytes(client));
     assert.notEqual(out, client);
     assert.deepEqual({ ...out }, { ...client, model: 'gpt-4', temperature: 0.2, logprobs: null });
+  }
+  // a member repeated in the bytes (JSON.parse kept the last, an upstream may keep the first): re-serialised
+  for (const raw of ['{"model":"gpt-5","model":"gpt-4","temperature":0.2,"logprobs":null,"messages":[]}', '{"mod\\u0065l":"gpt-5","model":"gpt-4","temperature":0.2,"logprobs":null,"messages":[]}']) {
+    const parsed = JSON.parse(raw);
+    const out = buildBody(parsed, i, 'openai-chat', Buffer.from(raw));
+    assert.notEqual(out, parsed, raw);
+    assert.equal(JSON.stringify(out), '{"model":"gpt-4","temperature":0.2,"logprobs":null,"messages":[]}');
   }
   // an object value is never taken as held, even when deep-equal
   const withObj = inst({ provider: 'openai', options: { model: 'gpt-4', stop: ['x'] } });
   const c2 = { model: 'gpt-4', stop: ['x'], messages: [] };
-  assert.notEqual(buildBody(c2, withObj, 'openai-chat'), c2);
+  assert.notEqual(buildBody(c2, withObj, 'openai-chat', bytes(c2)), c2);
   // a stream still gets its stream_options (R-REQ-9)
   const st = { model: 'gpt-4', temperature: 0.2, logprobs: null, messages: [], stream: true };
-  assert.deepEqual(buildBody(st, i, 'openai-chat').stream_options, { include_usage: true });
+  assert.deepEqual(buildBody(st, i, 'openai-chat', bytes(st)).stream_options, { include_usage: true });
 });
 
 test('R-REQ-6/R-PRV-1/R-PRV-4: endpoint resolution with query merge', () => {
