@@ -1,27 +1,21 @@
-// Token counting with a real tokenizer (R-QTA-2, R-USG-2): gpt-tokenizer
-// with `o200k_base` for OpenAI-family models and `cl100k_base` otherwise.
+// Token counting with a real tokenizer (R-QTA-2, R-USG-2): `o200k_base` for
+// OpenAI-family models and `cl100k_base` otherwise, with gpt-tokenizer's rank
+// files and split patterns, held compactly by src/llm/bpe.ts (why: there).
 //
-// An encoding costs memory once loaded, for good (measured on Node 20:
-// o200k_base +58 MB RSS / +20 MB heap, cl100k_base +35 MB / +10 MB; the
-// js-tiktoken build used before cost +132 MB / +70 MB for o200k_base). So it
-// is loaded with import() the first time a count is actually needed: a
-// gateway whose answers carry their usage and whose quotas are far from full
-// never loads one (start RSS unchanged). countTokens() is synchronous once an
-// encoding is loaded; loadEncoding() loads it.
+// An encoding is loaded the first time a count is actually needed (a gateway
+// whose answers carry their usage and whose quotas are far from full never
+// loads one) and then kept: measured on Node 20, o200k_base +9 MB RSS and
+// about 25 ms of parsing spread over turns of the event loop (gpt-tokenizer's
+// own module: +58 MB / ~330 ms in one block). countTokens() is synchronous
+// once an encoding is loaded; loadEncoding() loads it.
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { BpeRanks } from './bpe.js';
 
 export type EncodingName = 'o200k_base' | 'cl100k_base';
 
-/** the part of a gpt-tokenizer encoding module used here */
-export interface Encoding {
-  countTokens(text: string, opts: { disallowedSpecial: Set<string> }): number;
-  setMergeCacheSize(size: number): void;
-}
-
-// special-token text (`<|endoftext|>`) in a prompt is counted as plain text
-const PLAIN = { disallowedSpecial: new Set<string>() };
-// the library caches merges of the words it saw (default 100,000 entries);
-// a smaller cache keeps memory bounded on long-running gateways
-const MERGE_CACHE_ENTRIES = 10_000;
+/** a loaded encoding */
+export type Encoding = BpeRanks;
 
 const loaded = new Map<EncodingName, Encoding>();
 const loading = new Map<EncodingName, Promise<Encoding>>();
@@ -50,10 +44,9 @@ export function loadEncoding(name: EncodingName): Promise<Encoding> {
   let p = loading.get(name);
   if (!p) {
     p = (async () => {
-      const enc: Encoding = name === 'o200k_base'
-        ? await import('gpt-tokenizer/encoding/o200k_base')
-        : await import('gpt-tokenizer/encoding/cl100k_base');
-      enc.setMergeCacheSize(MERGE_CACHE_ENTRIES);
+      const { O200K_TOKEN_SPLIT_REGEX, CL100K_TOKEN_SPLIT_REGEX } = await import('gpt-tokenizer/encodingParams/constants');
+      const file = await readFile(createRequire(import.meta.url).resolve(`gpt-tokenizer/data/${name}.tiktoken`));
+      const enc = await BpeRanks.fromTiktoken(file, name === 'o200k_base' ? O200K_TOKEN_SPLIT_REGEX : CL100K_TOKEN_SPLIT_REGEX);
       loaded.set(name, enc);
       loading.delete(name);
       return enc;
@@ -71,7 +64,7 @@ export function loadedEncodingCount(): number {
 
 // Byte-pair encoding is quadratic in the length of one pre-token: 100 KB of
 // letters without a space took 5 s and 300 KB 50 s (gpt-tokenizer 4.0 and
-// js-tiktoken alike), and the text counted here is the client's. So a run
+// js-tiktoken alike; bpe.ts's merge is the same algorithm), and the text counted here is the client's. So a run
 // of LONG_RUN or more non-whitespace characters is counted in PIECE-sized
 // pieces (an estimate within a token or two per piece of what the whole run
 // would give), and text longer than SLICE is counted slice by slice, each
@@ -85,17 +78,17 @@ const SLICE = 64 * 1024;
 export function countTokens(enc: Encoding, text: string): number {
   if (text === '') return 0;
   LONG_RUN.lastIndex = 0;
-  if (!LONG_RUN.test(text)) return enc.countTokens(text, PLAIN);
+  if (!LONG_RUN.test(text)) return enc.count(text);
   let n = 0;
   let at = 0;
   LONG_RUN.lastIndex = 0;
   for (let m = LONG_RUN.exec(text); m !== null; m = LONG_RUN.exec(text)) {
-    if (m.index > at) n += enc.countTokens(text.slice(at, m.index), PLAIN);
+    if (m.index > at) n += enc.count(text.slice(at, m.index));
     const run = m[0];
-    for (let i = 0; i < run.length; i += PIECE) n += enc.countTokens(run.slice(i, i + PIECE), PLAIN);
+    for (let i = 0; i < run.length; i += PIECE) n += enc.count(run.slice(i, i + PIECE));
     at = m.index + run.length;
   }
-  if (at < text.length) n += enc.countTokens(text.slice(at), PLAIN);
+  if (at < text.length) n += enc.count(text.slice(at));
   return n;
 }
 
