@@ -45,48 +45,10 @@ export class BpeRanks {
    * Parse a `.tiktoken` file into a table. `linesPerTurn` lines are parsed per
    * turn of the event loop (the whole file would block it for tens of ms).
    */
-  static async fromTiktoken(file: Buffer, split: RegExp, linesPerTurn = 4_000): Promise<BpeRanks> {
-    let lines = 0;
-    for (let i = 0; i < file.length; i++) if (file[i] === 0x0a) lines++;
-    if (file.length > 0 && file[file.length - 1] !== 0x0a) lines++;
-    // base64 decodes to at most 3/4 of its length: the file's size bounds all tokens' bytes
-    const bytes = new Uint8Array(file.length);
-    const offsets = new Uint32Array(lines + 1);
-    const rankOf = new Uint32Array(lines);
-    let cap = 1024;
-    while (cap < lines * 2) cap *= 2;
-    const table = new Int32Array(cap);
-    let n = 0;
-    let used = 0;
-    let at = 0;
-    while (at < file.length) {
-      for (let k = 0; k < linesPerTurn && at < file.length; k++) {
-        let space = at;
-        while (space < file.length && file[space] !== 0x20 && file[space] !== 0x0a) space++;
-        let end = space;
-        let rank = 0;
-        while (end < file.length && file[end] !== 0x0a) {
-          const d = file[end]! - 0x30;
-          if (end > space && rank >= 0) rank = d >= 0 && d <= 9 && rank < NONE ? rank * 10 + d : -1;
-          end++;
-        }
-        if (end === at) { // an empty line
-          at = end + 1;
-          continue;
-        }
-        const size = decodeBase64(file, at, space, bytes, used);
-        if (size <= 0 || end - space < 2 || rank < 0 || rank >= NONE) throw new Error(`tokenizer data: line ${n + 1} is not "base64 rank"`);
-        offsets[n] = used;
-        used += size;
-        rankOf[n] = rank;
-        offsets[n + 1] = used;
-        insert(table, bytes, offsets, n);
-        n++;
-        at = end + 1;
-      }
-      if (at < file.length) await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-    return new BpeRanks(bytes.slice(0, used), offsets.slice(0, n + 1), rankOf.slice(0, n), table, split);
+  static async fromTiktoken(file: Uint8Array, split: RegExp, linesPerTurn = 8_000): Promise<BpeRanks> {
+    const p = new TiktokenParser(file);
+    while (!p.parse(linesPerTurn)) await new Promise<void>((resolve) => setImmediate(resolve));
+    return new BpeRanks(p.bytes.slice(0, p.used), p.offsets.slice(0, p.n + 1), p.rankOf.slice(0, p.n), p.table, split);
   }
 
   /** tokens of `text` as plain text (special-token text is not special here) */
@@ -166,6 +128,67 @@ export class BpeRanks {
     }
   }
 
+}
+
+/** the state of parsing a `.tiktoken` file, a slice of lines at a time (synchronous, so that it is optimised as one loop) */
+class TiktokenParser {
+  readonly bytes: Uint8Array;
+  readonly offsets: Uint32Array;
+  readonly rankOf: Uint32Array;
+  readonly table: Int32Array;
+  n = 0;
+  used = 0;
+  private at = 0;
+
+  constructor(private readonly file: Uint8Array) {
+    let lines = 0;
+    for (let i = file.indexOf(0x0a); i >= 0; i = file.indexOf(0x0a, i + 1)) lines++;
+    if (file.length > 0 && file[file.length - 1] !== 0x0a) lines++;
+    // base64 decodes to 3/4 of its length: the file's size bounds all tokens' bytes
+    this.bytes = new Uint8Array(file.length);
+    this.offsets = new Uint32Array(lines + 1);
+    this.rankOf = new Uint32Array(lines);
+    let cap = 1024;
+    while (cap < lines * 2) cap *= 2;
+    this.table = new Int32Array(cap);
+  }
+
+  /** parse up to `lines` more lines: true when the file is done */
+  parse(lines: number): boolean {
+    const { file, bytes, offsets, rankOf, table } = this;
+    const len = file.length;
+    let { at, n, used } = this;
+    for (let k = 0; k < lines && at < len; k++) {
+      let space = at;
+      while (space < len && file[space] !== 0x20 && file[space] !== 0x0a) space++;
+      let end = space + 1;
+      let rank = 0;
+      while (end < len && file[end] !== 0x0a) {
+        const d = file[end]! - 0x30;
+        rank = rank >= 0 && d >= 0 && d <= 9 && rank < NONE ? rank * 10 + d : -1;
+        end++;
+      }
+      if (space === at && (space >= len || file[space] === 0x0a)) { // an empty line
+        at = space + 1;
+        continue;
+      }
+      const size = decodeBase64(file, at, space, bytes, used);
+      if (size <= 0 || space >= len || file[space] !== 0x20 || end === space + 1 || rank < 0 || rank >= NONE) {
+        throw new Error(`tokenizer data: line ${n + 1} is not "base64 rank"`);
+      }
+      offsets[n] = used;
+      used += size;
+      rankOf[n] = rank;
+      offsets[n + 1] = used;
+      insert(table, bytes, offsets, n);
+      n++;
+      at = end + 1;
+    }
+    this.at = at;
+    this.n = n;
+    this.used = used;
+    return at >= len;
+  }
 }
 
 /** enter token i (its bytes: bytes[offsets[i] .. offsets[i + 1]]) into the table */
