@@ -6,8 +6,8 @@
 // them: loading it costs +58 MB RSS / +20 MB heap for as long as the process
 // lives, blocks the event loop ~330 ms, and adds 200,000 objects to every
 // major GC's marking. tiktoken's WASM build costs +75 MB. Here the same ranks
-// are one byte array, one offset array and one open-addressing hash table
-// (~5 MB for o200k_base, off the JS heap), built from the library's
+// are one byte array, one offset and one rank array and one open-addressing
+// hash table (5 MB for o200k_base, off the JS heap), built from the library's
 // `.tiktoken` file in slices that yield to the event loop. The merge loop is
 // tiktoken's: merge the adjacent pair of lowest rank, leftmost first, until no
 // pair is a token; the count is the parts left. test/llm/bpe.test.ts checks the
