@@ -111,7 +111,7 @@ export class BpeRanks {
   }
 
   /** the rank of the token buf[from .. to), -1 when it is none */
-  rank(buf: Uint8Array, from: number, to: number): number {
+  private rank(buf: Uint8Array, from: number, to: number): number {
     const table = this.table;
     const mask = table.length - 1;
     const { bytes, offsets } = this;
