@@ -45,9 +45,18 @@ export class BpeRanks {
    * Parse a `.tiktoken` file into a table. `linesPerTurn` lines are parsed per
    * turn of the event loop (the whole file would block it for tens of ms).
    */
-  static async fromTiktoken(file: Uint8Array, split: RegExp, linesPerTurn = 8_000): Promise<BpeRanks> {
-    const p = new TiktokenParser(file);
-    while (!p.parse(linesPerTurn)) await new Promise<void>((resolve) => setImmediate(resolve));
+  static async fromTiktoken(file: Uint8Array, split: RegExp, linesPerTurn = 1_000): Promise<BpeRanks> {
+    // the lines are counted first (to size the arrays), also a slice per turn
+    let lines = 0;
+    const step = linesPerTurn * 32;
+    for (let from = 0; from < file.length; from += step) {
+      const to = Math.min(file.length, from + step);
+      for (let i = file.indexOf(0x0a, from); i >= 0 && i < to; i = file.indexOf(0x0a, i + 1)) lines++;
+      await nextTurn();
+    }
+    if (file.length > 0 && file[file.length - 1] !== 0x0a) lines++;
+    const p = new TiktokenParser(file, lines);
+    while (!p.parse(linesPerTurn)) await nextTurn();
     return new BpeRanks(p.bytes.slice(0, p.used), p.offsets.slice(0, p.n + 1), p.rankOf.slice(0, p.n), p.table, split);
   }
 
@@ -140,10 +149,7 @@ class TiktokenParser {
   used = 0;
   private at = 0;
 
-  constructor(private readonly file: Uint8Array) {
-    let lines = 0;
-    for (let i = file.indexOf(0x0a); i >= 0; i = file.indexOf(0x0a, i + 1)) lines++;
-    if (file.length > 0 && file[file.length - 1] !== 0x0a) lines++;
+  constructor(private readonly file: Uint8Array, lines: number) {
     // base64 decodes to 3/4 of its length: the file's size bounds all tokens' bytes
     this.bytes = new Uint8Array(file.length);
     this.offsets = new Uint32Array(lines + 1);
@@ -198,6 +204,8 @@ function insert(table: Int32Array, bytes: Uint8Array, offsets: Uint32Array, i: n
   while (table[slot] !== 0) slot = (slot + 1) & mask;
   table[slot] = i + 1;
 }
+
+const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** the rank of a pair that is no token: above every real rank */
 const NONE = 0x7fffffff;

@@ -5,7 +5,7 @@
 // An encoding is loaded the first time a count is actually needed (a gateway
 // whose answers carry their usage and whose quotas are far from full never
 // loads one) and then kept: measured on Node 20, o200k_base +13 MB RSS and
-// 90–115 ms of parsing in slices, the longest turn of the event loop 30–40 ms
+// 90–160 ms of loading in slices, the longest turn of the event loop 8–16 ms
 // (gpt-tokenizer's own module: +58 MB / ~330 ms in one turn). countTokens() is synchronous
 // once an encoding is loaded; loadEncoding() loads it.
 import { readFile } from 'node:fs/promises';
