@@ -12,6 +12,7 @@
 // tiktoken's: merge the adjacent pair of lowest rank, leftmost first, until no
 // pair is a token; the count is the parts left. test/llm/bpe.test.ts checks the
 // counts against gpt-tokenizer and js-tiktoken on generated and real text.
+import { setImmediate as nextTurn } from 'node:timers/promises';
 
 /** a rank table built from a `.tiktoken` file (one `base64 rank` line per token) */
 export class BpeRanks {
@@ -204,8 +205,6 @@ function insert(table: Int32Array, bytes: Uint8Array, offsets: Uint32Array, i: n
   while (table[slot] !== 0) slot = (slot + 1) & mask;
   table[slot] = i + 1;
 }
-
-const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** the rank of a pair that is no token: above every real rank */
 const NONE = 0x7fffffff;

@@ -10,6 +10,7 @@
 // once an encoding is loaded; loadEncoding() loads it.
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { BpeRanks } from './bpe.js';
 
 export type EncodingName = 'o200k_base' | 'cl100k_base';
@@ -118,7 +119,7 @@ export async function countTextTokens(model: string | undefined, text: string): 
     const end = sliceEnd(text, at);
     n += countTokens(enc, text.slice(at, end));
     at = end;
-    if (at < text.length) await new Promise<void>((resolve) => setImmediate(resolve));
+    if (at < text.length) await nextTurn();
   }
   return n;
 }

@@ -36,12 +36,12 @@ const texts = fc.oneof(
 );
 
 for (const name of ['o200k_base', 'cl100k_base'] as const) {
-  test(`${name}: generated text counts as gpt-tokenizer counts it`, async () => {
+  test(`R-USG-2: ${name}: generated text counts as gpt-tokenizer counts it`, async () => {
     const enc = await loadEncoding(name);
     fc.assert(fc.property(texts, (s) => enc.count(s) === libraries[name].gpt(s)), { numRuns: 3_000 });
   });
 
-  test(`${name}: the project's docs and sources count as js-tiktoken counts them`, async () => {
+  test(`R-USG-2: ${name}: the project's docs and sources count as js-tiktoken counts them`, async () => {
     const enc = await loadEncoding(name);
     const files = [
       ...readdirSync('docs').filter((f) => f.endsWith('.md')).map((f) => join('docs', f)),
@@ -59,7 +59,7 @@ for (const name of ['o200k_base', 'cl100k_base'] as const) {
   });
 }
 
-test('the merge takes the pair of lowest rank first, and counts the parts left', async () => {
+test('R-USG-2: the merge takes the pair of lowest rank first, and counts the parts left', async () => {
   // a b c d e, then "bc" before "ab" before "cd"; "abcd" is a token only reachable by merging ab and cd first
   const ranks = ['a', 'b', 'c', 'd', 'e', 'bc', 'ab', 'cd', 'abcd'].map((t, i) => `${Buffer.from(t).toString('base64')} ${i}`).join('\n');
   const enc = await BpeRanks.fromTiktoken(Buffer.from(`${ranks}\n`), /\S+|\s+/gu);
@@ -70,7 +70,7 @@ test('the merge takes the pair of lowest rank first, and counts the parts left',
   assert.equal(enc.count('cdab'), 2);
 });
 
-test('a rank file that is not "base64 rank" lines is refused with the line named', async () => {
+test('R-USG-2: a rank file that is not "base64 rank" lines is refused with the line named', async () => {
   await assert.rejects(BpeRanks.fromTiktoken(Buffer.from('YQ== 0\nYg== x\n'), /\S+/gu), /line 2 is not "base64 rank"/);
   await assert.rejects(BpeRanks.fromTiktoken(Buffer.from('YQ== 0\n!!\n'), /\S+/gu), /line 2 is not "base64 rank"/);
   const blankLines = await BpeRanks.fromTiktoken(Buffer.from('YQ== 0\n\nYg== 1'), /\S+/gu);
@@ -78,7 +78,7 @@ test('a rank file that is not "base64 rank" lines is refused with the line named
   assert.equal(blankLines.count('ab'), 2);
 });
 
-test('loading parses the rank file in slices: timers run while it loads', async () => {
+test('R-USG-2: loading parses the rank file in slices: timers run while it loads', async () => {
   const file = readFileSync(join('node_modules', 'gpt-tokenizer', 'data', 'cl100k_base.tiktoken'));
   let ticks = 0;
   const timer = setInterval(() => { ticks++; }, 0);

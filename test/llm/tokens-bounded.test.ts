@@ -28,7 +28,7 @@ test('a long run without whitespace is counted in pieces, close to the exact cou
   }
 });
 
-test('a long run of whitespace is counted in pieces, close to the exact count', async () => {
+test('R-USG-2/R-QTA-2: a long run of whitespace is counted in pieces, close to the exact count', async () => {
   for (const run of [' '.repeat(2_000), '\n'.repeat(2_000), ' \n\t'.repeat(700)]) {
     const text = `prefix${run}suffix`;
     const got = await countTextTokens('gpt-4o', text);
@@ -37,7 +37,7 @@ test('a long run of whitespace is counted in pieces, close to the exact count', 
   }
 });
 
-test('a 2 MB prompt of whitespace is counted, not stuck in a quadratic merge (32 KB of spaces took 1.6 s)', { timeout: 60_000 }, async () => {
+test('R-USG-2/R-QTA-2: a 2 MB prompt of whitespace is counted, not stuck in a quadratic merge (32 KB of spaces took 1.6 s)', { timeout: 60_000 }, async () => {
   const text = (' '.repeat(300_000) + 'y').repeat(7);
   const n = await countTextTokens('gpt-4o', text);
   assert.ok(n > 0 && n < text.length / 16, `${n} tokens`);
