@@ -26,6 +26,7 @@ import { TrafficTally, formatTraffic, startTrafficTicker } from './observability
 import { createMetrics } from './observability/metrics.js';
 import { log } from './core/log.js';
 import { GatewayScope } from './core/lifecycle.js';
+import { IdleCompaction, idleCompactionEnabled } from './core/idle-compaction.js';
 
 export interface Gateway {
   readonly config: GatewayConfig;
@@ -151,12 +152,14 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   }
 
   const ticker = traffic && startTrafficTicker(() => traffic.take(), (c) => process.stdout.write(formatTraffic(c) + '\n'));
+  const compaction = startIdleCompaction(holder, proxy);
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = GRACE_MS): Promise<void> =>
     (stopping ??= (async () => {
       await drainServers(servers.map((s) => s.server), proxy, graceMs);
       ticker?.stop();
+      compaction?.stop();
       holder.close();
       health.close();
       await accessLog.close();
@@ -169,4 +172,17 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     })());
 
   return { config, store, addresses, stop };
+}
+
+/**
+ * One compacting GC once the proxy is quiet after the start and after each
+ * configuration change (src/core/idle-compaction.ts); undefined when
+ * SWITCHYARD_IDLE_COMPACTION=0.
+ */
+export function startIdleCompaction(holder: RuntimeHolder, proxy: { readonly started: number; readonly inFlight: number }): IdleCompaction | undefined {
+  if (!idleCompactionEnabled()) return undefined;
+  const compaction = new IdleCompaction(proxy, undefined, undefined, (ms) => log.debug(`heap compacted while idle in ${ms.toFixed(1)} ms`));
+  compaction.request();
+  holder.onSwap(() => compaction.request());
+  return compaction;
 }

@@ -70,6 +70,8 @@ export interface ProxyHandler {
   handler(req: IncomingMessage, res: ServerResponse): void;
   /** requests started and not yet logged */
   readonly inFlight: number;
+  /** requests started since the handler was created */
+  readonly started: number;
   /** resolves once no request is in flight (all log phases and access log lines done) */
   drained(): Promise<void>;
 }
@@ -112,6 +114,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
   const bodyTimeoutMs = opts.clientBodyTimeoutMs ?? bodyTimeoutFromEnv();
   const maxPostArgsBytes = opts.maxPostArgsBytes ?? DEFAULT_MAX_POST_ARGS_BYTES;
   let inFlight = 0;
+  let started = 0;
   let waiters: Array<() => void> = [];
   const done = (): void => {
     if (--inFlight > 0 || waiters.length === 0) return;
@@ -293,6 +296,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
 
   function handler(req: IncomingMessage, res: ServerResponse): void {
     inFlight++;
+    started++;
     let rt: Runtime;
     try {
       rt = holder.current;
@@ -337,6 +341,9 @@ export function createProxyHandler(opts: ProxyHandlerOptions): ProxyHandler {
     handler,
     get inFlight() {
       return inFlight;
+    },
+    get started() {
+      return started;
     },
     drained() {
       if (inFlight === 0) return Promise.resolve();

@@ -21,7 +21,7 @@ import { forwardLineSinks } from '../observability/line-sink.js';
 import { createMetrics } from '../observability/metrics.js';
 import { log } from '../core/log.js';
 import { GatewayScope } from '../core/lifecycle.js';
-import { boundAddr, drainServers, GRACE_MS } from '../app.js';
+import { boundAddr, drainServers, GRACE_MS, startIdleCompaction } from '../app.js';
 import { MirrorStore } from './mirror-store.js';
 import { createRemoteCaller, createRemoteState } from './remote-state.js';
 import { createRemoteHealth } from './remote-health.js';
@@ -147,6 +147,7 @@ export async function runWorker(): Promise<number> {
     }
   }
   endStartupTuning();
+  const compaction = startIdleCompaction(holder, proxy);
   send({ sy: 'ready', addresses });
 
   const graceMs = await new Promise<number>((resolve) => {
@@ -155,6 +156,7 @@ export async function runWorker(): Promise<number> {
   });
   await drainServers(servers, proxy, graceMs);
   ticker?.stop();
+  compaction?.stop();
   holder.close();
   health.close();
   await accessLog.close();

@@ -1,0 +1,132 @@
+// One compacting full GC once the gateway has gone quiet after it started
+// or after its configuration changed.
+//
+// Starting, and compiling a configuration (JSON Schema validators, plugin
+// and route compilation), allocates a lot that dies at once; the first
+// requests load the request path's modules. V8's mark-compacts then free
+// most of those objects but evacuate only the most fragmented pages, so the
+// old generation keeps pages that are partly empty, and the young
+// generation keeps the size the start's allocation rate gave it. V8's
+// memory reducer compacts everything and shrinks the young generation, but
+// only about 15 s after the last mark-compact and only while nothing
+// allocates. Measured on a fresh full-chain gateway (docs/performance.md):
+// RSS 83 MB after the first request, 72.6 MB once the memory reducer ran,
+// 15 s later; one compacting GC when the gateway is quiet gives back the
+// old generation's part of that (about 5 MB: 20 MB of old-space pages for
+// 15 MB of live objects) within a second of the last activity.
+//
+// The GC runs only when no request is in flight and none started during
+// the last `quietMs`, at most once per start or configuration change; under
+// traffic it waits (V8 manages a busy heap as usual). It stops the event
+// loop for one full GC of the heap (about 10–40 ms here).
+// SWITCHYARD_IDLE_COMPACTION=0 turns it off.
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
+let gcFn: (() => void) | undefined;
+
+/** V8's gc function, taken from a new context so that the main context never gets a global `gc` */
+function gcFunction(): () => void {
+  if (gcFn === undefined) {
+    v8.setFlagsFromString('--expose-gc');
+    gcFn = vm.runInNewContext('gc') as () => void;
+    // contexts created from now on do not get it either
+    v8.setFlagsFromString('--no-expose-gc');
+  }
+  return gcFn;
+}
+
+/** one full GC that evacuates every page it can; returns how long it took in ms */
+export function compactHeap(): number {
+  const gc = gcFunction();
+  const t0 = performance.now();
+  v8.setFlagsFromString('--compact-on-every-full-gc');
+  try {
+    gc();
+  } finally {
+    v8.setFlagsFromString('--no-compact-on-every-full-gc');
+  }
+  return performance.now() - t0;
+}
+
+/** what the compaction waits on: the proxy's counts */
+export interface ProxyActivity {
+  /** requests started since the gateway started */
+  readonly started: number;
+  /** requests started and not yet logged */
+  readonly inFlight: number;
+}
+
+export const DEFAULT_QUIET_MS = 1000;
+
+/** SWITCHYARD_IDLE_COMPACTION=0 turns the compaction off */
+export function idleCompactionEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.SWITCHYARD_IDLE_COMPACTION !== '0';
+}
+
+/** how many looks at the proxy's counts span `quietMs` */
+const CHECKS_PER_QUIET = 4;
+
+export class IdleCompaction {
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private lastStarted = -1;
+  private quietChecks = 0;
+  /** compactions run (tests, logs) */
+  runs = 0;
+
+  constructor(
+    private readonly activity: ProxyActivity,
+    private readonly quietMs = DEFAULT_QUIET_MS,
+    private readonly compact: () => number = compactHeap,
+    private readonly onCompacted?: (ms: number) => void,
+  ) {}
+
+  /** after the start and after each configuration change: compact once the proxy has been quiet for `quietMs` */
+  request(): void {
+    if (this.stopped) return;
+    this.quietChecks = 0;
+    this.lastStarted = this.activity.started;
+    if (this.timer === undefined) this.arm();
+  }
+
+  /**
+   * The counts are looked at a few times per quiet period, so that the GC
+   * follows the last request by quietMs to quietMs + a quarter of it.
+   */
+  private arm(): void {
+    this.timer = setTimeout(() => this.check(), Math.max(1, Math.round(this.quietMs / CHECKS_PER_QUIET)));
+    // a quiet gateway that is stopping does not wait for it
+    this.timer.unref();
+  }
+
+  /** waiting for a quiet moment (tests) */
+  get pending(): boolean {
+    return this.timer !== undefined;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.clear();
+  }
+
+  private clear(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private check(): void {
+    this.timer = undefined;
+    if (this.stopped) return;
+    const started = this.activity.started;
+    if (started !== this.lastStarted || this.activity.inFlight > 0) {
+      this.lastStarted = started;
+      this.quietChecks = 0;
+      return this.arm();
+    }
+    if (++this.quietChecks < CHECKS_PER_QUIET) return this.arm();
+    this.runs++;
+    const ms = this.compact();
+    this.onCompacted?.(ms);
+  }
+}
