@@ -3,7 +3,7 @@
 // short. The abort reason travels through undici's controller to the
 // response sink's error(), so the relay learns the cause from the error
 // object rather than from state shared with the timers.
-import { errors as undiciErrors } from 'undici';
+import { errors as undiciErrors } from '../transport/undici.js';
 import type { StreamErrorCode } from './protocols/types.js';
 
 export type AbortCause = 'ttft_timeout' | 'upstream_timeout' | 'stream_too_long' | 'response_too_large';

@@ -2,7 +2,8 @@
 // (src/transport/): the settings the plugin attributes map to (R-REQ-10..12),
 // the failure classification (R-FB-4) and one upstream call on undici's
 // dispatch API.
-import { errors as undiciErrors, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { errors as undiciErrors } from '../transport/undici.js';
 import { AttemptAbort } from './attempt-abort.js';
 import type { PeerSink, TransportHandle, TransportSettings, UpstreamTransport } from '../core/transport-types.js';
 

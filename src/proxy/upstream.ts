@@ -4,7 +4,7 @@
 // (502/504 pages), retries on another node before any response byte,
 // X-APISIX-Upstream-Status on 5xx. Each attempt is recorded in
 // ctx.upstreamAttempts (R-VAR-3/4).
-import { errors as undiciErrors } from 'undici';
+import { errors as undiciErrors } from '../transport/undici.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { CompiledUpstream, UpstreamNode } from '../runtime/compile.js';

@@ -7,7 +7,8 @@
 // (R-REQ-10..12). It opens on first use and closes once no configuration
 // holds it and no request runs on it; a request of an old configuration that
 // starts after that reopens it. `close()` shuts every Agent (R-GEN-18).
-import { Agent, buildConnector, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent, buildConnector } from './undici.js';
 import type { PeerSink, TransportHandle, TransportSettings, UpstreamTransport } from '../core/transport-types.js';
 import { PeerTracker } from './peers.js';
 

@@ -5,7 +5,7 @@
 // cache is an object the running gateway owns (CompileEnv.gcpTokens), so two
 // gateways in one process (tests, workers) never share tokens.
 import type { KeyLike } from 'jose';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { AccessTokenSource, GcpAuthConf } from '../../core/types.js';
 import type { TransportHandle, UpstreamTransport } from '../../core/transport-types.js';
 
@@ -144,7 +144,8 @@ export class GcpTokenCache implements AccessTokenSource {
       headersTimeout: TOKEN_TIMEOUT_MS,
       bodyTimeout: TOKEN_TIMEOUT_MS,
     };
-    if (!this.transport) return request(url, opts);
+    // without the gateway's transport (tests): undici's global dispatcher
+    if (!this.transport) return (await import('undici')).request(url, opts);
     const h = (this.handle ??= this.transport.acquire(TOKEN_TRANSPORT));
     const u = new URL(url);
     const dispatcher = h.begin();

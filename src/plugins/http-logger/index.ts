@@ -1,6 +1,6 @@
 // `http-logger` (R-LOG-4, R-LOG-5): entries are batched per plugin
 // configuration and POSTed to `uri` through the gateway's transport.
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { PluginDef } from '../../core/types.js';
 import type { TransportHandle, UpstreamTransport } from '../../core/transport-types.js';
 import { GatewayTransport } from '../../transport/index.js';
@@ -71,11 +71,12 @@ export function createHttpSender(conf: HttpLoggerConf, handle: TransportHandle) 
 }
 
 async function post(url: URL, body: string, headers: Record<string, string>, dispatcher: Dispatcher, timeoutMs: number, signal: AbortSignal): Promise<void> {
-  const res = await request(url, {
+  const res = await dispatcher.request({
+    origin: url.origin,
+    path: url.pathname + url.search,
     method: 'POST',
     headers,
     body,
-    dispatcher,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
     signal,
