@@ -25,65 +25,66 @@ function withMockTimers(fn: () => void): void {
   }
 }
 
-test('compacts once the proxy has been quiet for quietMs, then not again until asked', () => {
+/** an IdleCompaction (quietMs 1000) over a fake proxy, with mocked timers; `runs()` counts its compactions */
+function withCompaction(fn: (c: IdleCompaction, proxy: { started: number; inFlight: number }, runs: () => number) => void): void {
   withMockTimers(() => {
     const proxy = fakeProxy();
-    let runs = 0;
-    const c = new IdleCompaction(proxy, 1000, () => { runs++; return 0; });
+    let n = 0;
+    const c = new IdleCompaction(proxy, 1000, () => { n++; return 0; });
+    fn(c, proxy, () => n);
+  });
+}
+
+test('compacts once the proxy has been quiet for quietMs, then not again until asked', () => {
+  withCompaction((c, proxy, runs) => {
     c.request();
     advance(750);
-    assert.equal(runs, 0, 'not before the quiet period');
+    assert.equal(runs(), 0, 'not before the quiet period');
     advance(250);
-    assert.equal(runs, 1);
+    assert.equal(runs(), 1);
     assert.equal(c.pending, false);
     advance(10_000);
-    assert.equal(runs, 1, 'once per request()');
+    assert.equal(runs(), 1, 'once per request()');
     c.request();
     advance(1000);
-    assert.equal(runs, 2, 'again after the next configuration change');
+    assert.equal(runs(), 2, 'again after the next configuration change');
   });
 });
 
 test('waits while requests are in flight or keep starting', () => {
-  withMockTimers(() => {
-    const proxy = fakeProxy();
-    let runs = 0;
-    const c = new IdleCompaction(proxy, 1000, () => { runs++; return 0; });
+  withCompaction((c, proxy, runs) => {
     c.request();
     proxy.inFlight = 1;
     advance(5000);
-    assert.equal(runs, 0, 'a request in flight (a long stream) holds it off');
+    assert.equal(runs(), 0, 'a request in flight (a long stream) holds it off');
     proxy.inFlight = 0;
     for (let i = 0; i < 20; i++) {
       proxy.started++;
       advance(500);
     }
-    assert.equal(runs, 0, 'a request every 500 ms is not quiet');
+    assert.equal(runs(), 0, 'a request every 500 ms is not quiet');
     assert.equal(c.pending, true);
     advance(1000);
-    assert.equal(runs, 1, 'quiet for 1 s after the last one');
+    assert.equal(runs(), 1, 'quiet for 1 s after the last one');
   });
 });
 
 test('a configuration change while waiting starts the quiet period again; stop() cancels', () => {
-  withMockTimers(() => {
-    const proxy = fakeProxy();
-    let runs = 0;
-    const c = new IdleCompaction(proxy, 1000, () => { runs++; return 0; });
+  withCompaction((c, proxy, runs) => {
     c.request();
     advance(750);
     c.request();
     advance(750);
-    assert.equal(runs, 0);
+    assert.equal(runs(), 0);
     advance(250);
-    assert.equal(runs, 1);
+    assert.equal(runs(), 1);
     c.request();
     c.stop();
     advance(5000);
-    assert.equal(runs, 1, 'stopped');
+    assert.equal(runs(), 1, 'stopped');
     c.request();
     advance(5000);
-    assert.equal(runs, 1, 'request() after stop() does nothing');
+    assert.equal(runs(), 1, 'request() after stop() does nothing');
   });
 });
 
