@@ -181,7 +181,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
  */
 export function startIdleCompaction(holder: RuntimeHolder, proxy: { readonly started: number; readonly inFlight: number }): IdleCompaction | undefined {
   if (!idleCompactionEnabled()) return undefined;
-  const compaction = new IdleCompaction(proxy, undefined, undefined, (ms) => log.debug(`heap compacted while idle in ${ms.toFixed(1)} ms`));
+  const compaction = new IdleCompaction(proxy, undefined, undefined, (step, ms) => log.debug(`idle heap ${step === 0 ? 'compaction' : 'collection'} in ${ms.toFixed(1)} ms`));
   compaction.request();
   holder.onSwap(() => compaction.request());
   return compaction;

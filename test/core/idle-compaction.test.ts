@@ -30,7 +30,7 @@ function withCompaction(fn: (c: IdleCompaction, proxy: { started: number; inFlig
   withMockTimers(() => {
     const proxy = fakeProxy();
     let n = 0;
-    const c = new IdleCompaction(proxy, 1000, () => { n++; return 0; });
+    const c = new IdleCompaction(proxy, 1000, [{ quiet: 1, run: () => { n++; return 0; } }]);
     fn(c, proxy, () => n);
   });
 }
@@ -98,9 +98,15 @@ test('startIdleCompaction: after the start and after each swap of the runtime; o
     assert.equal(listeners.length, 1);
     advance(1000);
     assert.equal(c.runs, 1, 'the real compaction ran once after the start');
+    advance(4750);
+    assert.equal(c.runs, 1);
+    advance(250);
+    assert.equal(c.runs, 2, 'then, 5 s later, the full GC that lets V8 shrink the young generation');
+    advance(10_000);
+    assert.equal(c.runs, 2);
     listeners[0]!();
-    advance(1000);
-    assert.equal(c.runs, 2, 'and once after a configuration change');
+    advance(6000);
+    assert.equal(c.runs, 4, 'both again after a configuration change');
     c.stop();
   });
   assert.equal(idleCompactionEnabled({ SWITCHYARD_IDLE_COMPACTION: '0' }), false);
@@ -113,6 +119,28 @@ test('startIdleCompaction: after the start and after each swap of the runtime; o
     if (prev === undefined) delete process.env.SWITCHYARD_IDLE_COMPACTION;
     else process.env.SWITCHYARD_IDLE_COMPACTION = prev;
   }
+});
+
+test('the steps run in order, each after a quiet period of its own; a configuration change starts them over', () => {
+  withMockTimers(() => {
+    const proxy = fakeProxy();
+    const ran: string[] = [];
+    const c = new IdleCompaction(proxy, 1000, [{ quiet: 1, run: () => { ran.push('compact'); return 0; } }, { quiet: 2, run: () => { ran.push('collect'); return 0; } }]);
+    c.request();
+    advance(1000);
+    assert.deepEqual(ran, ['compact']);
+    proxy.started++;
+    advance(1750);
+    assert.deepEqual(ran, ['compact'], 'a request between the steps postpones the next');
+    advance(500);
+    assert.deepEqual(ran, ['compact', 'collect'], 'after a quiet period of its own length');
+    assert.equal(c.pending, false);
+    c.request();
+    advance(1000);
+    c.request();
+    advance(3000);
+    assert.deepEqual(ran, ['compact', 'collect', 'compact', 'compact', 'collect'], 'each change starts from the compaction');
+  });
 });
 
 function oldSpacePhysical(): number {
