@@ -26,7 +26,7 @@ import { TrafficTally, formatTraffic, startTrafficTicker } from './observability
 import { createMetrics } from './observability/metrics.js';
 import { log } from './core/log.js';
 import { GatewayScope } from './core/lifecycle.js';
-import { IdleCompaction, idleCompactionEnabled } from './core/idle-compaction.js';
+import { IdleCompaction, idleCompactionEnabled, type ProxyActivity } from './core/idle-compaction.js';
 
 export interface Gateway {
   readonly config: GatewayConfig;
@@ -152,7 +152,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   }
 
   const ticker = traffic && startTrafficTicker(() => traffic.take(), (c) => process.stdout.write(formatTraffic(c) + '\n'));
-  const compaction = startIdleCompaction(holder, proxy);
+  const compaction = startIdleCompaction((l) => holder.onSwap(l), proxy);
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = GRACE_MS): Promise<void> =>
@@ -175,14 +175,14 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
 }
 
 /**
- * One compacting GC once the proxy is quiet after the start and after each
- * configuration change (src/core/idle-compaction.ts); undefined when
+ * The GCs when quiet (src/core/idle-compaction.ts) after the start and after
+ * each configuration change (`onChange` subscribes to them); undefined when
  * SWITCHYARD_IDLE_COMPACTION=0.
  */
-export function startIdleCompaction(holder: RuntimeHolder, proxy: { readonly started: number; readonly inFlight: number }): IdleCompaction | undefined {
+export function startIdleCompaction(onChange: (listener: () => void) => unknown, activity: ProxyActivity): IdleCompaction | undefined {
   if (!idleCompactionEnabled()) return undefined;
-  const compaction = new IdleCompaction(proxy, undefined, undefined, (step, ms) => log.debug(`idle heap ${step === 0 ? 'compaction' : 'collection'} in ${ms.toFixed(1)} ms`));
+  const compaction = new IdleCompaction(activity, undefined, undefined, (step, ms) => log.debug(`idle heap ${step === 0 ? 'compaction' : 'collection'} in ${ms.toFixed(1)} ms`));
   compaction.request();
-  holder.onSwap(() => compaction.request());
+  onChange(() => compaction.request());
   return compaction;
 }

@@ -9,7 +9,7 @@ import { AggregatorRegistry } from 'prom-client';
 import type { GatewayConfig, ListenAddr } from '../config/types.js';
 import type { Gateway, StartOptions } from '../app.js';
 import { TrafficTally, formatTraffic, startTrafficTicker } from '../observability/traffic-summary.js';
-import { boundAddr, drainServers, GRACE_MS } from '../app.js';
+import { boundAddr, drainServers, GRACE_MS, startIdleCompaction } from '../app.js';
 import { createStore, secretCodecFor } from '../store/index.js';
 import { StandaloneFileStore } from '../declarative/standalone-store.js';
 import { ensureAdminKeys } from '../config/admin-key.js';
@@ -82,6 +82,9 @@ export async function startPrimary(config: GatewayConfig, opts: StartOptions = {
     log,
   });
   const lines = new LineHub();
+  // what the idle GCs wait on here: the workers' messages (state calls per
+  // request, log lines, metrics) and requests to the primary's own listeners
+  const activity = { started: 0, inFlight: 0 };
   const metricsWaiters = new Map<number, { resolve(m: unknown[] | undefined): void }>();
   let nextMetricsId = 1;
 
@@ -124,6 +127,7 @@ export async function startPrimary(config: GatewayConfig, opts: StartOptions = {
       trafficSummary: traffic !== undefined,
     }),
     onMessage(m, msg: ToPrimary) {
+      activity.started++;
       switch (msg.sy) {
         case 'rpc':
           onRpc(m, msg.calls);
@@ -198,7 +202,10 @@ export async function startPrimary(config: GatewayConfig, opts: StartOptions = {
   const servers: Array<{ name: string; server: http.Server }> = [];
   const addresses: Record<string, ListenAddr[]> = {};
   const add = async (name: string, handler: Handler, addr: ListenAddr) => {
-    const server = await listen(handler, addr);
+    const server = await listen((req, res) => {
+      activity.started++;
+      handler(req, res);
+    }, addr);
     servers.push({ name, server });
     (addresses[name] ??= []).push(boundAddr(server));
   };
@@ -233,11 +240,13 @@ export async function startPrimary(config: GatewayConfig, opts: StartOptions = {
   }
 
   const ticker = traffic && startTrafficTicker(() => traffic.take(), (c) => process.stdout.write(formatTraffic(c) + '\n'));
+  const compaction = startIdleCompaction((l) => feed.onChange(l), activity);
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = GRACE_MS): Promise<void> =>
     (stopping ??= (async () => {
       ticker?.stop();
+      compaction?.stop();
       const idle = { inFlight: 0, drained: () => Promise.resolve() };
       await Promise.all([
         pool.stop(graceMs),

@@ -147,7 +147,7 @@ export async function runWorker(): Promise<number> {
     }
   }
   endStartupTuning();
-  const compaction = startIdleCompaction(holder, proxy);
+  const compaction = startIdleCompaction((l) => holder.onSwap(l), proxy);
   send({ sy: 'ready', addresses });
 
   const graceMs = await new Promise<number>((resolve) => {

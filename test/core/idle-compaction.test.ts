@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import v8 from 'node:v8';
 import { compactHeap, IdleCompaction, idleCompactionEnabled } from '../../src/core/idle-compaction.js';
 import { startIdleCompaction } from '../../src/app.js';
-import type { RuntimeHolder } from '../../src/runtime/holder.js';
 
 function fakeProxy() {
   return { started: 0, inFlight: 0 };
@@ -88,12 +87,11 @@ test('a configuration change while waiting starts the quiet period again; stop()
   });
 });
 
-test('startIdleCompaction: after the start and after each swap of the runtime; off with SWITCHYARD_IDLE_COMPACTION=0', () => {
+test('startIdleCompaction: after the start and after each configuration change; off with SWITCHYARD_IDLE_COMPACTION=0', () => {
   withMockTimers(() => {
     const listeners: Array<() => void> = [];
-    const holder = { onSwap: (l: () => void) => { listeners.push(l); return () => {}; } } as unknown as RuntimeHolder;
     const proxy = fakeProxy();
-    const c = startIdleCompaction(holder, proxy);
+    const c = startIdleCompaction((l) => listeners.push(l), proxy);
     assert.ok(c);
     assert.equal(listeners.length, 1);
     advance(1000);
@@ -114,7 +112,7 @@ test('startIdleCompaction: after the start and after each swap of the runtime; o
   const prev = process.env.SWITCHYARD_IDLE_COMPACTION;
   process.env.SWITCHYARD_IDLE_COMPACTION = '0';
   try {
-    assert.equal(startIdleCompaction({ onSwap: () => () => {} } as unknown as RuntimeHolder, fakeProxy()), undefined);
+    assert.equal(startIdleCompaction(() => {}, fakeProxy()), undefined);
   } finally {
     if (prev === undefined) delete process.env.SWITCHYARD_IDLE_COMPACTION;
     else process.env.SWITCHYARD_IDLE_COMPACTION = prev;
