@@ -34,7 +34,7 @@ function withCompaction(fn: (c: IdleCompaction, proxy: { started: number; inFlig
   });
 }
 
-test('compacts once the proxy has been quiet for quietMs, then not again until asked', () => {
+test('R-GEN-10: compacts once the proxy has been quiet for quietMs after a start or change, then not again until asked', () => {
   withCompaction((c, proxy, runs) => {
     c.request();
     advance(750);
@@ -50,7 +50,7 @@ test('compacts once the proxy has been quiet for quietMs, then not again until a
   });
 });
 
-test('waits while requests are in flight or keep starting', () => {
+test('R-GEN-10: waits while requests are in flight or keep starting (never under traffic)', () => {
   withCompaction((c, proxy, runs) => {
     c.request();
     proxy.inFlight = 1;
@@ -68,7 +68,7 @@ test('waits while requests are in flight or keep starting', () => {
   });
 });
 
-test('a configuration change while waiting starts the quiet period again; stop() cancels', () => {
+test('R-GEN-10, R-GEN-18: a configuration change while waiting starts the quiet period again; stop() cancels', () => {
   withCompaction((c, proxy, runs) => {
     c.request();
     advance(750);
@@ -87,7 +87,7 @@ test('a configuration change while waiting starts the quiet period again; stop()
   });
 });
 
-test('startIdleCompaction: after the start and after each configuration change; off with SWITCHYARD_IDLE_COMPACTION=0', () => {
+test('R-GEN-10: startIdleCompaction runs both GCs after the start and after each configuration change; off with SWITCHYARD_IDLE_COMPACTION=0', () => {
   withMockTimers(() => {
     const listeners: Array<() => void> = [];
     const proxy = fakeProxy();
@@ -119,7 +119,7 @@ test('startIdleCompaction: after the start and after each configuration change; 
   }
 });
 
-test('the steps run in order, each after a quiet period of its own; a configuration change starts them over', () => {
+test('R-GEN-10: the steps run in order, each after a quiet period of its own; a configuration change starts them over', () => {
   withMockTimers(() => {
     const proxy = fakeProxy();
     const ran: string[] = [];

@@ -22,7 +22,7 @@ test('the parts are the very objects undici\'s index exports', () => {
   assert.equal(typeof errors.ConnectTimeoutError, 'function');
 });
 
-test('an Agent from the parts has request() without undici\'s index loaded, and it works', async () => {
+test('R-REQ-11: an Agent from the parts has request() without undici\'s index loaded, and it works', async () => {
   // a fresh process: this test file's own require('undici') above must not help
   const script = `
     import { Agent } from ${JSON.stringify(new URL('../../src/transport/undici.js', import.meta.url).href)};
@@ -42,7 +42,7 @@ test('an Agent from the parts has request() without undici\'s index loaded, and 
   assert.deepEqual(JSON.parse(out.stdout.trim()), { status: 200, text: 'ok /x', indexLoaded: false });
 });
 
-test('a timeout from an Agent of the parts is an instance of the parts\' error class', async () => {
+test('R-REQ-10: a timeout from an Agent of the parts is an instance of the parts\' error class (the failure is classified as a timeout)', async () => {
   const srv = http.createServer(() => { /* never answers */ });
   await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
   const a = new Agent({ headersTimeout: 50 });
