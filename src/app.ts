@@ -176,7 +176,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
 
 /**
  * The GCs when quiet (src/core/idle-compaction.ts) after the start and after
- * each configuration change (`onChange` subscribes to them); undefined when
+ * each configuration change (`onChange` subscribes to them), until
+ * `activity.started` passes COLD_REQUESTS; undefined when
  * SWITCHYARD_IDLE_COMPACTION=0.
  */
 export function startIdleCompaction(onChange: (listener: () => void) => unknown, activity: ProxyActivity): IdleCompaction | undefined {

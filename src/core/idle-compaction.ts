@@ -22,6 +22,18 @@
 // traffic they wait (V8 manages a busy heap as usual). Each stops the
 // event loop for one full GC of the heap (about 10–40 ms here).
 // SWITCHYARD_IDLE_COMPACTION=0 turns it off.
+//
+// They run only while the gateway is cold: until it has served
+// COLD_REQUESTS requests. A forced full GC does not keep the hidden classes
+// (maps) that no live object has, as V8's own GCs do for a few more GCs
+// (--retain-maps-for-n-gc), and V8 throws away the optimized code that
+// embeds them. On a quiet gateway no request's objects are alive, so after
+// traffic one such GC deoptimized 105 functions of the request path
+// (node:http, undici, the pipeline): on the bench route the next 6 s of
+// streams cost 2.3 instead of 1.9 ms of CPU each, most of it on V8's
+// compiler threads (docs/performance.md, sixth session). Before the first
+// hundred requests little is optimized, and the start's garbage is what
+// fills the heap.
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
@@ -66,6 +78,9 @@ export interface ProxyActivity {
 
 export const DEFAULT_QUIET_MS = 1000;
 
+/** requests after which the idle GCs no longer run (the header says why) */
+export const COLD_REQUESTS = 100;
+
 /** SWITCHYARD_IDLE_COMPACTION=0 turns the compaction off */
 export function idleCompactionEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.SWITCHYARD_IDLE_COMPACTION !== '0';
@@ -105,11 +120,21 @@ export class IdleCompaction {
     private readonly quietMs = DEFAULT_QUIET_MS,
     private readonly steps: readonly IdleStep[] = IDLE_STEPS,
     private readonly onStep?: (step: number, ms: number) => void,
+    /** `activity.started` past which no step runs */
+    private readonly coldLimit = COLD_REQUESTS,
   ) {}
 
-  /** after the start and after each configuration change: the steps again, each once the proxy has been quiet long enough */
+  /** the gateway has served traffic: forced GCs would cost its optimized code */
+  private get warm(): boolean {
+    return this.activity.started > this.coldLimit;
+  }
+
+  /**
+   * After the start and after each configuration change: the steps again,
+   * each once the proxy has been quiet long enough; nothing once it is warm.
+   */
   request(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.warm) return;
     this.step = 0;
     this.quietChecks = 0;
     this.lastStarted = this.activity.started;
@@ -143,7 +168,7 @@ export class IdleCompaction {
 
   private check(): void {
     this.timer = undefined;
-    if (this.stopped) return;
+    if (this.stopped || this.warm) return;
     const started = this.activity.started;
     if (started !== this.lastStarted || this.activity.inFlight > 0) {
       this.lastStarted = started;

@@ -240,6 +240,9 @@ export async function startPrimary(config: GatewayConfig, opts: StartOptions = {
   }
 
   const ticker = traffic && startTrafficTicker(() => traffic.take(), (c) => process.stdout.write(formatTraffic(c) + '\n'));
+  // the primary counts messages, about one per request of a worker (the
+  // full chain with 2 workers: 5 for the start, 48 for 50 requests), so it
+  // too stops the idle GCs after about COLD_REQUESTS requests
   const compaction = startIdleCompaction((l) => feed.onChange(l), activity);
 
   let stopping: Promise<void> | undefined;

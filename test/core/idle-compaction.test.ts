@@ -3,7 +3,7 @@
 import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import v8 from 'node:v8';
-import { compactHeap, IdleCompaction, idleCompactionEnabled } from '../../src/core/idle-compaction.js';
+import { COLD_REQUESTS, compactHeap, IdleCompaction, idleCompactionEnabled } from '../../src/core/idle-compaction.js';
 import { startIdleCompaction } from '../../src/app.js';
 
 function fakeProxy() {
@@ -65,6 +65,27 @@ test('R-GEN-10: waits while requests are in flight or keep starting (never under
     assert.equal(c.pending, true);
     advance(1000);
     assert.equal(runs(), 1, 'quiet for 1 s after the last one');
+  });
+});
+
+test('R-GEN-10: no GC once the gateway is warm (more than COLD_REQUESTS requests): not pending, not after a change', () => {
+  withCompaction((c, proxy, runs) => {
+    c.request();
+    proxy.started = COLD_REQUESTS;
+    advance(1000);
+    advance(1000);
+    assert.equal(runs(), 1, 'a gateway that served COLD_REQUESTS requests is still cold');
+    c.request();
+    proxy.started = COLD_REQUESTS + 1;
+    advance(1000);
+    assert.equal(runs(), 1, 'the traffic that made it warm ends the wait');
+    assert.equal(c.pending, false);
+    advance(10_000);
+    assert.equal(runs(), 1);
+    c.request();
+    assert.equal(c.pending, false, 'a configuration change on a warm gateway arms nothing');
+    advance(10_000);
+    assert.equal(runs(), 1);
   });
 });
 
