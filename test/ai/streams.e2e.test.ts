@@ -11,7 +11,7 @@ import path from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startGateway, type GatewayProcess } from '../helpers/gateway.js';
-import { startMockLlm, sseChat, type MockLlm } from '../helpers/mock-llm.js';
+import { startMockLlm, sseChat, sseEvent, type MockLlm } from '../helpers/mock-llm.js';
 import { until } from '../helpers/wait.js';
 
 const CHAT = { model: 'gpt-4', messages: [{ role: 'user' as const, content: 'What is 1+1?' }] };
@@ -174,6 +174,46 @@ test('R-STR-3: stream_idle_timeout_ms ends a silent stream with upstream_timeout
   const ok = await rawPost('/str3/v1/chat/completions', { ...CHAT, stream: true });
   assert.ok(ok.text.endsWith('data: [DONE]\n\n'), ok.text);
   m.reset();
+});
+
+test('R-RSP-10: a stream head the upstream sends alone reaches the client before the first event', { timeout: 20_000 }, async () => {
+  // the upstream sends its first event only once the client has the head:
+  // a head held back until the first chunk would hang this test
+  let clientHasHead!: () => void;
+  const headSeen = new Promise<void>((resolve) => { clientHasHead = resolve; });
+  const up = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.flushHeaders();
+      void headSeen.then(() => {
+        res.write(sseEvent({ data: { choices: [{ index: 0, delta: { content: 'after the head' } }] } }));
+        res.end(sseEvent('[DONE]'));
+      });
+    });
+  });
+  await new Promise<void>((resolve) => up.listen(0, '127.0.0.1', resolve));
+  try {
+    await putRoute('rsp10-head', '/rsp10-head/*', openaiProxy(`http://127.0.0.1:${(up.address() as net.AddressInfo).port}/v1/chat/completions`));
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = http.request(gw.proxyUrl + '/rsp10-head/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+        assert.equal(res.statusCode, 200);
+        assert.match(String(res.headers['content-type']), /text\/event-stream/);
+        clientHasHead();
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => { text += c; });
+        res.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ ...CHAT, stream: true }));
+    });
+    assert.match(body, /after the head/);
+    assert.ok(body.endsWith('data: [DONE]\n\n'), body);
+  } finally {
+    up.closeAllConnections();
+    await new Promise<void>((resolve) => up.close(() => resolve()));
+  }
 });
 
 test('R-STR-3: the schema takes stream_idle_timeout_ms on ai-proxy-multi and rejects 0', async () => {
