@@ -449,7 +449,8 @@ export function relayStream(io: Io): Promise<AttemptResult> {
  */
 function flushHead(ctx: RequestContext): void {
   const res = ctx.res;
-  if (ctx.bodyBytesSent === 0 && !res.writableEnded && !res.destroyed) res.flushHeaders();
+  // headersSent: the head is stored (writeHead ran), not necessarily written
+  if (res.headersSent && ctx.bodyBytesSent === 0 && !res.writableEnded && !res.destroyed) res.flushHeaders();
 }
 
 /** `b` ends at an SSE event boundary (a blank line) */
