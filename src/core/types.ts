@@ -247,12 +247,17 @@ export interface RequestContext {
 
   /*
    * The response writer: every byte the client receives goes through these
-   * four (the proxy listener sets nothing on the response itself). writeHead
+   * (the proxy listener sets nothing on the response itself). writeHead
    * adds `Server` and the extra headers (R-RL-13) to `headers`, which the
    * caller hands over (a fresh object with lower-case names); write/end count
    * the body bytes ($body_bytes_sent). After the client left they do nothing.
    */
   writeHead(status: number, headers: OutgoingHeaders): void;
+  /**
+   * A stream's head, stored by writeHead: it leaves with the first body
+   * byte written in this turn, or alone on the next tick (R-RSP-10).
+   */
+  flushHeadSoon(): void;
   write(chunk: Buffer | string): boolean;
   /**
    * Runs once, just before end() sends the answer's last byte; end() waits

@@ -289,7 +289,7 @@ export function relayStream(io: Io): Promise<AttemptResult> {
     headWritten = true;
     ctx.status = status;
     ctx.writeHead(status, responseHeaders(converter ? io.converter!.streamContentType ?? 'text/event-stream' : contentType));
-    process.nextTick(flushHead, ctx);
+    ctx.flushHeadSoon();
   };
   // R-STR-1: with a first-byte deadline the head waits for the first byte
   if (!converter && io.ttft === undefined) writeHead();
@@ -438,19 +438,6 @@ export function relayStream(io: Io): Promise<AttemptResult> {
     };
     call.pipe(sink);
   });
-}
-
-/**
- * The head of a stream goes out alone only when no body byte followed it in
- * the same turn. An upstream usually sends its head and first event in one
- * write, undici then hands both over in one parse, and the head leaves in
- * the writev of the first chunk: one system call (and one wake-up of the
- * client) less per stream than flushing it at once.
- */
-function flushHead(ctx: RequestContext): void {
-  const res = ctx.res;
-  // headersSent: the head is stored (writeHead ran), not necessarily written
-  if (res.headersSent && ctx.bodyBytesSent === 0 && !res.writableEnded && !res.destroyed) res.flushHeaders();
 }
 
 /** `b` ends at an SSE event boundary (a blank line) */
