@@ -15,7 +15,17 @@
 // Environment: BENCH_SECONDS (6), BENCH_RATES (1000,2000), BENCH_CHAIN
 // (bare | full: key-auth consumer, two instances with fallback,
 // ai-rate-limiting, prometheus, access log with the LLM variables),
-// BENCH_WORKERS (nginx_config.worker_processes; unset: 1, the single-process path).
+// BENCH_WORKERS (nginx_config.worker_processes; unset: 1, the single-process path),
+// BENCH_PAIRED (rounds of the paired comparison, 5; 0 skips it) and
+// BENCH_PAIRED_RATE (req/s to each target in it, 1000).
+//
+// The paired comparison: on a shared VM the machine's speed drifts by 2x
+// within a minute, so a target measured after the other can come out ahead
+// or behind by more than any change being judged. There both targets run
+// unfrozen on core 1 and get the same open-loop rate at the same time; each
+// round's ratio of CPU per request (switchyard / floor) is taken over one
+// window in which both saw the same machine. Its median and range are
+// printed; a change is real when its range clears the one before it.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +44,8 @@ const STREAMS = env('BENCH_STREAMS', 200);
 const CONNS = 64;
 const CHAIN = process.env.BENCH_CHAIN === 'full' ? 'full' : 'bare';
 const WORKERS = process.env.BENCH_WORKERS;
+const PAIRED = env('BENCH_PAIRED', 5);
+const PAIRED_RATE = env('BENCH_PAIRED_RATE', 1000);
 
 const BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'system', content: 'You are a mathematician' }, { role: 'user', content: 'What is 1+1?' }] });
 const STREAM_BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'What is 1+1?' }], stream: true });
@@ -184,6 +196,26 @@ async function fixedRate(t: Target, rate: number, seconds: number): Promise<numb
   return lat.sort((a, b) => a - b);
 }
 
+interface PairedRound { floorUs: number; switchyardUs: number; ratio: number }
+
+/** the paired comparison (see the top of this file): CPU per request of both targets over the same windows */
+async function pairedRounds(fl: Target, sy: Target, rounds: number, rate: number, seconds: number): Promise<PairedRound[]> {
+  if (fl.pid === undefined || sy.pid === undefined) return [];
+  const both = async (s: number) => {
+    const c0 = [cpuSeconds(fl.pid!), cpuSeconds(sy.pid!)];
+    const [a, b] = await Promise.all([fixedRate(fl, rate, s), fixedRate(sy, rate, s)]);
+    const us = (i: number, pid: number, n: number) => ((cpuSeconds(pid) - c0[i]!) / n) * 1e6;
+    return { floorUs: us(0, fl.pid!, a.length), switchyardUs: us(1, sy.pid!, b.length) };
+  };
+  const out: PairedRound[] = [];
+  if (rounds > 0) await both(1); // warm-up at this rate
+  for (let i = 0; i < rounds; i++) {
+    const r = await both(seconds);
+    out.push({ ...r, ratio: r.switchyardUs / r.floorUs });
+  }
+  return out;
+}
+
 async function ttfb(t: Target, n: number): Promise<number[]> {
   const pool = new Pool(t.url, { connections: 4 });
   const out: number[] = [];
@@ -277,6 +309,7 @@ async function main(): Promise<void> {
     }
     freeze(fl, false);
     freeze(sy, false);
+    const paired = await pairedRounds(fl, sy, PAIRED, PAIRED_RATE, RATE_SECONDS);
 
     const ms = (x: number) => (Math.abs(x) >= 1 ? `${x.toFixed(2)} ms` : `${Math.round(x * 1000)} µs`);
     const signed = (x: number) => (x >= 0 ? `+${ms(x)}` : `−${ms(-x)}`);
@@ -309,6 +342,11 @@ async function main(): Promise<void> {
       lines.push(`| added time to first byte p${p} (streams) | ${signed(f)} | ${signed(s)} | ${signed(s - f)} vs floor |`);
     }
     lines.push(`| RSS at start | ${floorRss} MB | ${gwRss} MB | +${(gwRss - floorRss).toFixed(1)} MB |`);
+    if (paired.length) {
+      const r = paired.map((x) => x.ratio).sort((a, b) => a - b);
+      const us = (k: 'floorUs' | 'switchyardUs') => Math.round(percentile(paired.map((x) => x[k]).sort((a, b) => a - b), 50));
+      lines.push(`| CPU per request, paired: both at ${PAIRED_RATE} req/s at once, median of ${paired.length} × ${RATE_SECONDS} s | ${us('floorUs')} µs | ${us('switchyardUs')} µs | ${r[Math.floor((r.length - 1) / 2)]!.toFixed(2)}× (${r[0]!.toFixed(2)}–${r[r.length - 1]!.toFixed(2)}) |`);
+    }
     lines.push('');
     lines.push(`total ${Math.round((Date.now() - started) / 1000)} s`);
     console.log(lines.join('\n'));
