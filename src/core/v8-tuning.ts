@@ -21,11 +21,14 @@
 // objects of long streams are promoted, so RSS rose and fell by 50 MB
 // (+35 %) in a sawtooth with a 30-60 s period in the soak (docs/reliability.md).
 // Growing it by at most 30 % between mark-compacts kept RSS within -4 % /
-// +3 % of its median for the 27 judged minutes of the 30-minute soak; a
-// mark-compact of this heap takes under 10 ms, so the extra ones cost a
-// fraction of a percent of a core.
+// +3 % of its median for the 27 judged minutes of the 30-minute soak, but
+// with the gateway's 20-odd MB of code and configuration live, 30 % is a
+// few MB of headroom: at 1,000 streams it ran 3x the floor's mark-compacts.
+// Paired runs (both builds loaded at once, docs/performance.md) put that at
+// 6-7 % of the CPU per stream; 60 % took it back for 5-8 MB of peak RSS,
+// and kept the soak's RSS flat (docs/reliability.md).
 // SWITCHYARD_V8_HEAP_GROWING_PERCENT=N sets the growth to (1 + N/100); 0
-// keeps V8's dynamic factor; anything but a whole number >= 0 means 30.
+// keeps V8's dynamic factor; anything but a whole number >= 0 means 60.
 //
 // Young generation at start: V8 doubles the semi-spaces (from 1 MB up to its
 // maximum, 16 MB with Node 20 here) whenever the bytes surviving scavenges
@@ -58,7 +61,7 @@ import { PerformanceObserver, constants } from 'node:perf_hooks';
 
 /** V8's default --semi-space-growth-factor (Node 20 and 24) */
 const SEMI_SPACE_GROWTH_FACTOR = 2;
-const DEFAULT_HEAP_GROWING_PERCENT = 30;
+const DEFAULT_HEAP_GROWING_PERCENT = 60;
 const SCAVENGES_PER_SECOND_TO_GROW = 10;
 
 export function applyV8Tuning(env: NodeJS.ProcessEnv = process.env): void {

@@ -55,10 +55,10 @@ test('the young generation stays small through the start and grows with traffic'
   assert.ok(grown > atStart, `grew from ${atStart / MB} to ${grown / MB} MB`);
 });
 
-test('SWITCHYARD_V8_HEAP_GROWING_PERCENT: a whole number >= 0 is taken (0 = V8\'s factor), anything else keeps 30', () => {
-  assert.equal(heapGrowingPercent({}), 30);
-  assert.equal(heapGrowingPercent({ SWITCHYARD_V8_HEAP_GROWING_PERCENT: '' }), 30);
+test('SWITCHYARD_V8_HEAP_GROWING_PERCENT: a whole number >= 0 is taken (0 = V8\'s factor), anything else keeps 60', () => {
+  assert.equal(heapGrowingPercent({}), 60);
+  assert.equal(heapGrowingPercent({ SWITCHYARD_V8_HEAP_GROWING_PERCENT: '' }), 60);
   assert.equal(heapGrowingPercent({ SWITCHYARD_V8_HEAP_GROWING_PERCENT: '0' }), 0);
-  assert.equal(heapGrowingPercent({ SWITCHYARD_V8_HEAP_GROWING_PERCENT: '60' }), 60);
-  for (const bad of ['abc', '-5', '2.5', ' ']) assert.equal(heapGrowingPercent({ SWITCHYARD_V8_HEAP_GROWING_PERCENT: bad }), 30, bad);
+  assert.equal(heapGrowingPercent({ SWITCHYARD_V8_HEAP_GROWING_PERCENT: '30' }), 30);
+  for (const bad of ['abc', '-5', '2.5', ' ']) assert.equal(heapGrowingPercent({ SWITCHYARD_V8_HEAP_GROWING_PERCENT: bad }), 60, bad);
 });
