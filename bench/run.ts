@@ -20,7 +20,7 @@
 // BENCH_PAIRED_RATE (req/s to each target in it, 1000).
 //
 // The paired comparison: on a shared VM the machine's speed drifts by 2x
-// within a minute, so a target measured after the other can come out ahead
+// within minutes, so a target measured after the other can come out ahead
 // or behind by more than any change being judged. There both targets run
 // unfrozen on core 1 and get the same open-loop rate at the same time; each
 // round's ratio of CPU per request (switchyard / floor) is taken over one

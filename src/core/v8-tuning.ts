@@ -23,7 +23,7 @@
 // Growing it by at most 30 % between mark-compacts kept RSS within -4 % /
 // +3 % of its median for the 27 judged minutes of the 30-minute soak, but
 // with the gateway's 20-odd MB of code and configuration live, 30 % is a
-// few MB of headroom: at 1,000 streams it ran 3x the floor's mark-compacts.
+// few MB of headroom: under streams it ran about 3x the floor's mark-compacts.
 // Paired runs (both builds loaded at once, docs/performance.md) put that at
 // 6-7 % of the CPU per stream; 60 % took it back for 5-8 MB of peak RSS,
 // and kept the soak's RSS flat (docs/reliability.md).
