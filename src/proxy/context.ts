@@ -259,20 +259,21 @@ export type { ContextRuntime };
 
 const kAddr = Symbol('switchyard.addrs');
 
-/** `::ffff:1.2.3.4` (IPv4 on a dual-stack listener) reads as `1.2.3.4`, as in nginx */
 /**
  * flushHeadSoon's tick: the head goes out alone only when no body byte
  * followed it. An upstream usually sends its head and first event in one
  * write, undici hands both over in one parse, and the head then leaves in
  * the writev of the first chunk: one system call (and one wake-up of the
  * client) less per stream than flushing it at once. headersSent means the
- * head is stored (writeHead ran), not that it was written.
+ * head is stored (writeHead ran), not that it was written. Exported for
+ * the plugin test harness's response writer (test/ai/harness.ts).
  */
-function flushStoredHead(ctx: ProxyContext): void {
+export function flushStoredHead(ctx: { readonly res: ServerResponse; readonly bodyBytesSent: number }): void {
   const res = ctx.res;
   if (res.headersSent && ctx.bodyBytesSent === 0 && !res.writableEnded && !res.destroyed) res.flushHeaders();
 }
 
+/** `::ffff:1.2.3.4` (IPv4 on a dual-stack listener) reads as `1.2.3.4`, as in nginx */
 function unmapV4(ip: string): string {
   return ip.length > 7 && ip.startsWith('::ffff:') && ip.indexOf('.') > 0 ? ip.slice(7) : ip;
 }

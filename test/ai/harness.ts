@@ -8,6 +8,7 @@ import type { PluginDef, RequestContext, Reply, LlmState, CompileEnv } from '../
 import { validateSchema } from '../../src/schema/validate.js';
 import { sendReply } from '../../src/core/respond.js';
 import { SERVER_HEADER } from '../../src/core/version.js';
+import { flushStoredHead } from '../../src/proxy/context.js';
 import type { HealthService } from '../../src/llm/health/types.js';
 import type { UpstreamTransport } from '../../src/core/transport-types.js';
 import { GatewayTransport } from '../../src/transport/index.js';
@@ -107,7 +108,7 @@ export async function startHarness(def: PluginDef, conf: unknown, opts: HarnessO
       for (const [k, v] of Object.entries(res.getHeaders())) if (v !== undefined) out[k] = v;
       return out;
     };
-    ctx.flushHeadSoon = () => process.nextTick(() => { if (res.headersSent && ctx.bodyBytesSent === 0 && !res.writableEnded && !res.destroyed) res.flushHeaders(); });
+    ctx.flushHeadSoon = () => process.nextTick(flushStoredHead, ctx);
     ctx.write = (c: Buffer | string) => { ctx.bodyBytesSent += Buffer.byteLength(c); return res.write(c); };
     ctx.end = (c?: Buffer | string) => { if (c !== undefined) ctx.bodyBytesSent += Buffer.byteLength(c); res.end(c); };
     ctx.sendReply = (r: Reply) => { if (res.headersSent) return; ctx.status = r.status; res.setHeader('Server', SERVER_HEADER); sendReply(res, r, ctx.extraResponseHeaders); };
